@@ -1,0 +1,69 @@
+"""The ``drux`` command. Commands only parse arguments and delegate to services.
+
+Heavy modules (SDKs, llama.cpp, onnxruntime, FastAPI) are imported inside the
+commands that need them, so ``drux --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from drux.errors import DruxError, InputError
+
+app = typer.Typer(
+    name="drux",
+    help="Ask many AI models at once, see where they agree, keep answering when one goes dark.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _register() -> None:
+    # Each module adds its commands to ``app``; importing them is cheap.
+    from drux.cli import ask, records  # noqa: F401
+
+    for optional in ("drux.cli.evaluate", "drux.cli.web", "drux.cli.gateway", "drux.cli.hub"):
+        try:
+            __import__(optional)
+        except ModuleNotFoundError as exc:
+            if exc.name != optional:
+                raise
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except DruxError as err:
+        code = 2 if isinstance(err, InputError) else 1
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected: one line, no traceback
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

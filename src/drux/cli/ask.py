@@ -1,0 +1,120 @@
+"""``drux ask``: live columns in the terminal, or one JSON record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from drux.cli import app
+
+
+def _split(models: str | None) -> list[str] | None:
+    if models is None:
+        return None
+    return [m for m in (p.strip() for p in models.split(",")) if m]
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to put to the panel.")],
+    models: Annotated[str | None, typer.Option("--models", "-m",
+                                               help="Comma-separated model ids.")] = None,
+    panel: Annotated[str | None, typer.Option("--panel", "-p", help="A named panel.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON record.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds each model may take.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Answer length cap.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    backend: Annotated[str, typer.Option(help="Consensus backend (fast, judge).")] = "fast",
+) -> None:
+    """Ask every model of a panel the same question and score their agreement."""
+    from drux.services import Services
+    from drux.services.ask import AskOptions
+
+    services = Services.from_settings()
+    opts = AskOptions(question=question, models=_split(models), panel=panel, max_tokens=max_tokens,
+                      timeout=timeout, temperature=temperature, consensus_backend=backend)
+    if models is not None and not opts.models:
+        from drux.errors import InputError
+
+        raise InputError("--models needs at least one model name")
+    runner = _run_json if as_json else _run_live
+    code = asyncio.run(runner(services, opts))
+    raise typer.Exit(code)
+
+
+async def _run_json(services: object, opts: object) -> int:
+    from drux.services import Services
+    from drux.services.ask import AskCreated, AskDone, AskOptions, run_ask
+
+    assert isinstance(services, Services) and isinstance(opts, AskOptions)
+    ask_id, status = None, "failed"
+    try:
+        async for event in run_ask(services, opts):
+            if isinstance(event, AskCreated):
+                ask_id = event.ask_id
+            elif isinstance(event, AskDone):
+                status = event.status
+        record = services.store.asks.get(ask_id) if ask_id else None
+        typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
+    finally:
+        await services.aclose()
+    return 0 if status == "complete" else 1
+
+
+async def _run_live(services: object, opts: object) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from drux.cli.render import Column, columns_table, record_view
+    from drux.panel import Failed, Finished, Started, Token
+    from drux.services import Services
+    from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+
+    assert isinstance(services, Services) and isinstance(opts, AskOptions)
+    console = Console()
+    columns: dict[str, Column] = {}
+    ask_id, status, explanation = None, "failed", None
+    live = Live(console=console, refresh_per_second=8, transient=True)
+    try:
+        with live:
+            async for event in run_ask(services, opts):
+                if isinstance(event, AskCreated):
+                    ask_id = event.ask_id
+                    columns = {m: Column(m, event.families[m]) for m in event.models}
+                    for s in event.skipped:
+                        console.print(f"[yellow]skipped {s['model']}: {s['reason']}[/]")
+                elif isinstance(event, Started):
+                    columns[event.model].status = "streaming"
+                elif isinstance(event, Token):
+                    col = columns[event.model]
+                    if event.restart:
+                        col.parts.clear()
+                    if event.substituted_for:
+                        col.note = f"answered by {event.answered_by or event.deployment} instead"
+                    col.parts.append(event.text)
+                elif isinstance(event, Finished):
+                    columns[event.model].status = "done"
+                elif isinstance(event, Failed):
+                    columns[event.model].status = "failed"
+                    columns[event.model].note = str(event.error)
+                elif isinstance(event, Scored):
+                    explanation = event.explanation
+                elif isinstance(event, AskDone):
+                    status = event.status
+                live.update(columns_table(list(columns.values())))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if ask_id:
+            console.print(f"[yellow]interrupted: saved what was received as partial ask {ask_id}[/]")
+        raise
+    finally:
+        await services.aclose()
+    record = services.store.asks.get(ask_id) if ask_id else None
+    if record:
+        console.print(record_view(record, explanation))
+    if status != "complete":
+        typer.echo("error: no model produced an answer", err=True)
+        return 1
+    return 0

@@ -1,0 +1,113 @@
+"""``drux models``, ``drux history``, ``drux show``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from drux.cli import app, fail
+
+models_app = typer.Typer(help="List models and prepare local weights.", no_args_is_help=False,
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
+) -> None:
+    """Every configured model: provider, family, price, and whether it is usable now."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from drux.services import Services
+
+    rows = Services.from_settings().model_rows()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    table = Table(title="drux models")
+    table.add_column("model", no_wrap=True)
+    table.add_column("provider", no_wrap=True)
+    table.add_column("family", no_wrap=True)
+    table.add_column("$/M in·out", no_wrap=True)
+    table.add_column("ready")
+    table.add_column("panels")
+    for r in rows:
+        ready = f"[green]yes[/] ({r.reason})" if r.usable else f"[red]no[/]: {r.reason}"
+        table.add_row(r.id, r.vendor, r.family, f"{r.input_price:g} · {r.output_price:g}", ready,
+                      ", ".join(r.panels))
+    Console().print(table)
+
+
+@models_app.command("assemble")
+def assemble(
+    names: Annotated[list[str] | None, typer.Argument(help="Models or panels (default: default).")] = None,
+) -> None:
+    """Join local weight chunks into the cache and verify their sha256."""
+    from drux.config import load_config
+    from drux.weights import assemble as do_assemble
+
+    config = load_config()
+    ids: list[str] = []
+    for name in names or ["default"]:
+        ids.extend(config.catalog.panels.get(name, (name,)))
+    for model_id in dict.fromkeys(ids):
+        spec = config.catalog.model(model_id)
+        if spec.weights is None:
+            raise fail(f"{model_id} is not a local model")
+        path = do_assemble(spec.weights, config.settings.models_dir)
+        typer.echo(f"{model_id}: verified {path}")
+
+
+@app.command()
+def history(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many asks.")] = 20,
+    article: Annotated[str | None, typer.Option(help="Only asks about this article.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Past asks, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from drux.services import Services
+
+    rows = Services.from_settings().store.asks.list(limit=limit, article_id=article)
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    table = Table(title="drux history")
+    for name in ("id", "when", "score", "verdict", "status", "question"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        score = "n/a" if r.score is None else f"{r.score:.0f}"
+        table.add_row(r.id, r.created_at[:19].replace("T", " "), score, r.verdict or "",
+                      r.status, r.question[:80])
+    Console().print(table)
+
+
+@app.command()
+def show(
+    ask_id: Annotated[str, typer.Argument(help="An ask id (or a unique prefix).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One past ask: every answer or failure, timings, and the score breakdown."""
+    from rich.console import Console
+
+    from drux.cli.render import record_view
+    from drux.services import Services
+
+    record = Services.from_settings().store.asks.find(ask_id)
+    if record is None:
+        raise fail(f"no ask with id {ask_id!r}; see `drux history`")
+    if as_json:
+        typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    Console().print(record_view(record))

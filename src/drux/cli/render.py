@@ -1,0 +1,111 @@
+"""Rich rendering for the terminal: live side-by-side columns, then the score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {
+    "waiting": "dim", "streaming": "cyan", "done": "green", "failed": "red", "partial": "yellow",
+}
+
+
+@dataclass
+class Column:
+    model: str
+    family: str
+    status: str = "waiting"
+    parts: list[str] = field(default_factory=list)
+    note: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def columns_table(columns: list[Column], *, tail_lines: int = 14) -> Table:
+    table = Table(expand=True, show_lines=False, pad_edge=False)
+    for col in columns:
+        table.add_column(Text(f"{col.model}\n{col.family}", style="bold"), ratio=1,
+                         overflow="fold")
+    cells: list[RenderableType] = []
+    for col in columns:
+        status = Text(col.status, style=STATUS_STYLE.get(col.status, ""))
+        if col.note:
+            status.append(f"  {col.note}", style="yellow")
+        body = col.text.strip()
+        lines = body.splitlines()
+        if len(lines) > tail_lines:
+            body = "…\n" + "\n".join(lines[-tail_lines:])
+        cells.append(Group(status, Text(body)))
+    table.add_row(*cells)
+    return table
+
+
+def timings_table(answers: list[dict[str, Any]]) -> Table:
+    table = Table(title="Models", expand=False)
+    for name in ("model", "status", "first token", "total", "tokens", "tok/s", "cost"):
+        table.add_column(name, justify="right" if name not in ("model", "status") else "left")
+    for a in answers:
+        t, u = a["timings"], a["usage"]
+        status = a["status"]
+        if a.get("substituted_for"):
+            status += f" (answered by {a.get('answered_by') or a.get('deployment')} instead)"
+        if a.get("error"):
+            status += f": {a['error']['type']}"
+        tps = t.get("tokens_per_s")
+        table.add_row(a["model"], Text(status, style=STATUS_STYLE.get(a["status"], "")),
+                      _fmt_s(t.get("first_token_s")), _fmt_s(t.get("total_s")),
+                      str(u.get("output_tokens") or 0), "-" if not tps else f"{tps:.1f}",
+                      f"${a.get('cost_usd') or 0:.4f}")
+    return table
+
+
+def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel:
+    consensus = record.get("consensus") or {}
+    score = consensus.get("score")
+    verdict = consensus.get("verdict") or "n/a"
+    if score is None:
+        headline = Text(f"Consensus Score: n/a ({consensus.get('reason') or 'not scored'})",
+                        style="bold yellow")
+    else:
+        style = "bold green" if score >= 70 else "bold yellow" if score >= 40 else "bold red"
+        headline = Text(f"Consensus Score: {score:.0f}/100 — {verdict}", style=style)
+    lines: list[RenderableType] = [headline]
+    if explanation:
+        lines.append(Text(explanation))
+    for i, cluster in enumerate(consensus.get("clusters") or [], 1):
+        lines.append(Text(f"  group {i}: {', '.join(cluster)}"))
+    for c in (consensus.get("contradictions") or [])[:5]:
+        if isinstance(c, dict):
+            pair = " vs ".join(str(m) for m in (c.get("models") or c.get("pair") or []))
+            lines.append(Text(f"  contradiction: {pair} ({c.get('why') or c.get('kind', '')})",
+                              style="red"))
+    return Panel(Group(*lines), title=f"ask {record['id']}", expand=False)
+
+
+def record_view(record: dict[str, Any], explanation: str | None = None) -> Group:
+    cols = []
+    for a in record["answers"]:
+        col = Column(a["model"], a.get("family") or "", a["status"], [a["text"] or ""])
+        if a.get("error"):
+            col.note = a["error"]["message"]
+        elif a.get("substituted_for"):
+            col.note = f"answered by {a.get('answered_by') or a.get('deployment')} instead"
+        cols.append(col)
+    parts: list[RenderableType] = [Text(f"Q: {record['question']}", style="bold")]
+    for s in record.get("skipped") or []:
+        parts.append(Text(f"skipped {s['model']}: {s['reason']}", style="yellow"))
+    parts += [columns_table(cols, tail_lines=40), timings_table(record["answers"]),
+              score_panel(record, explanation)]
+    return Group(*parts)

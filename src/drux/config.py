@@ -1,0 +1,189 @@
+"""Settings (environment, ``DRUX_*``) and ``drux.toml`` (models, panels, providers).
+
+One ``Settings`` object is built at start-up and passed in; nothing reads the
+environment elsewhere, except provider API keys, looked up by the variable name
+the catalog gives (explicit ``api_key`` in config wins over the environment).
+
+``drux.toml`` is read from the user config folder, then from the project folder
+(the current directory), the later overriding the earlier::
+
+    [providers.mistral]
+    base_url = "https://api.mistral.ai/v1"
+    api_key_env = "MISTRAL_API_KEY"
+
+    [models.my-gpt]
+    provider = "openai"          # a vendor name from the catalog or [providers]
+    model = "gpt-4.1-mini"       # the vendor's model id
+    family = "openai"
+    input_price = 0.4            # USD per million tokens
+    output_price = 1.6
+    fallbacks = ["claude-haiku-3.5"]
+
+    [panels]
+    default = ["smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"]
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from drux.catalog import Catalog, ModelSpec, VendorSpec
+from drux.errors import ConfigError, MissingKeyError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRUX_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("drux")))
+    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir("drux")))
+    # SQLAlchemy URL; default is SQLite (WAL) at data_dir/drux.db.
+    database_url: str | None = None
+    user_config: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_config_dir("drux")) / "drux.toml"
+    )
+    project_config: Path = Path("drux.toml")
+    panel: str = "default"
+    timeout: float = 180.0
+    max_tokens: int = 200
+    temperature: float = 0.0
+    # llama.cpp threads per model; 0 means all cores.
+    threads: int = 0
+    # Gateway and web server.
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'drux.db'}"
+
+
+@dataclass
+class AppConfig:
+    settings: Settings
+    catalog: Catalog
+    # Explicit keys from drux.toml, by vendor name. Never printed or stored.
+    explicit_keys: dict[str, str]
+
+    def api_key(self, vendor: VendorSpec) -> str | None:
+        """Explicit config over environment. ``None`` when the vendor needs none."""
+        key = self.explicit_keys.get(vendor.name)
+        if key:
+            return key
+        if vendor.key_env:
+            env = os.environ.get(vendor.key_env)
+            if env:
+                return env
+        return None
+
+    def require_key(self, vendor: VendorSpec) -> str:
+        key = self.api_key(vendor)
+        if key:
+            return key
+        if not vendor.key_required:
+            return "not-needed"
+        where = f"set {vendor.key_env}" if vendor.key_env else f"set providers.{vendor.name}.api_key"
+        raise MissingKeyError(f"no API key for {vendor.name}: {where}")
+
+
+_MODEL_KEYS = {
+    "provider": "vendor", "model": "upstream", "family": "family", "context": "context",
+    "input_price": "input_price", "output_price": "output_price", "system": "system",
+    "temperature": "temperature", "max_tokens": "max_tokens", "fallbacks": "fallbacks",
+    "equivalents": "equivalents", "description": "description", "template": "template",
+}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, str]) -> None:
+    for name, raw in table.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[providers.{name}] must be a table")
+        base = catalog.vendors.get(name)
+        if base is None:
+            if "protocol" not in raw and "base_url" not in raw:
+                raise ConfigError(f"new provider {name!r} needs base_url (OpenAI-compatible) or protocol")
+            base = VendorSpec(name, raw.get("protocol", "openai"), raw.get("family", name))
+        changes: dict[str, Any] = {}
+        for key, field_name in (("base_url", "base_url"), ("api_key_env", "key_env"),
+                                ("family", "family"), ("protocol", "protocol"),
+                                ("paid", "paid"), ("key_required", "key_required")):
+            if key in raw:
+                changes[field_name] = raw[key]
+        if "api_key" in raw:
+            keys[name] = str(raw["api_key"])
+        catalog.vendors[name] = replace(base, **changes)
+
+
+def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
+    for model_id, raw in table.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"[models.{model_id}] must be a table")
+        unknown = set(raw) - set(_MODEL_KEYS)
+        if unknown:
+            raise ConfigError(f"[models.{model_id}] unknown keys: {', '.join(sorted(unknown))}")
+        fields = {_MODEL_KEYS[k]: v for k, v in raw.items()}
+        for seq in ("fallbacks", "equivalents"):
+            if seq in fields:
+                fields[seq] = tuple(fields[seq])
+        existing = catalog.models.get(model_id)
+        if existing is not None:
+            catalog.models[model_id] = replace(existing, **fields)
+            continue
+        if "vendor" not in fields:
+            raise ConfigError(f"[models.{model_id}] needs provider = \"...\"")
+        vendor = catalog.vendor(fields["vendor"])
+        fields.setdefault("upstream", model_id)
+        fields.setdefault("family", vendor.family)
+        catalog.models[model_id] = ModelSpec(id=model_id, **fields)
+
+
+def _validate(catalog: Catalog) -> None:
+    for spec in catalog.models.values():
+        if spec.vendor not in catalog.vendors:
+            raise ConfigError(f"model {spec.id!r} names unknown provider {spec.vendor!r}")
+        for other in (*spec.fallbacks, *spec.equivalents):
+            if other not in catalog.models:
+                raise ConfigError(f"model {spec.id!r} falls back to unknown model {other!r}")
+    for name, members in catalog.panels.items():
+        for member in members:
+            if member not in catalog.models:
+                raise ConfigError(f"panel {name!r} names unknown model {member!r}")
+
+
+def load_config(settings: Settings | None = None) -> AppConfig:
+    settings = settings or Settings()
+    catalog = Catalog.builtin()
+    keys: dict[str, str] = {}
+    for path in (settings.user_config, settings.project_config):
+        data = _read_toml(path)
+        _apply_providers(catalog, data.get("providers", {}), keys)
+        _apply_models(catalog, data.get("models", {}))
+        for name, members in data.get("panels", {}).items():
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                raise ConfigError(f"[panels] {name} must be a list of model names")
+            catalog.panels[name] = tuple(members)
+    _validate(catalog)
+    return AppConfig(settings=settings, catalog=catalog, explicit_keys=keys)

@@ -1,0 +1,170 @@
+"""The service layer the CLI, the web pages and the HTTP API all call.
+
+``Services`` is built once at start-up from ``Settings`` and owns the config,
+the store (opened lazily), the providers (built once per model and reused, so
+local weights stay loaded across asks) and the routing health registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from drux.config import AppConfig, Settings, load_config
+from drux.errors import DruxError, InputError
+
+if TYPE_CHECKING:
+    from drux.catalog import ModelSpec
+    from drux.store import Store
+    from drux.types import Provider
+
+ProviderFactory = Callable[["ModelSpec", AppConfig], "Provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    id: str
+    vendor: str
+    protocol: str
+    family: str
+    upstream: str
+    context: int
+    input_price: float
+    output_price: float
+    usable: bool
+    reason: str
+    panels: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    panel: str | None
+    members: list[ModelSpec]
+    skipped: list[dict[str, str]]
+
+
+class Services:
+    def __init__(self, config: AppConfig, *, provider_factory: ProviderFactory | None = None,
+                 health: Any = None) -> None:
+        self.config = config
+        self._store: Store | None = None
+        self._providers: dict[str, Provider] = {}
+        self._provider_factory = provider_factory
+        self.health = health if health is not None else _new_health_registry()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Services:
+        return cls(load_config(settings))
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from drux.store import Store
+
+            self._store = Store(self.settings.db_url)
+        return self._store
+
+    # -- models ---------------------------------------------------------------------------
+    def readiness(self, spec: ModelSpec) -> tuple[bool, str]:
+        """Whether a model can be asked now, and if not, what to do about it."""
+        vendor = self.config.catalog.vendor(spec.vendor)
+        if spec.weights is not None:
+            from drux.weights import status
+
+            st = status(spec.weights, self.settings.models_dir)
+            return st.ready, ("weights verified" if st.ready else f"weights {st.reason}")
+        if vendor.key_required and not self.config.api_key(vendor):
+            return False, f"set {vendor.key_env}" if vendor.key_env else "no API key configured"
+        return True, "key present" if vendor.key_required else "no key needed"
+
+    def model_rows(self) -> list[ModelRow]:
+        catalog = self.config.catalog
+        rows = []
+        for spec in catalog.models.values():
+            vendor = catalog.vendor(spec.vendor)
+            usable, reason = self.readiness(spec)
+            panels = tuple(n for n, members in catalog.panels.items() if spec.id in members)
+            rows.append(ModelRow(spec.id, spec.vendor, vendor.protocol, spec.family, spec.upstream,
+                                 spec.context, spec.input_price, spec.output_price, usable,
+                                 reason, panels))
+        return rows
+
+    def resolve(self, models: list[str] | None = None, panel: str | None = None) -> Resolution:
+        """Pick the members of an ask: explicit models, else a named panel, else the default.
+
+        Unusable members of a panel are skipped with the reason; explicitly named
+        models that are unusable, or a panel with no usable member, are errors.
+        """
+        catalog = self.config.catalog
+        if models:
+            ids = list(dict.fromkeys(m.strip() for m in models if m.strip()))
+            if not ids:
+                raise InputError("--models needs at least one model name")
+            panel_name = None
+        else:
+            panel_name = panel or self.settings.panel
+            ids = list(catalog.panel(panel_name))
+        members, skipped = [], []
+        for model_id in ids:
+            spec = catalog.model(model_id)
+            ok, reason = self.readiness(spec)
+            if ok:
+                members.append(spec)
+            else:
+                skipped.append({"model": model_id, "reason": reason})
+        if not members:
+            detail = "; ".join(f"{s['model']}: {s['reason']}" for s in skipped)
+            what = f"panel {panel_name!r}" if panel_name else "the requested models"
+            raise InputError(f"no usable model in {what} ({detail})")
+        if models and skipped:
+            s = skipped[0]
+            raise InputError(f"model {s['model']} is not usable: {s['reason']}")
+        return Resolution(panel_name, members, skipped)
+
+    def provider(self, model_id: str) -> Provider:
+        """The provider for a model, built once and reused."""
+        provider = self._providers.get(model_id)
+        if provider is None:
+            spec = self.config.catalog.model(model_id)
+            provider = self._build(spec)
+            self._providers[model_id] = provider
+        return provider
+
+    def _build(self, spec: ModelSpec) -> Provider:
+        if self._provider_factory is not None:
+            return self._provider_factory(spec, self.config)
+        try:
+            from drux.routing import build_route
+        except ImportError:  # routing not installed in this build
+            from drux.providers import build_provider
+
+            return build_provider(spec, self.config)
+        route: Provider = build_route(spec.id, self.config, self.health)
+        return route
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except DruxError:
+                pass
+        self._providers.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _new_health_registry() -> Any:
+    try:
+        from drux.routing.health import HealthRegistry
+    except ImportError:
+        return None
+    return HealthRegistry()

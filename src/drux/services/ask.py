@@ -1,0 +1,252 @@
+"""One ask: resolve the members, run the panel, persist as it streams, score.
+
+``run_ask`` is an async generator of events shared by the CLI (live columns),
+the web app (SSE) and the API. The ask row is written before the first token;
+each model's answer is written when it ends, and streaming text is flushed
+periodically, so an interrupted ask keeps what was received, marked partial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from drux.errors import ContextWindowExceededError, DruxError, InputError
+from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
+from drux.services import Resolution, Services
+from drux.types import ChatRequest, Message
+
+MAX_QUESTION_CHARS = 8000
+MAX_CONTEXT_CHARS = 12000
+FLUSH_EVERY_S = 1.0
+DEFAULT_SYSTEM = (
+    "You are one member of a panel of AI models. Answer the user's question directly, "
+    "factually and briefly (one to three sentences). If unsure, say so."
+)
+
+
+@dataclass(slots=True)
+class AskOptions:
+    question: str
+    models: list[str] | None = None
+    panel: str | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    temperature: float | None = None
+    context: str | None = None
+    article_id: str | None = None
+    source: str = "cli"
+    consensus_backend: str = "fast"
+
+
+@dataclass(slots=True)
+class AskCreated:
+    ask_id: str
+    models: list[str]
+    families: dict[str, str]
+    skipped: list[dict[str, str]]
+    panel: str | None
+
+
+@dataclass(slots=True)
+class Scored:
+    ask_id: str
+    consensus: dict[str, Any]
+    explanation: str
+
+
+@dataclass(slots=True)
+class AskDone:
+    ask_id: str
+    status: str  # complete, failed, partial
+
+
+AskEvent = AskCreated | PanelEvent | Scored | AskDone
+
+
+@dataclass(slots=True)
+class _AnswerState:
+    status: str = "waiting"
+    parts: list[str] = field(default_factory=list)
+    dirty: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def validate(opts: AskOptions) -> str:
+    question = (opts.question or "").strip()
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+    if opts.context and len(opts.context) > MAX_CONTEXT_CHARS:
+        raise InputError(f"the context has {len(opts.context)} characters; the limit is {MAX_CONTEXT_CHARS}")
+    if opts.max_tokens is not None and not 1 <= opts.max_tokens <= 8192:
+        raise InputError("--max-tokens must be between 1 and 8192")
+    if opts.timeout is not None and not 0 < opts.timeout <= 3600:
+        raise InputError("--timeout must be between 0 and 3600 seconds")
+    if opts.temperature is not None and not 0 <= opts.temperature <= 2:
+        raise InputError("--temperature must be between 0 and 2")
+    return question
+
+
+def _check_context(question: str, context: str | None, resolution: Resolution) -> None:
+    # ~4 characters per token for English; the adapters enforce the exact limit.
+    approx = (len(question) + len(context or "") + len(DEFAULT_SYSTEM)) // 4
+    too_small = [s for s in resolution.members if approx > s.context]
+    if too_small and len(too_small) == len(resolution.members):
+        s = min(too_small, key=lambda m: m.context)
+        raise InputError(
+            f"the question is about {approx} tokens, longer than {s.id}'s context window "
+            f"({s.context} tokens); shorten it or pick models with larger windows"
+        )
+
+
+def build_requests(services: Services, resolution: Resolution, question: str,
+                   opts: AskOptions) -> dict[str, ChatRequest]:
+    settings = services.settings
+    user = question if not opts.context else (
+        f"Context:\n{opts.context.strip()}\n\nQuestion: {question}")
+    requests = {}
+    for spec in resolution.members:
+        max_tokens = opts.max_tokens or spec.max_tokens or settings.max_tokens
+        temperature = opts.temperature if opts.temperature is not None else (
+            spec.temperature if spec.temperature is not None else settings.temperature)
+        requests[spec.id] = ChatRequest(
+            messages=[Message("system", spec.system or DEFAULT_SYSTEM), Message("user", user)],
+            model=spec.id, temperature=temperature, max_tokens=max_tokens,
+            timeout=opts.timeout or settings.timeout,
+        )
+    return requests
+
+
+def _answer_update(services: Services, event: Finished | Failed) -> dict[str, Any]:
+    t = event.timings
+    base: dict[str, Any] = {"first_token_s": t.first_token_s, "total_s": t.total_s,
+                            "tokens_per_s": t.tokens_per_s, "output_tokens": t.output_tokens}
+    if isinstance(event, Finished):
+        c = event.completion
+        spec = services.config.catalog.model(event.model)
+        answered_by = services.config.catalog.models.get(c.answered_by or "")
+        base.update(
+            status="done", text=c.text, finish_reason=c.finish_reason, deployment=c.deployment,
+            substituted_for=c.substituted_for, answered_by=c.answered_by, recovered=c.recovered,
+            input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens,
+            cost_usd=(answered_by or spec).cost(c.usage.input_tokens, c.usage.output_tokens),
+        )
+        return base
+    err = event.error
+    base.update(status="failed", text=event.partial_text, error_type=err.code,
+                error_message=str(err), error_status=getattr(err, "status", None),
+                deployment=getattr(err, "provider", None) or None)
+    return base
+
+
+def score(services: Services, question: str, answers: dict[str, str],
+          families: dict[str, str], backend: str) -> tuple[dict[str, Any], str]:
+    from drux.consensus import score_answers
+
+    result = score_answers(question, answers, families, backend=backend)
+    return result.to_dict(), result.explanation()
+
+
+async def run_ask(services: Services, opts: AskOptions) -> AsyncIterator[AskEvent]:
+    question = validate(opts)
+    resolution = services.resolve(opts.models, opts.panel)
+    _check_context(question, opts.context, resolution)
+    requests = build_requests(services, resolution, question, opts)
+    members = {s.id: services.provider(s.id) for s in resolution.members}
+    families = {s.id: s.family for s in resolution.members}
+    repo = services.store.asks
+    ask_id = repo.create(
+        question=question, models=list(members), families=families, panel=resolution.panel,
+        skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
+        source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
+                                    "temperature": opts.temperature},
+    )
+    yield AskCreated(ask_id, list(members), families, resolution.skipped, resolution.panel)
+
+    states = {m: _AnswerState() for m in members}
+    finals: dict[str, Finished | Failed] = {}
+    last_flush = time.monotonic()
+    timeout = opts.timeout or services.settings.timeout
+    completed = False
+    try:
+        async for event in run_panel(members, requests, deadlines=timeout):
+            _track(states, event)
+            if isinstance(event, Finished | Failed):
+                finals[event.model] = event
+                repo.update_answers(ask_id, {event.model: _answer_update(services, event)})
+                states[event.model].dirty = False
+            elif time.monotonic() - last_flush > FLUSH_EVERY_S:
+                _flush(repo, ask_id, states)
+                last_flush = time.monotonic()
+            yield event
+        completed = True
+    finally:
+        if not completed:
+            _save_partial(repo, ask_id, states, finals)
+
+    answers = {m: e.completion.text for m, e in finals.items()
+               if isinstance(e, Finished) and e.completion.text.strip()}
+    answer_families = _answer_families(services, finals, families)
+    consensus, explanation = await asyncio.to_thread(
+        score, services, question, answers, answer_families, opts.consensus_backend)
+    status = "complete" if answers else "failed"
+    repo.finish(ask_id, status=status, score=consensus.get("score"),
+                verdict=consensus.get("verdict"), consensus=consensus)
+    yield Scored(ask_id, consensus, explanation)
+    yield AskDone(ask_id, status)
+    if not answers and finals and all(
+        isinstance(e, Failed) and isinstance(e.error, ContextWindowExceededError)
+        for e in finals.values()
+    ):
+        raise InputError("the question is longer than every model's context window")
+
+
+def _answer_families(services: Services, finals: dict[str, Finished | Failed],
+                     families: dict[str, str]) -> dict[str, str]:
+    """A substitute answers with its own family: it is no independent vote for the original."""
+    out = dict(families)
+    catalog = services.config.catalog
+    for model, event in finals.items():
+        if isinstance(event, Finished) and event.completion.answered_by:
+            answered = catalog.models.get(event.completion.answered_by)
+            if answered is not None:
+                out[model] = answered.family
+    return out
+
+
+def _track(states: dict[str, _AnswerState], event: PanelEvent) -> None:
+    state = states[event.model]
+    if isinstance(event, Started):
+        state.status = "streaming"
+    elif isinstance(event, Token):
+        if event.restart:
+            state.parts.clear()
+        state.parts.append(event.text)
+        state.dirty = True
+
+
+def _flush(repo: Any, ask_id: str, states: dict[str, _AnswerState]) -> None:
+    updates = {m: {"text": s.text, "status": "streaming"} for m, s in states.items() if s.dirty}
+    if updates:
+        repo.update_answers(ask_id, updates)
+        for m in updates:
+            states[m].dirty = False
+
+
+def _save_partial(repo: Any, ask_id: str, states: dict[str, _AnswerState],
+                  finals: dict[str, Finished | Failed]) -> None:
+    """Interrupted: keep every finished answer and every partial text, marked partial."""
+    updates = {m: {"text": s.text, "status": "partial"} for m, s in states.items() if m not in finals}
+    try:
+        repo.update_answers(ask_id, updates)
+        repo.finish(ask_id, status="partial")
+    except DruxError:
+        pass

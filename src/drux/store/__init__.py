@@ -1,0 +1,24 @@
+"""Persistence: SQLAlchemy 2 + Alembic. SQLite (WAL) by default, PostgreSQL by URL.
+
+``Store`` opens the database once, migrates it, and hands out repositories.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from drux.store.asks import AskRepository, AskSummary
+from drux.store.db import open_db
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sessions: sessionmaker[Session] = open_db(url)
+        self.asks = AskRepository(self.sessions)
+
+    def close(self) -> None:
+        self.sessions.kw["bind"].dispose()
+
+
+__all__ = ["AskRepository", "AskSummary", "Store"]

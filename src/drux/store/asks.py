@@ -1,0 +1,163 @@
+"""Asks and their answers: written as they happen, so nothing received is lost."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from drux.errors import StoreError
+from drux.store.models import Answer, Ask, utcnow
+
+ANSWER_FIELDS = {
+    "family", "deployment", "substituted_for", "answered_by", "recovered", "status", "text", "finish_reason",
+    "error_type", "error_message", "error_status", "first_token_s", "total_s", "input_tokens",
+    "output_tokens", "tokens_per_s", "cost_usd",
+}
+
+
+def new_ask_id() -> str:
+    # 16 random bytes: the permalink must not be guessable.
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True, slots=True)
+class AskSummary:
+    id: str
+    created_at: str
+    question: str
+    status: str
+    score: float | None
+    verdict: str | None
+    models: list[str]
+    article_id: str | None
+
+
+def answer_to_dict(a: Answer) -> dict[str, Any]:
+    return {
+        "model": a.model, "family": a.family, "deployment": a.deployment,
+        "substituted_for": a.substituted_for, "answered_by": a.answered_by, "recovered": a.recovered, "status": a.status,
+        "text": a.text, "finish_reason": a.finish_reason,
+        "error": None if not a.error_type else {
+            "type": a.error_type, "message": a.error_message, "status": a.error_status},
+        "timings": {"first_token_s": a.first_token_s, "total_s": a.total_s,
+                    "tokens_per_s": a.tokens_per_s},
+        "usage": {"input_tokens": a.input_tokens, "output_tokens": a.output_tokens},
+        "cost_usd": a.cost_usd,
+    }
+
+
+def ask_to_dict(ask: Ask) -> dict[str, Any]:
+    return {
+        "id": ask.id,
+        "created_at": ask.created_at.isoformat() if ask.created_at else None,
+        "finished_at": ask.finished_at.isoformat() if ask.finished_at else None,
+        "question": ask.question, "context": ask.context, "panel": ask.panel,
+        "models": list(ask.models or []), "skipped": list(ask.skipped or []),
+        "params": dict(ask.params or {}), "status": ask.status, "source": ask.source,
+        "article_id": ask.article_id, "score": ask.score, "verdict": ask.verdict,
+        "consensus": ask.consensus,
+        "answers": [answer_to_dict(a) for a in ask.answers],
+    }
+
+
+class AskRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def _write(self, fn: Any) -> Any:
+        try:
+            with self._sessions.begin() as session:
+                return fn(session)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write to the database: {exc.__class__.__name__}") from None
+
+    def create(self, *, question: str, models: list[str], families: dict[str, str],
+               panel: str | None = None, skipped: list[dict[str, str]] | None = None,
+               params: dict[str, Any] | None = None, context: str | None = None,
+               article_id: str | None = None, source: str = "cli") -> str:
+        ask_id = new_ask_id()
+
+        def fn(session: Session) -> None:
+            ask = Ask(id=ask_id, question=question, models=models, panel=panel,
+                      skipped=skipped or [], params=params or {}, context=context,
+                      article_id=article_id, source=source, status="running")
+            ask.answers = [Answer(model=m, family=families.get(m), position=i)
+                           for i, m in enumerate(models)]
+            session.add(ask)
+
+        self._write(fn)
+        return ask_id
+
+    def update_answers(self, ask_id: str, updates: dict[str, dict[str, Any]]) -> None:
+        """Patch several models' answer rows in one transaction."""
+        if not updates:
+            return
+
+        def fn(session: Session) -> None:
+            rows = session.scalars(select(Answer).where(Answer.ask_id == ask_id)).all()
+            for row in rows:
+                for key, value in updates.get(row.model, {}).items():
+                    if key not in ANSWER_FIELDS:
+                        raise ValueError(f"unknown answer field {key}")
+                    setattr(row, key, value)
+
+        self._write(fn)
+
+    def finish(self, ask_id: str, *, status: str, score: float | None = None,
+               verdict: str | None = None, consensus: dict[str, Any] | None = None) -> None:
+        def fn(session: Session) -> None:
+            ask = session.get(Ask, ask_id)
+            if ask is None:
+                raise StoreError(f"no ask {ask_id}")
+            ask.status, ask.score, ask.verdict, ask.consensus = status, score, verdict, consensus
+            ask.finished_at = utcnow()
+
+        self._write(fn)
+
+    def get(self, ask_id: str) -> dict[str, Any] | None:
+        try:
+            with self._sessions() as session:
+                ask = session.scalars(
+                    select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
+                ).first()
+                return ask_to_dict(ask) if ask else None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+
+    def find(self, prefix: str) -> dict[str, Any] | None:
+        """Exact id, or a unique id prefix (handy in the CLI)."""
+        exact = self.get(prefix)
+        if exact is not None or len(prefix) < 4:
+            return exact
+        with self._sessions() as session:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            ids = session.scalars(
+                select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
+        return self.get(ids[0]) if len(ids) == 1 else None
+
+    def list(self, *, limit: int = 20, offset: int = 0,
+             article_id: str | None = None) -> list[AskSummary]:
+        stmt = select(Ask).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
+        if article_id is not None:
+            stmt = stmt.where(Ask.article_id == article_id)
+        try:
+            with self._sessions() as session:
+                return [
+                    AskSummary(a.id, a.created_at.isoformat(), a.question, a.status, a.score,
+                               a.verdict, list(a.models or []), a.article_id)
+                    for a in session.scalars(stmt).all()
+                ]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+
+    def count(self, *, article_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(Ask)
+        if article_id is not None:
+            stmt = stmt.where(Ask.article_id == article_id)
+        with self._sessions() as session:
+            return int(session.scalar(stmt) or 0)

@@ -1,0 +1,76 @@
+"""Engine set-up and migrations. SQLite gets WAL, foreign keys and a busy timeout;
+PostgreSQL works through the same URL setting (``DRUX_DATABASE_URL``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from drux.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _prepare_sqlite_path(url: str) -> None:
+    path_part = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path_part or path_part == ":memory:":
+        return
+    path = Path(path_part)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the database at {path}: {exc.strerror}; "
+            "set DRUX_DATA_DIR or DRUX_DATABASE_URL to a writable place"
+        ) from None
+
+
+def make_engine(url: str) -> Engine:
+    is_sqlite = url.startswith("sqlite")
+    if is_sqlite:
+        _prepare_sqlite_path(url)
+    try:
+        engine = create_engine(url, future=True, pool_pre_ping=not is_sqlite)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"cannot open database {url.split('@')[-1]!r}: {exc}") from None
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate the database: {exc.__class__.__name__}: {exc.args[0]}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot migrate the database: {exc.strerror}") from None
+
+
+def open_db(url: str) -> sessionmaker[Session]:
+    engine = make_engine(url)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)

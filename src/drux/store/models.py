@@ -1,0 +1,135 @@
+"""SQLAlchemy 2 tables. Every change to them ships as an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Ask(Base):
+    __tablename__ = "asks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    question: Mapped[str] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(Text)
+    panel: Mapped[str | None] = mapped_column(String(100))
+    models: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    skipped: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # running, complete, partial (interrupted), failed (no answer at all)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    score: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(60))
+    consensus: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    article_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    source: Mapped[str] = mapped_column(String(20), default="cli")
+
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="ask", cascade="all, delete-orphan", order_by="Answer.position"
+    )
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ask_id: Mapped[str] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str] = mapped_column(String(200))
+    family: Mapped[str | None] = mapped_column(String(100))
+    deployment: Mapped[str | None] = mapped_column(String(300))
+    substituted_for: Mapped[str | None] = mapped_column(String(200))
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    recovered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # waiting, streaming, done, failed, partial
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    text: Mapped[str] = mapped_column(Text, default="")
+    finish_reason: Mapped[str | None] = mapped_column(String(40))
+    error_type: Mapped[str | None] = mapped_column(String(60))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    first_token_s: Mapped[float | None] = mapped_column(Float)
+    total_s: Mapped[float | None] = mapped_column(Float)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_per_s: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+    ask: Mapped[Ask] = relationship(back_populates="answers")
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # slug
+    title: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    summary: Mapped[str | None] = mapped_column(Text)
+    body_md: Mapped[str] = mapped_column(Text, default="")
+    faq: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FaqAnswer(Base):
+    __tablename__ = "faq_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    ask_id: Mapped[str] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GatewayKey(Base):
+    __tablename__ = "gateway_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(20), index=True)  # shown to identify a key
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    allowed_models: Mapped[list[Any]] = mapped_column(JSON, default=list)  # empty = all
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageRecord(Base):
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("gateway_keys.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    deployment: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class AgreementCache(Base):
+    __tablename__ = "agreement_cache"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # content hash
+    backend: Mapped[str] = mapped_column(String(60))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
