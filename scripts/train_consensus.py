@@ -1,0 +1,127 @@
+"""Fit the fast backend's pair model on the agreement benchmark's DEV split only.
+
+    .venv/bin/python scripts/train_consensus.py [--data DIR] [--write]
+
+Training pairs: dev_pairs.jsonl plus the (correct, correct) = agree and
+(correct, incorrect) = disagree pairs inside dev_sets.jsonl (deduplicated).
+Reports question-grouped 5-fold cross-validated AUROC (honest within dev), then
+fits on all of dev and, with --write, stores src/drux/consensus/pair_model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from drux.consensus.backends import FastBackend
+from drux.consensus.features import FEATURES, WEIGHTS_FILE, PairModel
+from drux.consensus.metrics import auroc
+
+DEFAULT_DATA = Path("/work/shared/bench/agreement")
+
+
+def load(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def training_pairs(data: Path) -> list[tuple[str, str, str, str, int]]:
+    """(qid, question, a, b, label), deduplicated, dev only."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+
+    def add(qid: str, q: str, a: str, b: str, label: int) -> None:
+        key = (qid, *sorted((a, b)))
+        if key not in seen and a != b:
+            seen.add(key)
+            out.append((qid, q, a, b, label))
+
+    for it in load(data / "dev_pairs.jsonl"):
+        add(it["qid"], it["question"], it["answers"][0], it["answers"][1], it["label"])
+    for it in load(data / "dev_sets.jsonl"):
+        for (a, ca), (b, cb) in combinations(zip(it["answers"], it["is_correct"]), 2):
+            if ca or cb:
+                add(it["qid"], it["question"], a, b, int(ca and cb))
+    return out
+
+
+def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method on standardised x."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
+        grad = xb.T @ (p - y) + reg * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def featurise(pairs: list[tuple[str, str, str, str, int]]) -> np.ndarray:
+    backend = FastBackend()
+    rows = []
+    for _, q, a, b, _ in pairs:
+        rows.append(backend.features(q, a, b))
+    return np.array(rows, dtype=float)
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int, l2: float) -> float:
+    qids = sorted(set(groups))
+    rng = np.random.default_rng(0)
+    rng.shuffle(qids)
+    fold_of = {q: i % folds for i, q in enumerate(qids)}
+    fold = np.array([fold_of[g] for g in groups])
+    pred = np.zeros(len(y))
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        mean, scale = standardise(x[tr])
+        w, b = fit_logreg((x[tr] - mean) / scale, y[tr], l2)
+        pred[te] = ((x[te] - mean) / scale) @ w + b
+    return auroc(y, pred)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    pairs = training_pairs(args.data)
+    y = np.array([p[4] for p in pairs], dtype=float)
+    x = featurise(pairs)
+    groups = [p[0] for p in pairs]
+    print(f"{len(pairs)} dev training pairs, {int(y.sum())} agree, {len(set(groups))} questions")
+    for i, name in enumerate(FEATURES):
+        print(f"  {name:18s} AUROC alone {auroc(y, x[:, i]):.3f}")
+    for l2 in (0.1, 1.0, 10.0, 100.0):
+        print(f"grouped 5-fold CV pair AUROC (l2={l2}): {cross_validate(x, y, groups, 5, l2):.4f}")
+    mean, scale = standardise(x)
+    w, b = fit_logreg((x - mean) / scale, y, args.l2)
+    model = PairModel(tuple(w.tolist()), b, tuple(mean.tolist()), tuple(scale.tolist()),
+                      trained_on=f"agreement benchmark dev split ({len(pairs)} pairs), l2={args.l2}")
+    for name, weight in zip(FEATURES, w, strict=True):
+        print(f"  w[{name}] = {weight:+.3f}")
+    if args.write:
+        WEIGHTS_FILE.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {WEIGHTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()

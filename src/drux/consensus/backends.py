@@ -1,0 +1,201 @@
+"""Agreement backends: how sure are we that two answers to a question agree?
+
+A backend turns (question, answers) into a ``PairJudgment`` for every pair. The
+rest of the engine (clusters, score, claims) only sees judgments, so backends are
+interchangeable:
+
+- ``FastBackend`` (offline, milliseconds): MiniLM embeddings plus contradiction
+  signals, combined by a logistic regression fitted on the dev split.
+- ``JudgeBackend``: an LLM (any ``Provider``, e.g. the offline Qwen2.5-1.5B) asked
+  whether both answers can be true at once, constrained to a one-word reply and
+  parsed strictly; unparseable replies count as "unrelated" (agreement 0.5).
+
+Judgments are cached by a content hash of (backend, question, unordered pair).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Protocol
+
+import numpy as np
+
+from drux.consensus.embeddings import Embedder, shared_embedder
+from drux.consensus.features import PairModel, load_pair_model, pair_features
+from drux.consensus.signals import AnswerView, compare, question_terms, read_answer
+
+Relation = str  # "agree" | "contradict" | "unrelated"
+
+
+@dataclass(slots=True)
+class PairJudgment:
+    agreement: float  # P(both answers can be true together), 0..1
+    relation: Relation
+    similarity: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+class AgreementBackend(Protocol):
+    name: str
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        """A judgment for every pair (i, j) with i < j."""
+        ...
+
+
+class JudgmentCache:
+    """Small thread-safe LRU keyed by a content hash of the pair (order-free)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._data: OrderedDict[str, PairJudgment] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(backend: str, question: str, a: str, b: str) -> str:
+        first, second = sorted((a, b))
+        raw = "\x1f".join((backend, question.strip(), first.strip(), second.strip()))
+        return hashlib.blake2b(raw.encode("utf-8"), digest_size=16).hexdigest()
+
+    def get(self, key: str) -> PairJudgment | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+            return hit
+
+    def put(self, key: str, value: PairJudgment) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+def _relation(agreement: float, reasons: list[str]) -> Relation:
+    if agreement >= 0.5:
+        return "agree"
+    return "contradict" if reasons or agreement < 0.3 else "unrelated"
+
+
+class FastBackend:
+    """Embeddings + contradiction signals + the dev-trained pair model."""
+
+    name = "fast"
+
+    def __init__(self, embedder: Embedder | None = None, model: PairModel | None = None) -> None:
+        self._embedder = embedder
+        self._model = model
+        self._cache = JudgmentCache()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = shared_embedder()
+        return self._embedder
+
+    @property
+    def model(self) -> PairModel:
+        if self._model is None:
+            self._model = load_pair_model()
+        return self._model
+
+    def _vectors(self, question: str, answers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.embedder.encode([question, *answers])
+        q, a = vectors[0], vectors[1:]
+        # Remove the question's direction: answers that echo the question look alike.
+        resid = a - np.outer(a @ q, q)
+        resid /= np.clip(np.linalg.norm(resid, axis=1, keepdims=True), 1e-9, None)
+        return a @ a.T, resid @ resid.T
+
+    def features(self, question: str, a: str, b: str) -> list[float]:
+        """The model's feature vector for one pair (used by the training script)."""
+        sims, resid = self._vectors(question, [a, b])
+        terms = question_terms(question)
+        signals = compare(read_answer(a, q_terms=terms), read_answer(b, q_terms=terms))
+        return pair_features(float(sims[0, 1]), float(resid[0, 1]), signals)
+
+    def views(self, question: str, answers: list[str]) -> list[AnswerView]:
+        terms = question_terms(question)
+        return [read_answer(a, q_terms=terms) for a in answers]
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        out: dict[tuple[int, int], PairJudgment] = {}
+        todo: list[tuple[int, int, str]] = []
+        for i, j in combinations(range(len(answers)), 2):
+            key = JudgmentCache.key(self.name, question, answers[i], answers[j])
+            hit = self._cache.get(key)
+            if hit is not None:
+                out[(i, j)] = hit
+            else:
+                todo.append((i, j, key))
+        if not todo:
+            return out
+        sims, resid = self._vectors(question, answers)
+        views = self.views(question, answers)
+        for i, j, key in todo:
+            signals = compare(views[i], views[j])
+            x = pair_features(float(sims[i, j]), float(resid[i, j]), signals)
+            p = self.model.probability(x)
+            judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
+            self._cache.put(key, judgment)
+            out[(i, j)] = judgment
+        return out
+
+
+# A pair judge: (question, answer_a, answer_b) -> the model's raw one-word reply.
+PairJudge = Callable[[str, str, str], str]
+
+JUDGE_PROMPT = (
+    "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
+    "Could both answers be true at the same time? "
+    "Reply with exactly one word: yes, no, or unrelated."
+)
+
+
+def parse_verdict(reply: str) -> tuple[float, Relation]:
+    """Strict parse of the judge's reply; anything else is 'unrelated' (0.5)."""
+    word = reply.strip().split(maxsplit=1)[0].strip(".,!:;\"'*").lower() if reply.strip() else ""
+    if word == "yes":
+        return 1.0, "agree"
+    if word == "no":
+        return 0.0, "contradict"
+    return 0.5, "unrelated"
+
+
+class JudgeBackend:
+    """An LLM judge, asked once per unordered pair; replies cached by content hash."""
+
+    name = "judge"
+
+    def __init__(self, judge: PairJudge, *, both_orders: bool = False,
+                 cache: JudgmentCache | None = None) -> None:
+        self._judge = judge
+        self._both_orders = both_orders
+        self._cache = cache or JudgmentCache()
+
+    def judge_pair(self, question: str, a: str, b: str) -> PairJudgment:
+        key = JudgmentCache.key(self.name, question, a, b)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        orders = [(a, b), (b, a)] if self._both_orders else [tuple(sorted((a, b)))]
+        verdicts = [parse_verdict(self._judge(question, x, y)) for x, y in orders]
+        agreement = sum(v[0] for v in verdicts) / len(verdicts)
+        relations = {v[1] for v in verdicts}
+        relation = relations.pop() if len(relations) == 1 else _relation(agreement, [])
+        reasons = ["judge: answers cannot both be true"] if relation == "contradict" else []
+        judgment = PairJudgment(agreement, relation, None, reasons)
+        self._cache.put(key, judgment)
+        return judgment
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        return {
+            (i, j): self.judge_pair(question, answers[i], answers[j])
+            for i, j in combinations(range(len(answers)), 2)
+        }

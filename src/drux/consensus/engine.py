@@ -1,0 +1,157 @@
+"""Score a panel's answers: pairwise judgments -> clusters -> score, claims, contradictions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from drux.consensus import clustering, score
+from drux.consensus.backends import (
+    JUDGE_PROMPT,
+    AgreementBackend,
+    FastBackend,
+    JudgeBackend,
+    PairJudge,
+    PairJudgment,
+)
+from drux.consensus.claims import build_claims
+from drux.consensus.result import ConsensusResult, Contradiction
+from drux.errors import InputError
+from drux.types import ChatRequest, Message, Provider
+
+BACKENDS = ("fast", "judge")
+_fast_backends: dict[int, FastBackend] = {}
+
+
+def fast_backend() -> FastBackend:
+    """One fast backend per process (its embedder and judgment cache are shared)."""
+    return _fast_backends.setdefault(0, FastBackend())
+
+
+def not_scored(reason: str, backend: str, families: dict[str, str]) -> ConsensusResult:
+    return ConsensusResult(score=None, verdict="n/a", backend=backend, reason=reason,
+                           families=dict(families))
+
+
+def _kinds(reasons: list[str]) -> list[str]:
+    kinds = [r.split(":", 1)[0] for r in reasons]
+    return list(dict.fromkeys(kinds)) or ["meaning"]
+
+
+def make_backend(backend: str, judge: Any) -> AgreementBackend:
+    if backend == "fast":
+        return fast_backend()
+    if backend == "judge":
+        if judge is None:
+            raise InputError("the judge backend needs a judge model (configure one, or use --backend fast)")
+        if isinstance(judge, JudgeBackend):
+            return judge
+        if isinstance(judge, Provider):
+            judge = sync_provider_judge(judge)
+        return JudgeBackend(judge)
+    raise InputError(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}")
+
+
+def judge_request(question: str, a: str, b: str) -> ChatRequest:
+    prompt = JUDGE_PROMPT.format(question=question, a=a, b=b)
+    return ChatRequest(messages=[Message("user", prompt)], temperature=0.0, max_tokens=3)
+
+
+def sync_provider_judge(provider: Provider) -> PairJudge:
+    """Call an async Provider from synchronous scoring (only where no event loop runs)."""
+
+    def ask(question: str, a: str, b: str) -> str:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(provider.complete(judge_request(question, a, b))).text
+        raise InputError("a Provider judge inside an event loop needs `await ascore_answers(...)`")
+
+    return ask
+
+
+def score_with(backend: AgreementBackend, question: str, answers: dict[str, str],
+               families: dict[str, str]) -> ConsensusResult:
+    ids = list(answers)
+    texts = [answers[m] for m in ids]
+    fams = [families.get(m, m) for m in ids]
+    judgments = backend.judge_pairs(question, texts)
+    k = len(ids)
+    agreement = np.eye(k)
+    contradict = np.zeros((k, k), dtype=bool)
+    for (i, j), jd in judgments.items():
+        agreement[i, j] = agreement[j, i] = jd.agreement
+        contradict[i, j] = contradict[j, i] = jd.relation == "contradict"
+    weights = score.family_weights(fams)
+    groups = clustering.cluster(agreement, weights=weights)
+    breakdown = score.compute(agreement, contradict, fams, groups)
+    head = clustering.representative(groups[0], agreement)
+    embed = backend.embedder.encode if isinstance(backend, FastBackend) else None
+    result = ConsensusResult(
+        score=breakdown.score,
+        verdict=score.verdict(breakdown, len(groups)),
+        backend=backend.name,
+        clusters=[[ids[i] for i in g] for g in groups],
+        matrix={ids[i]: {ids[j]: float(agreement[i, j]) for j in range(k)} for i in range(k)},
+        consensus_model=ids[head],
+        consensus_answer=texts[head],
+        consensus_kind="representative",
+        claims=build_claims(question, answers, embed=embed),
+        contradictions=_contradictions(ids, judgments),
+        families={m: f for m, f in zip(ids, fams, strict=True)},
+        breakdown={"mean_agreement": breakdown.mean_agreement,
+                   "majority_share": breakdown.majority_share,
+                   "contradiction_rate": breakdown.contradiction_rate,
+                   "effective_votes": breakdown.effective_votes},
+    )
+    return result
+
+
+def _contradictions(ids: list[str], judgments: dict[tuple[int, int], PairJudgment]) -> list[Contradiction]:
+    out = []
+    for (i, j), jd in sorted(judgments.items(), key=lambda kv: kv[1].agreement):
+        if jd.relation == "contradict":
+            out.append(Contradiction((ids[i], ids[j]), _kinds(jd.reasons), list(jd.reasons)))
+    return out
+
+
+def validate(question: str, answers: dict[str, str]) -> dict[str, str]:
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    return {m: a for m, a in answers.items() if isinstance(a, str) and a.strip()}
+
+
+def score_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
+                  backend: str = "fast", judge: Any = None) -> ConsensusResult:
+    usable = validate(question, answers)
+    if len(usable) < 2:
+        got = "no successful answer" if not usable else "only one successful answer"
+        return not_scored(f"{got}; a consensus needs at least two", backend, families)
+    return score_with(make_backend(backend, judge), question, usable, families)
+
+
+async def ascore_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
+                         backend: str = "fast", judge: Any = None) -> ConsensusResult:
+    """Async twin for services: a Provider judge is awaited on the caller's event loop."""
+    usable = validate(question, answers)
+    if backend != "judge" or not isinstance(judge, Provider) or len(usable) < 2:
+        return await asyncio.to_thread(score_answers, question, answers, families,
+                                       backend=backend, judge=judge)
+    replies = await _judge_replies(judge.complete, question, list(usable.values()))
+    table = JudgeBackend(lambda q, a, b: replies[(a, b)])
+    return await asyncio.to_thread(score_with, table, question, usable, families)
+
+
+async def _judge_replies(complete: Callable[[ChatRequest], Awaitable[Any]], question: str,
+                         texts: list[str]) -> dict[tuple[str, str], str]:
+    pairs = {tuple(sorted((a, b))) for a, b in combinations(texts, 2) if a != b}
+    replies: dict[tuple[str, str], str] = {}
+    for a, b in sorted(pairs):  # one at a time: a local judge model serves one call at once
+        replies[(a, b)] = (await complete(judge_request(question, a, b))).text
+    for a in texts:
+        replies.setdefault((a, a), "yes")
+    return replies
