@@ -1,0 +1,297 @@
+"""A circuit breaker per deployment, and the provider that puts one in front of an adapter.
+
+    closed --(N consecutive failures, or failure rate over the window)--> open
+    closed --(404 / 403 / 401: the model is gone for us)--> open, long cooldown
+    open --(cooldown elapsed)--> half-open: exactly one probe call goes through
+    half-open --probe succeeds--> closed;  --probe fails--> open, cooldown doubled
+
+An open breaker fails fast with ``CircuitOpenError`` (retryable, so a fallback
+chain moves on) without touching the network. Errors that say the *request* is
+wrong (400, content filter, context window) prove the deployment is alive and
+count as successes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from drux.errors import (
+    AuthenticationError,
+    BadRequestError,
+    DruxError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    StreamInterruptedError,
+)
+from drux.routing._streams import aclose_quietly
+from drux.types import ChatRequest, Chunk, Completion, Provider
+
+if TYPE_CHECKING:
+    from drux.routing.health import HealthRegistry
+
+# A model withdrawn or denied for us will not come back in seconds.
+HARD_FAILURES: tuple[type[ProviderError], ...] = (
+    ModelNotFoundError, PermissionDeniedError, AuthenticationError,
+)
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpenError(ProviderError):
+    """The deployment's breaker is open: the call was refused without a network request."""
+
+    code = "circuit_open"
+    default_status = 503
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    consecutive_failures: int = 5
+    failure_rate: float = 0.5  # open when this share of the window failed...
+    window: int = 20  # ...over the last this many calls...
+    min_calls: int = 10  # ...once at least this many were seen
+    cooldown: float = 15.0  # seconds open before a probe
+    hard_cooldown: float = 300.0  # after 404 / 403 / 401
+    max_cooldown: float = 600.0  # cap for cooldowns doubled by failed probes
+    # A probe that never reported back (consumer vanished) frees its slot after this.
+    probe_timeout: float = 120.0
+
+
+def counts_as_failure(error: DruxError) -> bool:
+    """Does this error say something about the deployment (not about the request)?"""
+    if isinstance(error, CircuitOpenError):
+        return False
+    if isinstance(error, BadRequestError):
+        return False
+    return True
+
+
+class CircuitBreaker:
+    """The state machine. Single-threaded (one event loop); no locks needed."""
+
+    def __init__(self, name: str, policy: BreakerPolicy | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.policy = policy or BreakerPolicy()
+        self._clock = clock
+        self._state = BreakerState.CLOSED
+        self._window: deque[bool] = deque(maxlen=self.policy.window)
+        self._consecutive = 0
+        self._open_until = 0.0
+        self._reopens = 0
+        self._probe_started: float | None = None
+        self.opened_count = 0
+        self.rejected_count = 0
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state is BreakerState.OPEN and self._clock() >= self._open_until:
+            self._state = BreakerState.HALF_OPEN
+            self._probe_started = None
+        return self._state
+
+    def before_call(self) -> None:
+        """Admit a call or raise ``CircuitOpenError``. In half-open, admit one probe."""
+        state = self.state
+        now = self._clock()
+        if state is BreakerState.CLOSED:
+            return
+        if state is BreakerState.HALF_OPEN:
+            stale = (self._probe_started is not None
+                     and now - self._probe_started >= self.policy.probe_timeout)
+            if self._probe_started is None or stale:
+                self._probe_started = now
+                return
+            self.rejected_count += 1
+            raise CircuitOpenError(f"{self.name}: circuit half-open, a probe is in flight",
+                                   provider=self.name, retry_after=None)
+        self.rejected_count += 1
+        wait = max(0.0, self._open_until - now)
+        raise CircuitOpenError(f"{self.name}: circuit open for another {wait:.1f} s",
+                               provider=self.name, retry_after=wait)
+
+    def on_success(self) -> None:
+        if self.state is BreakerState.HALF_OPEN:
+            self._close()
+            return
+        self._consecutive = 0
+        self._window.append(True)
+
+    def on_failure(self, error: DruxError) -> None:
+        if not counts_as_failure(error):
+            self.on_success()
+            return
+        hard = isinstance(error, HARD_FAILURES)
+        state = self.state
+        if state is BreakerState.HALF_OPEN:
+            self._reopens += 1
+            self._open(hard)
+            return
+        if state is BreakerState.OPEN:
+            return  # a call admitted before the breaker opened; already counted
+        self._consecutive += 1
+        self._window.append(False)
+        if hard or self._consecutive >= self.policy.consecutive_failures or self._rate_exceeded():
+            self._open(hard)
+
+    def on_abandoned(self) -> None:
+        """The call ended without a verdict (cancelled, consumer left): free the probe slot."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_started = None
+
+    def describe(self) -> dict[str, Any]:
+        state = self.state
+        wait = max(0.0, self._open_until - self._clock()) if state is BreakerState.OPEN else 0.0
+        return {
+            "state": state.value,
+            "consecutive_failures": self._consecutive,
+            "open_for_s": round(wait, 3),
+            "opened_count": self.opened_count,
+            "rejected_count": self.rejected_count,
+        }
+
+    def _rate_exceeded(self) -> bool:
+        if len(self._window) < self.policy.min_calls:
+            return False
+        failures = sum(1 for ok in self._window if not ok)
+        return failures / len(self._window) >= self.policy.failure_rate
+
+    def _open(self, hard: bool) -> None:
+        base = self.policy.hard_cooldown if hard else self.policy.cooldown
+        cooldown = min(self.policy.max_cooldown, base * (2 ** max(0, self._reopens)))
+        self._state = BreakerState.OPEN
+        self._open_until = self._clock() + cooldown
+        self._probe_started = None
+        self.opened_count += 1
+
+    def _close(self) -> None:
+        self._state = BreakerState.CLOSED
+        self._consecutive = 0
+        self._reopens = 0
+        self._window.clear()
+        self._probe_started = None
+
+
+def _as_provider_error(exc: Exception, name: str) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    # An adapter bug must not escape as a bare exception: routing treats it as this
+    # deployment failing (not retried, but the chain moves on).
+    return ProviderError(f"{name}: {type(exc).__name__}: {exc}", provider=name, retryable=False)
+
+
+class BreakerProvider:
+    """Guards one deployment: breaker admission, health statistics, stream integrity.
+
+    A stream that ends without ``finish_reason`` after output, or that stays silent
+    longer than ``idle_timeout`` between chunks, is a ``StreamInterruptedError``:
+    a torn answer never passes as a complete one.
+    """
+
+    def __init__(self, inner: Provider, breaker: CircuitBreaker, *,
+                 registry: HealthRegistry | None = None, name: str | None = None,
+                 idle_timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._inner = inner
+        self.breaker = breaker
+        self._registry = registry
+        self._name = name or breaker.name
+        self._idle_timeout = idle_timeout
+        self._clock = clock
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        self.breaker.before_call()
+        start = self._clock()
+        try:
+            completion = await self._inner.complete(request)
+        except Exception as exc:
+            err = _as_provider_error(exc, self._name)
+            self._failed(err)
+            raise err from (None if err is exc else exc)
+        except BaseException:
+            self.breaker.on_abandoned()
+            raise
+        self._succeeded(self._clock() - start, None)
+        return completion
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        self.breaker.before_call()
+        start = self._clock()
+        ttft: float | None = None
+        finished = False
+        inner = self._inner.stream(request)
+        try:
+            while True:
+                chunk = await self._next(inner, started=ttft is not None)
+                if chunk is None:
+                    break
+                if ttft is None and (chunk.text or chunk.finish_reason):
+                    ttft = self._clock() - start
+                    if self._registry is not None:
+                        self._registry.record_ttft(self._name, ttft)
+                finished = finished or chunk.finish_reason is not None
+                yield chunk
+            if not finished:
+                raise StreamInterruptedError(
+                    f"{self._name}: stream ended before the answer was finished",
+                    provider=self._name)
+        except Exception as exc:
+            err = _as_provider_error(exc, self._name)
+            self._failed(err)
+            raise err from (None if err is exc else exc)
+        except BaseException:
+            self.breaker.on_abandoned()
+            raise
+        finally:
+            await aclose_quietly(inner)
+        self._succeeded(self._clock() - start, ttft, record_ttft=False)
+
+    async def _next(self, inner: AsyncIterator[Chunk], *, started: bool) -> Chunk | None:
+        try:
+            if started and self._idle_timeout is not None:
+                async with asyncio.timeout(self._idle_timeout):
+                    return await anext(inner)
+            return await anext(inner)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise StreamInterruptedError(
+                f"{self._name}: stream stalled for {self._idle_timeout:g} s mid-answer",
+                provider=self._name) from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def _succeeded(self, latency: float, ttft: float | None, *, record_ttft: bool = True) -> None:
+        self.breaker.on_success()
+        if self._registry is not None:
+            self._registry.record_success(self._name, latency=latency,
+                                          ttft=ttft if record_ttft else None)
+
+    def _failed(self, err: ProviderError) -> None:
+        self.breaker.on_failure(err)
+        if self._registry is not None:
+            if counts_as_failure(err):
+                self._registry.record_failure(self._name, err)
+            else:
+                self._registry.record_success(self._name)
