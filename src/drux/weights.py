@@ -79,8 +79,8 @@ def status(weights: LocalWeights, models_dir: Path) -> WeightsStatus:
 def verify(weights: LocalWeights, path: Path) -> None:
     if weights.size and path.stat().st_size != weights.size:
         raise WeightsError(
-            f"{path} has {path.stat().st_size} bytes, expected {weights.size}; "
-            f"delete it and run `make {weights.make_target}`"
+            f"{path} has {path.stat().st_size} bytes, expected {weights.size}; refusing to load "
+            f"it. Delete it and run `make {weights.make_target}`"
         )
     actual = sha256_file(path)
     if actual != weights.sha256:

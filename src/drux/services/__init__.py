@@ -120,13 +120,12 @@ class Services:
                 members.append(spec)
             else:
                 skipped.append({"model": model_id, "reason": reason})
-        if not members:
-            detail = "; ".join(f"{s['model']}: {s['reason']}" for s in skipped)
-            what = f"panel {panel_name!r}" if panel_name else "the requested models"
-            raise InputError(f"no usable model in {what} ({detail})")
         if models and skipped:
             s = skipped[0]
             raise InputError(f"model {s['model']} is not usable: {s['reason']}")
+        if not members:
+            detail = "; ".join(f"{s['model']}: {s['reason']}" for s in skipped)
+            raise InputError(f"no usable model in panel {panel_name!r} ({detail})")
         return Resolution(panel_name, members, skipped)
 
     def provider(self, model_id: str) -> Provider:

@@ -1,0 +1,142 @@
+"""The real `drux` command: real SmolLM2 through `drux ask --json`, the stored record,
+and one-line errors (no traceback) for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+DRUX = [str(Path(sys.executable).with_name("drux"))]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DRUX, *args], capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    e.update(DRUX_DATA_DIR=str(tmp_path / "data"), DRUX_USER_CONFIG=str(tmp_path / "u.toml"),
+             DRUX_PROJECT_CONFIG=str(tmp_path / "p.toml"), COLUMNS="120")
+    return e
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.e2e
+def test_ask_json_with_real_smollm2_is_stored(env: dict[str, str]) -> None:
+    proc = run(["ask", "What is the capital of France?", "--models", "smollm2-135m",
+                "--json", "--max-tokens", "24"], env)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["status"] == "complete"
+    assert record["models"] == ["smollm2-135m"]
+    (answer,) = record["answers"]
+    assert answer["status"] == "done"
+    assert answer["text"].strip()
+    assert 0 < answer["usage"]["output_tokens"] <= 24
+    assert answer["timings"]["first_token_s"] > 0
+    assert answer["timings"]["tokens_per_s"] > 0
+    assert record["consensus"]["score"] is None  # one answer: n/a, with the reason
+    assert record["consensus"]["reason"]
+
+    shown = run(["show", record["id"], "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == record
+    listed = json.loads(run(["history", "--json"], env).stdout)
+    assert [r["id"] for r in listed] == [record["id"]]
+
+
+@pytest.mark.e2e
+def test_ask_default_panel_live_output(env: dict[str, str]) -> None:
+    proc = run(["ask", "Is the Sun a star? Answer yes or no.", "--max-tokens", "16"], env)
+    assert proc.returncode == 0, proc.stderr
+    for model in ("smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"):
+        assert model in proc.stdout
+    assert "Consensus Score:" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [*DRUX, "ask", "Write a long story about a lighthouse keeper.", "--models",
+         "qwen2.5-0.5b", "--max-tokens", "400", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = Path(env["DRUX_DATA_DIR"]) / "drux.db"
+    deadline = time.monotonic() + 120
+    import sqlite3
+
+    # Wait until tokens are flowing (the periodic flush has written some text).
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    row = conn.execute("select length(text) from answers").fetchone()
+            except sqlite3.Error:
+                continue
+            if row and row[0]:
+                break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    listed = json.loads(run(["history", "--json"], env).stdout)
+    assert listed[0]["status"] == "partial"
+    record = json.loads(run(["show", listed[0]["id"], "--json"], env).stdout)
+    assert record["answers"][0]["status"] == "partial"
+    assert record["answers"][0]["text"].strip()
+
+
+def test_bad_input_gives_one_line_errors(env: dict[str, str]) -> None:
+    assert_one_line_error(run(["ask", "   "], env), "empty")
+    assert_one_line_error(run(["ask", "hi", "--models", "no-such-model"], env), "unknown model")
+    assert_one_line_error(run(["ask", "hi", "--panel", "nope"], env), "unknown panel")
+    assert_one_line_error(run(["ask", "x" * 9000, "--models", "smollm2-135m"], env), "limit")
+    assert_one_line_error(run(["ask", "hi", "--max-tokens", "0"], env), "max-tokens")
+    assert_one_line_error(run(["show", "doesnotexist"], env), "no ask")
+
+
+def test_unwritable_database_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    env = dict(env, DRUX_DATABASE_URL=f"sqlite:///{locked}/sub/drux.db")
+    if os.geteuid() == 0:  # root ignores permissions: use a path under a regular file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        env["DRUX_DATABASE_URL"] = f"sqlite:///{blocker}/drux.db"
+    assert_one_line_error(run(["history"], env), "cannot write the database")
+
+
+def test_corrupted_or_missing_weights_are_refused(env: dict[str, str], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF" + b"\0" * 1000)
+    env = dict(env, DRUX_CACHE_DIR=str(cache))
+    assert_one_line_error(run(["ask", "hi", "--models", "smollm2-135m"], env),
+                          "smollm2-135m is not usable", "drux models assemble")
+    assert_one_line_error(run(["models", "assemble", "smollm2-135m"], env), "refusing to load")
+    # Right size, wrong bytes: only the sha256 can tell.
+    with (cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").open("r+b") as fh:
+        fh.truncate(98_362_432)
+    assert_one_line_error(run(["models", "assemble", "smollm2-135m"], env), "sha256",
+                          "refusing to load")
+    assert_one_line_error(run(["ask", "hi", "--models", "qwen2.5-1.5b"], env),
+                          "not usable", "make models-judge")

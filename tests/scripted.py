@@ -1,0 +1,102 @@
+"""A scripted fake provider for unit tests of the engine (never for adapters).
+
+    provider = ScriptedProvider("m1", [Reply("hello world", delay=0.01)])
+    provider = ScriptedProvider("m2", [Raise(ServerError("boom"))])
+    provider = ScriptedProvider("m3", [Hang()])
+
+Each call to ``stream``/``complete`` takes the next script step (the last step
+repeats). ``calls`` counts requests; ``cancelled`` counts streams cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from drux.errors import DruxError
+from drux.types import ChatRequest, Chunk, Completion, Usage
+
+
+@dataclass
+class Reply:
+    text: str
+    delay: float = 0.0  # seconds between tokens
+    first_delay: float = 0.0
+    fail_after: int | None = None  # raise ``error`` after this many tokens
+    error: DruxError | None = None
+
+
+@dataclass
+class Raise:
+    error: DruxError
+    delay: float = 0.0
+
+
+@dataclass
+class Hang:
+    pass
+
+
+Step = Reply | Raise | Hang
+
+
+@dataclass
+class ScriptedProvider:
+    model: str
+    script: list[Step]
+    calls: int = 0
+    cancelled: int = 0
+    requests: list[ChatRequest] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"scripted:{self.model}"
+
+    def _next(self) -> Step:
+        step = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        return step
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        step = self._next()
+        try:
+            if isinstance(step, Hang):
+                await asyncio.Event().wait()
+            if isinstance(step, Raise):
+                await asyncio.sleep(step.delay)
+                raise step.error
+            assert isinstance(step, Reply)
+            await asyncio.sleep(step.first_delay)
+            words = step.text.split(" ")
+            for i, word in enumerate(words):
+                if step.fail_after is not None and i >= step.fail_after:
+                    assert step.error is not None
+                    raise step.error
+                yield Chunk(text=word if i == 0 else " " + word, deployment=self.name)
+                await asyncio.sleep(step.delay)
+            yield Chunk(finish_reason="stop", usage=Usage(5, len(words)), deployment=self.name)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        parts: list[str] = []
+        usage = Usage()
+        async for chunk in self.stream(request):
+            parts.append(chunk.text)
+            usage = chunk.usage or usage
+        return Completion(text="".join(parts), model=self.model, deployment=self.name, usage=usage)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def factory(providers: dict[str, ScriptedProvider]) -> Callable[..., ScriptedProvider]:
+    """A ``provider_factory`` for ``Services`` that hands out the scripted providers by id."""
+
+    def build(spec: object, _config: object) -> ScriptedProvider:
+        return providers[spec.id]  # type: ignore[attr-defined]
+
+    return build

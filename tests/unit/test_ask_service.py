@@ -1,0 +1,178 @@
+"""The ask service end to end with scripted providers and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from scripted import Hang, Raise, Reply, ScriptedProvider, factory
+
+from drux.config import load_config
+from drux.errors import InputError, ModelNotFoundError, UnknownModelError
+from drux.services import Services
+from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+
+TOML = """
+[models.alpha]
+provider = "ollama"
+family = "fam-a"
+[models.beta]
+provider = "ollama"
+family = "fam-b"
+[models.gamma]
+provider = "ollama"
+family = "fam-c"
+[models.keyed]
+provider = "openai"
+model = "gpt-x"
+
+[panels]
+trio = ["alpha", "beta", "gamma"]
+with-keyed = ["alpha", "keyed"]
+"""
+
+
+@pytest.fixture
+def make_services(drux_env: Path):  # type: ignore[no-untyped-def]
+    (drux_env / "project.toml").write_text(TOML)
+    made: list[Services] = []
+
+    def make(providers: dict[str, ScriptedProvider]) -> Services:
+        services = Services(load_config(), provider_factory=factory(providers))
+        made.append(services)
+        return services
+
+    yield make
+    for s in made:
+        asyncio.run(s.aclose())
+
+
+async def _run(services: Services, opts: AskOptions) -> list[object]:
+    return [e async for e in run_ask(services, opts)]
+
+
+async def test_ask_is_stored_with_answers_failures_and_score(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {
+        "alpha": ScriptedProvider("alpha", [Reply("Water boils at 100 degrees Celsius.")]),
+        "beta": ScriptedProvider("beta", [Reply("At sea level water boils at 100 C.")]),
+        "gamma": ScriptedProvider("gamma", [Raise(ModelNotFoundError(
+            "model withdrawn", provider="ollama", model="gamma"))]),
+    }
+    services = make_services(providers)
+    events = await _run(services, AskOptions("When does water boil?", panel="trio"))
+    created = events[0]
+    assert isinstance(created, AskCreated)
+    assert isinstance(events[-1], AskDone) and events[-1].status == "complete"
+    assert any(isinstance(e, Scored) for e in events)
+    record = services.store.asks.get(created.ask_id)
+    assert record is not None
+    answers = {a["model"]: a for a in record["answers"]}
+    assert answers["alpha"]["status"] == "done"
+    assert answers["alpha"]["text"] == "Water boils at 100 degrees Celsius."
+    assert answers["alpha"]["timings"]["total_s"] is not None
+    assert answers["alpha"]["usage"]["output_tokens"] == 6
+    assert answers["gamma"]["status"] == "failed"
+    assert answers["gamma"]["error"]["type"] == "model_not_found"
+    assert "withdrawn" in answers["gamma"]["error"]["message"]
+    assert record["status"] == "complete"
+    assert record["consensus"] is not None
+    assert record["consensus"]["score"] is not None
+
+
+async def test_single_answer_scores_na(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {
+        "alpha": ScriptedProvider("alpha", [Reply("Only me.")]),
+        "beta": ScriptedProvider("beta", [Raise(ModelNotFoundError("gone"))]),
+    }
+    services = make_services(providers)
+    events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert record["consensus"]["score"] is None
+    assert record["consensus"]["reason"]
+
+
+async def test_interrupted_ask_keeps_partial_text(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {
+        "alpha": ScriptedProvider("alpha", [Reply("done quickly")]),
+        "beta": ScriptedProvider("beta", [Reply("slow words " * 20, delay=0.05)]),
+    }
+    services = make_services(providers)
+    ask_id = None
+
+    async def consume() -> None:
+        nonlocal ask_id
+        async for e in run_ask(services, AskOptions("q?", models=["alpha", "beta"])):
+            if isinstance(e, AskCreated):
+                ask_id = e.ask_id
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = services.store.asks.get(ask_id)  # type: ignore[arg-type]
+    assert record["status"] == "partial"
+    answers = {a["model"]: a for a in record["answers"]}
+    assert answers["alpha"]["status"] == "done"
+    assert answers["alpha"]["text"] == "done quickly"
+    assert answers["beta"]["status"] == "partial"
+    assert answers["beta"]["text"].startswith("slow words")
+    assert providers["beta"].cancelled == 1
+
+
+async def test_all_failed_is_stored_as_failed(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {"alpha": ScriptedProvider("alpha", [Hang()]),
+                 "beta": ScriptedProvider("beta", [Raise(ModelNotFoundError("gone"))])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("q?", models=["alpha", "beta"], timeout=0.2))
+    assert isinstance(events[-1], AskDone) and events[-1].status == "failed"
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+async def test_empty_question_is_rejected_before_anything_is_stored(make_services, question) -> None:  # type: ignore[no-untyped-def]
+    services = make_services({})
+    with pytest.raises(InputError, match="empty"):
+        await _run(services, AskOptions(question, panel="trio"))
+    assert services.store.asks.count() == 0
+
+
+async def test_unknown_model_and_panel(make_services) -> None:  # type: ignore[no-untyped-def]
+    services = make_services({})
+    with pytest.raises(UnknownModelError, match="unknown model 'nope'"):
+        await _run(services, AskOptions("q?", models=["nope"]))
+    with pytest.raises(UnknownModelError, match="unknown panel"):
+        await _run(services, AskOptions("q?", panel="nope"))
+
+
+async def test_panel_skips_unusable_members_and_says_why(make_services) -> None:  # type: ignore[no-untyped-def]
+    services = make_services({"alpha": ScriptedProvider("alpha", [Reply("hi")])})
+    events = await _run(services, AskOptions("q?", panel="with-keyed"))
+    created = events[0]
+    assert isinstance(created, AskCreated)
+    assert created.models == ["alpha"]
+    assert created.skipped == [{"model": "keyed", "reason": "set OPENAI_API_KEY"}]
+    with pytest.raises(InputError, match="keyed is not usable: set OPENAI_API_KEY"):
+        await _run(services, AskOptions("q?", models=["keyed"]))
+
+
+async def test_too_long_question_is_an_input_error(make_services) -> None:  # type: ignore[no-untyped-def]
+    services = make_services({})
+    with pytest.raises(InputError, match="limit"):
+        await _run(services, AskOptions("x" * 9000, panel="trio"))
+
+
+async def test_providers_are_built_once_and_reused(make_services) -> None:  # type: ignore[no-untyped-def]
+    built: list[str] = []
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("a")]),
+                 "beta": ScriptedProvider("beta", [Reply("b")])}
+
+    def counting(spec, config):  # type: ignore[no-untyped-def]
+        built.append(spec.id)
+        return providers[spec.id]
+
+    services = Services(load_config(), provider_factory=counting)
+    for _ in range(2):
+        await _run(services, AskOptions("q?", models=["alpha", "beta"]))
+    assert sorted(built) == ["alpha", "beta"]
+    assert providers["alpha"].calls == 2
