@@ -94,7 +94,7 @@ def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str]) -> None:
             if row and row[0]:
                 break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     listed = json.loads(run(["history", "--json"], env).stdout)

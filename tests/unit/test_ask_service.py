@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from scripted import Hang, Raise, Reply, ScriptedProvider, factory
 
 from drux.config import load_config
 from drux.errors import InputError, ModelNotFoundError, UnknownModelError
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+
+from scripted import Hang, Raise, Reply, ScriptedProvider, factory
 
 TOML = """
 [models.alpha]

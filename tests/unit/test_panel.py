@@ -6,11 +6,12 @@ import asyncio
 import time
 
 import pytest
-from scripted import Hang, Raise, Reply, ScriptedProvider
 
 from drux.errors import ModelNotFoundError, ProviderTimeoutError, ServerError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.types import ChatRequest, Message
+
+from scripted import Hang, Raise, Reply, ScriptedProvider
 
 
 def _requests(*models: str) -> dict[str, ChatRequest]:
