@@ -203,6 +203,7 @@ async def test_cancelled_probe_is_no_verdict() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert fake.cancelled == 1
     assert provider.breaker.state is BreakerState.HALF_OPEN
     assert (await provider.complete(REQ)).text == "hello world"
     assert provider.breaker.state is BreakerState.CLOSED

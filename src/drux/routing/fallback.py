@@ -95,11 +95,18 @@ class _Call:
         dep = self.route.deployments[index]
         return replace(self.request, model=dep.model, timeout=max(0.0, self.remaining()))
 
-    def on_error(self, index: int, exc: BaseException) -> None:
+    def note_failure(self, index: int, exc: BaseException) -> ProviderError:
         dep = self.route.deployments[index]
         err = _as_error(exc, dep.name)
+        err.provider = err.provider or dep.name
+        err.model = err.model or dep.model
         self.failed.add(index)
         self.attempts.append(err)
+        return err
+
+    def on_error(self, index: int, exc: BaseException) -> None:
+        dep = self.route.deployments[index]
+        err = self.note_failure(index, exc)
         if isinstance(err, ContextWindowExceededError) and self.route.context_fallback:
             self.min_context = max(self.min_context, dep.context)
         elif isinstance(err, BadRequestError) and not self.route.fallback_on_bad_request:
@@ -186,8 +193,7 @@ class FallbackProvider:
             except ProviderError as err:
                 # The chain continues after the deployment that broke; those before it
                 # were already tried or overtaken.
-                call.attempts.append(err)
-                call.failed.add(index)
+                call.note_failure(index, err)
                 call.cursor = max(call.cursor, index + 1)
             finally:
                 await aclose_quietly(tail)
