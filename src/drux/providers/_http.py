@@ -1,0 +1,155 @@
+"""What the SDK adapters share: the request as a model sees it, Retry-After,
+transport failures the SDKs let through, and the stream guard.
+
+Vendor error bodies are *not* read here: each adapter maps its own vendor's
+shapes at its own boundary.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any
+
+from drux.catalog import ModelSpec
+from drux.errors import (
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    StreamInterruptedError,
+)
+from drux.types import ChatRequest, Chunk, Message
+
+ErrorMapper = Callable[[BaseException], "ProviderError | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A request with the model's own defaults filled in (the request wins)."""
+
+    system: str | None
+    turns: list[Message]
+    temperature: float | None
+    max_tokens: int | None
+    top_p: float | None
+    stop: list[str] | None
+    seed: int | None
+    timeout: float | None
+
+
+def resolve(request: ChatRequest, spec: ModelSpec) -> Resolved:
+    return Resolved(
+        system=request.system or spec.system,
+        turns=[m for m in request.messages if m.role != "system"],
+        temperature=request.temperature if request.temperature is not None else spec.temperature,
+        max_tokens=request.max_tokens if request.max_tokens is not None else spec.max_tokens,
+        top_p=request.top_p,
+        stop=list(request.stop) if request.stop else None,
+        seed=request.seed,
+        timeout=request.timeout,
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def short(message: object, limit: int = 300) -> str:
+    text = " ".join(str(message).split())
+    if not text and isinstance(message, BaseException):
+        text = type(message).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def transport_error(exc: BaseException, *, name: str, provider: str, model: str) -> ProviderError | None:
+    """httpx/httpx2 timeouts and network failures that reach us unwrapped."""
+    for module in (sys.modules.get("httpx2"), sys.modules.get("httpx")):
+        if module is None:
+            continue
+        if isinstance(exc, module.TimeoutException):
+            return ProviderTimeoutError(f"{name}: no answer in time",
+                                        provider=provider, model=model)
+        if isinstance(exc, module.TransportError):
+            return ProviderConnectionError(f"{name}: connection failed: {short(exc)}",
+                                           provider=provider, model=model)
+    if isinstance(exc, ConnectionError):
+        return ProviderConnectionError(f"{name}: connection failed: {short(exc)}",
+                                       provider=provider, model=model)
+    return None
+
+
+@contextmanager
+def boundary(mapper: ErrorMapper) -> Iterator[None]:
+    """Turn whatever the SDK raises into the drux error tree, keeping the cause."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as exc:
+        mapped = mapper(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def ended_early(name: str, provider: str, model: str, emitted: bool) -> ProviderError:
+    """The body ended without the vendor's final event."""
+    if emitted:
+        return StreamInterruptedError(f"{name}: stream ended before the answer finished",
+                                      provider=provider, model=model)
+    return MalformedResponseError(f"{name}: stream ended without an answer",
+                                  provider=provider, model=model)
+
+
+def after_output(err: ProviderError, emitted: bool) -> ProviderError:
+    """A retryable failure after some text was streamed is an interrupted stream."""
+    if not emitted or not err.retryable or isinstance(err, StreamInterruptedError):
+        return err
+    broken = StreamInterruptedError(f"{err.message} (after partial output)", provider=err.provider,
+                                    model=err.model, status=err.status, body=err.body)
+    broken.__cause__ = err
+    return broken
+
+
+async def guard_stream(source: AsyncIterator[Chunk], mapper: ErrorMapper) -> AsyncIterator[Chunk]:
+    """Map errors of an adapter's raw chunk stream, noting whether text was already sent."""
+    emitted = False
+    try:
+        async with aclosing(source):  # type: ignore[type-var]
+            with boundary(mapper):
+                async for chunk in source:
+                    emitted = emitted or bool(chunk.text)
+                    yield chunk
+    except ProviderError as err:
+        mapped = after_output(err, emitted)
+        if mapped is err:
+            raise
+        raise mapped from err
+
+
+def drop_none(**params: Any) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}

@@ -1,0 +1,172 @@
+"""The OpenAI chat-completions wire, through the official ``openai`` SDK.
+
+Every OpenAI-compatible vendor (Mistral, DeepSeek, xAI, Groq, Together,
+OpenRouter, Ollama, vLLM, a llama.cpp server, or one defined in drux.toml) is
+this adapter with another ``VendorSpec.base_url``. The SDK's retries are off:
+drux owns retries. Errors are mapped here by status and by the documented
+``error.code`` / ``error.type`` of the body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from drux.errors import (
+    AuthenticationError,
+    ContentFilteredError,
+    ContextWindowExceededError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServerError,
+    error_from_status,
+)
+from drux.providers._http import (
+    boundary,
+    drop_none,
+    ended_early,
+    guard_stream,
+    resolve,
+    retry_after_seconds,
+    short,
+    transport_error,
+)
+from drux.types import ChatRequest, Chunk, Completion, Usage
+
+if TYPE_CHECKING:
+    from drux.catalog import ModelSpec, VendorSpec
+    from drux.config import AppConfig
+
+
+class OpenAIChat:
+    """A model served over the OpenAI chat-completions protocol."""
+
+    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float) -> None:
+        from openai import AsyncOpenAI
+
+        self._spec = spec
+        self._vendor = vendor.name
+        self._client = AsyncOpenAI(api_key=api_key, base_url=vendor.base_url,
+                                   max_retries=0, timeout=timeout)
+
+    @property
+    def name(self) -> str:
+        return f"{self._vendor}:{self._spec.upstream}"
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        r = resolve(request, self._spec)
+        messages = [{"role": "system", "content": r.system}] if r.system else []
+        messages += [{"role": m.role, "content": m.content} for m in r.turns]
+        params = drop_none(model=self._spec.upstream, messages=messages,
+                           temperature=r.temperature, max_tokens=r.max_tokens, top_p=r.top_p,
+                           stop=r.stop, seed=r.seed, timeout=r.timeout)
+        if request.extra:
+            params["extra_body"] = dict(request.extra)
+        return params
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        with boundary(self._map_error):
+            resp = await self._client.chat.completions.create(**self._params(request))
+            choices = getattr(resp, "choices", None)
+            if not choices:
+                raise self._malformed("answer has no choices")
+            choice = choices[0]
+            finish = choice.finish_reason
+            self._check_finish(finish)
+            usage = getattr(resp, "usage", None)
+            return Completion(
+                text=(choice.message.content if choice.message else None) or "",
+                model=self._spec.id,
+                deployment=self.name,
+                finish_reason=finish,
+                usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+                raw_id=getattr(resp, "id", None),
+            )
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return guard_stream(self._chunks(request), self._map_error)
+
+    async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        stream = await self._client.chat.completions.create(
+            **self._params(request), stream=True, stream_options={"include_usage": True})
+        finish: str | None = None
+        usage: Usage | None = None
+        emitted = False
+        async with stream:
+            async for event in stream:
+                if getattr(event, "usage", None):
+                    usage = Usage(event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
+                for choice in getattr(event, "choices", None) or []:
+                    if choice.index != 0:
+                        continue
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        emitted = True
+                        yield Chunk(text=text, deployment=self.name)
+                    finish = choice.finish_reason or finish
+        if finish is None:
+            raise ended_early(self.name, self._vendor, self._spec.id, emitted)
+        self._check_finish(finish)
+        yield Chunk(finish_reason=finish, usage=usage, deployment=self.name)
+
+    def _check_finish(self, finish: str | None) -> None:
+        if finish == "content_filter":
+            raise ContentFilteredError(f"{self.name}: answer withheld by the content filter",
+                                       provider=self._vendor, model=self._spec.id, status=200)
+
+    def _malformed(self, what: str) -> MalformedResponseError:
+        return MalformedResponseError(f"{self.name}: {what}", provider=self._vendor,
+                                      model=self._spec.id)
+
+    def _map_error(self, exc: BaseException) -> ProviderError | None:
+        import openai
+
+        kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderTimeoutError(f"{self.name}: no answer in time", **kw)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc.__cause__ or exc)}", **kw)
+        if isinstance(exc, openai.APIStatusError):
+            return self._from_body(exc.status_code, exc.body, exc.response.headers)
+        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
+            return self._malformed(f"answer is not in the documented shape: {short(exc)}")
+        if isinstance(exc, openai.APIError):
+            return self._from_body(None, exc.body, None)  # an error sent inside the stream
+        return transport_error(exc, name=self.name, **kw)
+
+    def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
+        """Map by the documented ``error.code``/``error.type``, then by status."""
+        err = body if isinstance(body, Mapping) else {}
+        code, kind = err.get("code"), err.get("type")
+        message = f"{self.name}: {short(err.get('message') or body or f'HTTP {status}')}"
+        kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id, "status": status,
+                              "body": body}
+        if code == "context_length_exceeded":
+            return ContextWindowExceededError(message, **kw)
+        if code == "content_filter":
+            return ContentFilteredError(message, **kw)
+        if code == "model_not_found":
+            return ModelNotFoundError(message, **kw)
+        if code == "invalid_api_key" or status == 401:
+            return AuthenticationError(f"{self.name}: API key rejected", **kw)
+        if code == "insufficient_quota" or kind == "insufficient_quota":
+            # Out of credit: waiting does not help, so not retryable.
+            return RateLimitError(message, retryable=False, **kw)
+        if status is None:
+            if code == "rate_limit_exceeded":
+                return RateLimitError(message, **kw)
+            return ServerError(message, **kw)
+        return error_from_status(status, message, provider=self._vendor, model=self._spec.id,
+                                 retry_after=retry_after_seconds(headers), body=body)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def create(spec: ModelSpec, vendor: VendorSpec, config: AppConfig) -> OpenAIChat:
+    return OpenAIChat(spec, vendor, config.require_key(vendor), config.settings.timeout)
