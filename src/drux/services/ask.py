@@ -17,6 +17,7 @@ from typing import Any
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.services import Resolution, Services
+from drux.services.status import save_health
 from drux.types import ChatRequest, Message
 
 MAX_QUESTION_CHARS = 8000
@@ -198,6 +199,7 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncIterator[AskEven
     consensus, explanation = await asyncio.to_thread(
         score, services, question, answers, answer_families, opts.consensus_backend)
     status = "complete" if answers else "failed"
+    save_health(services, source=opts.source)
     repo.finish(ask_id, status=status, score=consensus.get("score"),
                 verdict=consensus.get("verdict"), consensus=consensus)
     yield Scored(ask_id, consensus, explanation)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from drux.store.articles import ArticleRecord, ArticleRepository
 from drux.store.asks import AskRepository, AskSummary
 from drux.store.db import open_db
+from drux.store.health import HealthRepository
+from drux.store.keys import KeyRepository
 
 
 class Store:
@@ -16,9 +19,12 @@ class Store:
         self.url = url
         self.sessions: sessionmaker[Session] = open_db(url)
         self.asks = AskRepository(self.sessions)
+        self.articles = ArticleRepository(self.sessions)
+        self.keys = KeyRepository(self.sessions)
+        self.health = HealthRepository(self.sessions)
 
     def close(self) -> None:
         self.sessions.kw["bind"].dispose()
 
 
-__all__ = ["AskRepository", "AskSummary", "Store"]
+__all__ = ["ArticleRecord", "ArticleRepository", "AskRepository", "AskSummary", "HealthRepository", "Store"]

@@ -133,3 +133,15 @@ class AgreementCache(Base):
     backend: Mapped[str] = mapped_column(String(60))
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeploymentHealthRow(Base):
+    """The last health snapshot a process wrote for a deployment (breakers live in memory;
+    this lets ``drux status`` in another process show what the last run saw)."""
+
+    __tablename__ = "deployment_health"
+
+    deployment: Mapped[str] = mapped_column(String(300), primary_key=True)
+    source: Mapped[str] = mapped_column(String(40), default="cli")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,57 @@
+"""``drux status``: breaker state, error rate, latency and last error per deployment."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from drux.cli import app
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def _when(entry: dict[str, Any]) -> str:
+    at = entry.get("last_error_at")
+    if not at:
+        return ""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Health of every deployment drux has routed to (latest snapshot per deployment)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from drux.services import Services
+    from drux.services.status import deployment_status
+
+    rows = deployment_status(Services.from_settings())
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("No deployment has been used yet: run `drux ask` or `drux serve` first.")
+        return
+    table = Table(title="drux status")
+    table.add_column("deployment", no_wrap=True)
+    for name in ("breaker", "errors", "p50", "p95", "ttft50", "ttft95", "last error", "as of"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        err = r.get("last_error") or {}
+        rate = r.get("error_rate")
+        state = r.get("state", "closed")
+        style = {"open": "red", "half_open": "yellow"}.get(state, "green")
+        table.add_row(
+            r["deployment"], f"[{style}]{state}[/]", "-" if rate is None else f"{rate:.0%}",
+            _secs(r.get("latency_p50_s")), _secs(r.get("latency_p95_s")),
+            _secs(r.get("ttft_p50_s")), _secs(r.get("ttft_p95_s")),
+            f"{err.get('type', '')} {_when(r)}".strip(),
+            "live" if r.get("source") == "live" else f"{r.get('source')} {str(r.get('as_of'))[5:16]}",
+        )
+    Console().print(table)
