@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +156,7 @@ def score(services: Services, question: str, answers: dict[str, str],
     return result.to_dict(), result.explanation()
 
 
-async def run_ask(services: Services, opts: AskOptions) -> AsyncIterator[AskEvent]:
+async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
     question = validate(opts)
     resolution = services.resolve(opts.models, opts.panel)
     _check_context(question, opts.context, resolution)
