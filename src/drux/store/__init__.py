@@ -8,7 +8,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.store.articles import ArticleRecord, ArticleRepository
-from drux.store.articles import ArticleRecord, ArticleRepository
 from drux.store.asks import AskRepository, AskSummary
 from drux.store.db import open_db
 from drux.store.health import HealthRepository
@@ -20,7 +19,6 @@ class Store:
         self.url = url
         self.sessions: sessionmaker[Session] = open_db(url)
         self.asks = AskRepository(self.sessions)
-        self.articles = ArticleRepository(self.sessions)
         self.articles = ArticleRepository(self.sessions)
         self.keys = KeyRepository(self.sessions)
         self.health = HealthRepository(self.sessions)
