@@ -76,6 +76,7 @@ def drux_env(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DRUX_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DRUX_USER_CONFIG", str(tmp_path / "user.toml"))
     monkeypatch.setenv("DRUX_PROJECT_CONFIG", str(tmp_path / "project.toml"))
+    monkeypatch.setenv("DRUX_KEYS_FILE", str(tmp_path / "keys.json"))
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
                 "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY", "GROQ_API_KEY",
                 "TOGETHER_API_KEY", "OPENROUTER_API_KEY"):

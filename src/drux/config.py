@@ -25,6 +25,7 @@ the catalog gives (explicit ``api_key`` in config wins over the environment).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, replace
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     user_config: Path = Field(
         default_factory=lambda: Path(platformdirs.user_config_dir("drux")) / "drux.toml"
+    )
+    # Provider API keys saved with `drux provider-keys set` (a 0600 file, never the database).
+    keys_file: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_config_dir("drux")) / "keys.json"
     )
     project_config: Path = Path("drux.toml")
     panel: str = "default"
@@ -79,8 +84,8 @@ class AppConfig:
     explicit_keys: dict[str, str]
 
     def api_key(self, vendor: VendorSpec) -> str | None:
-        """Explicit config over environment. ``None`` when the vendor needs none."""
-        key = self.explicit_keys.get(vendor.name)
+        """Explicit config, then stored keys, then the environment; ``None`` if none."""
+        key = self.explicit_keys.get(vendor.name) or stored_keys(self.settings).get(vendor.name)
         if key:
             return key
         if vendor.key_env:
@@ -97,6 +102,37 @@ class AppConfig:
             return "not-needed"
         where = f"set {vendor.key_env}" if vendor.key_env else f"set providers.{vendor.name}.api_key"
         raise MissingKeyError(f"no API key for {vendor.name}: {where}")
+
+
+def stored_keys(settings: Settings) -> dict[str, str]:
+    path = settings.keys_file
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read stored keys {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"stored keys file {path} must hold a JSON object")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def store_key(settings: Settings, vendor: str, key: str | None) -> None:
+    """Save (or with ``None`` remove) a provider key in the 0600 keys file."""
+    keys = stored_keys(settings)
+    if key is None:
+        keys.pop(vendor, None)
+    else:
+        keys[vendor] = key
+    path = settings.keys_file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+        os.replace(path.with_suffix(".tmp"), path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
 _MODEL_KEYS = {

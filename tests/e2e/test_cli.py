@@ -25,7 +25,8 @@ def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subproces
 def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     e.update(DRUX_DATA_DIR=str(tmp_path / "data"), DRUX_USER_CONFIG=str(tmp_path / "u.toml"),
-             DRUX_PROJECT_CONFIG=str(tmp_path / "p.toml"), COLUMNS="120")
+             DRUX_PROJECT_CONFIG=str(tmp_path / "p.toml"), DRUX_KEYS_FILE=str(tmp_path / "k.json"),
+             COLUMNS="120")
     return e
 
 
@@ -140,3 +141,23 @@ def test_corrupted_or_missing_weights_are_refused(env: dict[str, str], tmp_path:
                           "refusing to load")
     assert_one_line_error(run(["ask", "hi", "--models", "qwen2.5-1.5b"], env),
                           "not usable", "make models-judge")
+
+
+def test_provider_keys_are_stored_0600_and_never_printed(env: dict[str, str], tmp_path: Path) -> None:
+    secret = "sk-test-" + "x" * 24
+    proc = run(["provider-keys", "set", "openai", "--key", secret], env)
+    assert proc.returncode == 0, proc.stderr
+    keys_file = tmp_path / "k.json"
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    listed = run(["provider-keys", "list"], env)
+    assert "openai       stored" in listed.stdout
+    assert secret not in listed.stdout + listed.stderr
+    models = run(["models", "--json"], env)
+    assert secret not in models.stdout
+    row = next(r for r in json.loads(models.stdout) if r["id"] == "gpt-4.1")
+    assert row["usable"] is True
+    assert_one_line_error(run(["provider-keys", "set", "nosuchvendor", "--key", "k"], env),
+                          "unknown provider")
+    assert run(["provider-keys", "remove", "openai"], env).returncode == 0
+    row = next(r for r in json.loads(run(["models", "--json"], env).stdout) if r["id"] == "gpt-4.1")
+    assert row["usable"] is False

@@ -29,7 +29,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def _register() -> None:
     # Each module adds its commands to ``app``; importing them is cheap.
-    from drux.cli import ask, records, status  # noqa: F401
+    from drux.cli import ask, keys_provider, records, status  # noqa: F401
 
     for optional in ("drux.cli.evaluate", "drux.cli.web", "drux.cli.gateway", "drux.cli.hub"):
         try:
