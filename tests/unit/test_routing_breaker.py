@@ -14,6 +14,7 @@ from drux.errors import (
     ModelNotFoundError,
     PermissionDeniedError,
     ProviderError,
+    ProviderTimeoutError,
     ServerError,
     StreamInterruptedError,
 )
@@ -252,3 +253,15 @@ async def test_success_records_latency_and_ttft() -> None:
     row = registry.snapshot()[0]
     assert row["requests"] == 1 and row["failures"] == 0 and row["error_rate"] == 0.0
     assert row["ttft_p95_s"] is not None and row["latency_p95_s"] is not None
+
+
+async def test_attempt_timeout_counts_a_hang_before_first_token() -> None:
+    provider, fake, registry = guard([Hang()], attempt_timeout=0.01)
+    with pytest.raises(ProviderTimeoutError, match="first token"):
+        await collect(provider.stream(REQ), model="m")
+    with pytest.raises(ProviderTimeoutError):
+        await provider.complete(REQ)
+    assert fake.cancelled == 2
+    assert fake.requests[0].timeout == pytest.approx(0.01)
+    row = registry.snapshot()[0]
+    assert row["failures"] == 2 and row["last_error"]["type"] == "timeout"

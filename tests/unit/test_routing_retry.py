@@ -147,3 +147,4 @@ async def test_stream_non_retryable_fails_at_once() -> None:
     with pytest.raises(AuthenticationError):
         await collect(retry.stream(REQ), model="m")
     assert fake.calls == 1
+

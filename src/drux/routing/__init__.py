@@ -92,7 +92,8 @@ def build_route(
             continue
         breaker = registry.breaker(name, policy.breaker)
         guarded = BreakerProvider(adapter, breaker, registry=registry, name=name,
-                                  idle_timeout=policy.stream_idle_timeout)
+                                  idle_timeout=policy.stream_idle_timeout,
+                                  attempt_timeout=policy.attempt_timeout)
         retrying = RetryingProvider(guarded, policy.retry)
         deployments.append(Deployment(name=name, model=spec.id, family=spec.family,
                                       provider=retrying, context=spec.context,

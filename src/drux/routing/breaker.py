@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from drux.errors import (
     ModelNotFoundError,
     PermissionDeniedError,
     ProviderError,
+    ProviderTimeoutError,
     StreamInterruptedError,
 )
 from drux.routing._streams import aclose_quietly
@@ -201,31 +202,41 @@ class BreakerProvider:
 
     A stream that ends without ``finish_reason`` after output, or that stays silent
     longer than ``idle_timeout`` between chunks, is a ``StreamInterruptedError``:
-    a torn answer never passes as a complete one.
+    a torn answer never passes as a complete one. ``attempt_timeout`` caps the
+    wait for a completion or a stream's first token (a deployment that hangs
+    before its headers); it counts against the deployment like any timeout.
     """
 
     def __init__(self, inner: Provider, breaker: CircuitBreaker, *,
                  registry: HealthRegistry | None = None, name: str | None = None,
-                 idle_timeout: float | None = None,
+                 idle_timeout: float | None = None, attempt_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._inner = inner
         self.breaker = breaker
         self._registry = registry
         self._name = name or breaker.name
         self._idle_timeout = idle_timeout
+        self._attempt_timeout = attempt_timeout
         self._clock = clock
 
     @property
     def name(self) -> str:
         return self._name
 
+    def _capped(self, request: ChatRequest) -> ChatRequest:
+        cap = self._attempt_timeout
+        if cap is None or (request.timeout is not None and request.timeout <= cap):
+            return request
+        return replace(request, timeout=cap)
+
     async def complete(self, request: ChatRequest) -> Completion:
         self.breaker.before_call()
         start = self._clock()
         try:
-            completion = await self._inner.complete(request)
+            async with asyncio.timeout(self._attempt_timeout):
+                completion = await self._inner.complete(self._capped(request))
         except Exception as exc:
-            err = _as_provider_error(exc, self._name)
+            err = self._error(exc)
             self._failed(err)
             raise err from (None if err is exc else exc)
         except BaseException:
@@ -239,7 +250,7 @@ class BreakerProvider:
         start = self._clock()
         ttft: float | None = None
         finished = False
-        inner = self._inner.stream(request)
+        inner = self._inner.stream(self._capped(request))
         try:
             while True:
                 chunk = await self._next(inner, started=ttft is not None)
@@ -256,7 +267,7 @@ class BreakerProvider:
                     f"{self._name}: stream ended before the answer was finished",
                     provider=self._name)
         except Exception as exc:
-            err = _as_provider_error(exc, self._name)
+            err = self._error(exc)
             self._failed(err)
             raise err from (None if err is exc else exc)
         except BaseException:
@@ -267,17 +278,25 @@ class BreakerProvider:
         self._succeeded(self._clock() - start, ttft, record_ttft=False)
 
     async def _next(self, inner: AsyncIterator[Chunk], *, started: bool) -> Chunk | None:
+        limit = self._idle_timeout if started else self._attempt_timeout
         try:
-            if started and self._idle_timeout is not None:
-                async with asyncio.timeout(self._idle_timeout):
-                    return await anext(inner)
-            return await anext(inner)
+            async with asyncio.timeout(limit):
+                return await anext(inner)
         except StopAsyncIteration:
             return None
         except TimeoutError:
-            raise StreamInterruptedError(
-                f"{self._name}: stream stalled for {self._idle_timeout:g} s mid-answer",
-                provider=self._name) from None
+            if started:
+                raise StreamInterruptedError(
+                    f"{self._name}: stream stalled for {limit:g} s mid-answer",
+                    provider=self._name) from None
+            raise ProviderTimeoutError(f"{self._name}: no first token within {limit:g} s",
+                                       provider=self._name) from None
+
+    def _error(self, exc: Exception) -> ProviderError:
+        if isinstance(exc, TimeoutError):  # our attempt_timeout on complete()
+            return ProviderTimeoutError(
+                f"{self._name}: no answer within {self._attempt_timeout:g} s", provider=self._name)
+        return _as_provider_error(exc, self._name)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -33,6 +33,8 @@ class RoutingPolicy:
     deadline: float = 120.0  # whole routed call, when the request has no timeout
     # Silence between chunks after the first one that counts as a broken stream.
     stream_idle_timeout: float | None = 60.0
+    # Cap on one attempt's wait for its answer or first token (hang before headers).
+    attempt_timeout: float | None = None
     context_fallback: bool = True
     fallback_on_bad_request: bool = False
     use_equivalents: bool = True  # equivalents come before fallbacks in the chain

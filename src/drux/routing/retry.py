@@ -83,20 +83,22 @@ class RetryingProvider:
         budget = request.timeout if request.timeout is not None else self.policy.deadline
         return None if budget is None else self._clock() + budget
 
+    def _budget(self, deadline_at: float | None) -> float | None:
+        return None if deadline_at is None else max(0.0, deadline_at - self._clock())
+
     def _bounded_request(self, request: ChatRequest, deadline_at: float | None) -> ChatRequest:
-        if deadline_at is None:
-            return request
-        return replace(request, timeout=max(0.0, deadline_at - self._clock()))
+        budget = self._budget(deadline_at)
+        return request if budget is None else replace(request, timeout=budget)
 
     async def _within(self, awaitable: Awaitable[T], deadline_at: float | None) -> T:
-        if deadline_at is None:
+        budget = self._budget(deadline_at)
+        if budget is None:
             return await awaitable
-        remaining = deadline_at - self._clock()
         try:
-            async with asyncio.timeout(max(0.0, remaining)):
+            async with asyncio.timeout(budget):
                 return await awaitable
         except TimeoutError:
-            raise ProviderTimeoutError(f"{self.name}: no answer within the deadline",
+            raise ProviderTimeoutError(f"{self.name}: no answer within {budget:.3g} s",
                                        provider=self.name) from None
 
     async def complete(self, request: ChatRequest) -> Completion:
