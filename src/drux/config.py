@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,8 @@ class AppConfig:
     catalog: Catalog
     # Explicit keys from drux.toml, by vendor name. Never printed or stored.
     explicit_keys: dict[str, str]
+    # The raw [routing] table (retry, breaker, hedge, deadlines); routing validates it.
+    routing: dict[str, Any] = field(default_factory=dict)
 
     def api_key(self, vendor: VendorSpec) -> str | None:
         """Explicit config, then stored keys, then the environment; ``None`` if none."""
@@ -213,8 +215,13 @@ def load_config(settings: Settings | None = None) -> AppConfig:
     settings = settings or Settings()
     catalog = Catalog.builtin()
     keys: dict[str, str] = {}
+    routing: dict[str, Any] = {}
     for path in (settings.user_config, settings.project_config):
         data = _read_toml(path)
+        table = data.get("routing", {})
+        if not isinstance(table, dict):
+            raise ConfigError("[routing] must be a table")
+        routing.update(table)
         _apply_providers(catalog, data.get("providers", {}), keys)
         _apply_models(catalog, data.get("models", {}))
         for name, members in data.get("panels", {}).items():
@@ -222,4 +229,4 @@ def load_config(settings: Settings | None = None) -> AppConfig:
                 raise ConfigError(f"[panels] {name} must be a list of model names")
             catalog.panels[name] = tuple(members)
     _validate(catalog)
-    return AppConfig(settings=settings, catalog=catalog, explicit_keys=keys)
+    return AppConfig(settings=settings, catalog=catalog, explicit_keys=keys, routing=routing)

@@ -54,7 +54,11 @@ class Services:
         self._store: Store | None = None
         self._providers: dict[str, Provider] = {}
         self._provider_factory = provider_factory
-        self.health = health if health is not None else _new_health_registry()
+        from drux.routing.health import HealthRegistry
+        from drux.routing.policy import RoutingPolicy
+
+        self.routing_policy = RoutingPolicy.from_dict(config.routing)
+        self.health: HealthRegistry = health if health is not None else HealthRegistry()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Services:
@@ -138,15 +142,13 @@ class Services:
         return provider
 
     def _build(self, spec: ModelSpec) -> Provider:
-        if self._provider_factory is not None:
-            return self._provider_factory(spec, self.config)
-        try:
-            from drux.routing import build_route
-        except ImportError:  # routing not installed in this build
-            from drux.providers import build_provider
+        """Every model is routed: its adapter wrapped in breaker, retry, fallback and hedge."""
+        from drux.providers import build_provider
+        from drux.routing import build_route
 
-            return build_provider(spec, self.config)
-        route: Provider = build_route(spec.id, self.config, self.health)
+        factory = self._provider_factory or build_provider
+        route: Provider = build_route(spec.id, self.config, self.health,
+                                      provider_factory=factory, policy=self.routing_policy)
         return route
 
     async def aclose(self) -> None:
@@ -159,11 +161,3 @@ class Services:
         if self._store is not None:
             self._store.close()
             self._store = None
-
-
-def _new_health_registry() -> Any:
-    try:
-        from drux.routing.health import HealthRegistry
-    except ImportError:
-        return None
-    return HealthRegistry()

@@ -16,20 +16,16 @@ from drux.services import Services
 
 
 def save_health(services: Services, *, source: str) -> None:
-    registry = services.health
-    if registry is None:
-        return
     try:
-        services.store.health.save(registry.snapshot(), source=source)
+        services.store.health.save(services.health.snapshot(), source=source)
     except StoreError:
         pass  # health snapshots are best effort; never fail an ask over them
 
 
 def deployment_status(services: Services) -> list[dict[str, Any]]:
     live: dict[str, dict[str, Any]] = {}
-    if services.health is not None:
-        for entry in services.health.snapshot():
-            live[entry["deployment"]] = dict(entry, source="live", as_of=None)
+    for entry in services.health.snapshot():
+        live[entry["deployment"]] = dict(entry, source="live", as_of=None)
     stored = {e["deployment"]: e for e in services.store.health.load()}
     merged = {**stored, **live}
     return [merged[name] for name in sorted(merged)]
