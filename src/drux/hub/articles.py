@@ -94,6 +94,8 @@ def _load_yaml(block: str, where: str) -> dict[str, Any]:
         line = f" (front matter line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"{where}: front matter is not valid YAML{line}: {problem}") from None
+    except ValueError as exc:  # a date-looking value that is no date, e.g. 2026-13-45
+        raise InputError(f"{where}: front matter has an impossible date: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
