@@ -1,0 +1,61 @@
+"""What handlers get from the app, as ``Annotated`` dependencies (nothing module-global)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+
+from drux.services import Services
+from drux.web.ratelimit import TokenBucketLimiter
+from drux.web.runner import AskRunner
+from drux.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from drux.hub import HubService
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_runner(request: Request) -> AskRunner:
+    runner: AskRunner = request.app.state.runner
+    return runner
+
+
+def get_hub(request: Request) -> HubService:
+    hub: HubService = request.app.state.hub
+    return hub
+
+
+def get_templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
+
+
+def get_web_settings(request: Request) -> WebSettings:
+    web: WebSettings = request.app.state.web_settings
+    return web
+
+
+def client_key(request: Request) -> str:
+    # The direct peer: behind a proxy, run uvicorn with --proxy-headers to make it the client.
+    return request.client.host if request.client else "unknown"
+
+
+def limit_asks(request: Request) -> None:
+    """Spend one ask from the client's bucket (raises ``RateLimited``)."""
+    limiter: TokenBucketLimiter = request.app.state.ask_limiter
+    limiter.take(client_key(request))
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+RunnerDep = Annotated[AskRunner, Depends(get_runner)]
+HubDep = Annotated["HubService", Depends(get_hub)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
+WebSettingsDep = Annotated[WebSettings, Depends(get_web_settings)]
+AskLimit = Annotated[None, Depends(limit_asks)]
+JSON = dict[str, Any]

@@ -1,0 +1,98 @@
+"""Every failure becomes a typed JSON error (API) or a friendly page (HTML), never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from drux.errors import ConfigError, DruxError, InputError, StoreError, UnknownModelError
+from drux.web.ratelimit import RateLimited
+
+log = logging.getLogger(__name__)
+
+TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed",
+          413: "Request too large", 422: "Cannot use that input", 429: "Slow down",
+          500: "Something went wrong", 503: "Temporarily unavailable"}
+HTTP_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+              413: "body_too_large", 422: "invalid_input", 429: "rate_limited",
+              503: "unavailable"}
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(request: Request, status: int, kind: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status,
+                            headers=headers)
+    templates = request.app.state.templates
+    context: dict[str, Any] = {"status": status, "title": TITLES.get(status, "Error"),
+                               "message": message}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status,
+                                      headers=headers)
+
+
+def _drux_status(err: DruxError) -> int:
+    if isinstance(err, UnknownModelError | InputError):
+        return 422
+    if isinstance(err, StoreError | ConfigError):
+        return 503
+    return 502
+
+
+async def on_drux_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DruxError)
+    status = _drux_status(exc)
+    if status >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(request, status, exc.code, str(exc))
+
+
+async def on_rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    wait = max(1, round(exc.retry_after))
+    return error_response(request, 429, "rate_limited", str(exc),
+                          headers={"Retry-After": str(wait)})
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        problems.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return error_response(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    message = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "error")
+    if status == 404 and message == "Not Found":
+        message = "There is nothing at this address."
+    return error_response(request, status, HTTP_TYPES.get(status, "http_error"), message,
+                          headers=getattr(exc, "headers", None))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "internal_error",
+                          "The server hit an unexpected problem; it has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DruxError, on_drux_error)
+    app.add_exception_handler(RateLimited, on_rate_limited)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,94 @@
+"""Ask events as JSON: the one shape the SSE stream, the runner's replay and the pages share.
+
+Every event is a dict with a ``type`` field. Final answers carry ``html``: the
+answer rendered from Markdown and sanitized on the server, so the browser never
+turns model text into markup itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drux.panel import Failed, Finished, Started, Timings, Token
+from drux.services import Services
+from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
+from drux.web.markdown import render_markdown
+
+
+def _timings(t: Timings) -> dict[str, Any]:
+    return {"first_token_s": t.first_token_s, "total_s": t.total_s,
+            "tokens_per_s": t.tokens_per_s}
+
+
+def _cost(services: Services, model: str, answered_by: str | None,
+          input_tokens: int, output_tokens: int) -> float:
+    models = services.config.catalog.models
+    spec = models.get(answered_by or "") or models.get(model)
+    return spec.cost(input_tokens, output_tokens) if spec is not None else 0.0
+
+
+def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
+    if isinstance(event, Token):
+        return {"type": "token", "model": event.model, "text": event.text,
+                "restart": event.restart, "answered_by": event.answered_by,
+                "substituted_for": event.substituted_for}
+    if isinstance(event, Started):
+        return {"type": "started", "model": event.model}
+    if isinstance(event, Finished):
+        c = event.completion
+        return {
+            "type": "finished", "model": event.model, "text": c.text,
+            "html": str(render_markdown(c.text)), "finish_reason": c.finish_reason,
+            "deployment": c.deployment, "answered_by": c.answered_by,
+            "substituted_for": c.substituted_for, "recovered": c.recovered,
+            "timings": _timings(event.timings),
+            "usage": {"input_tokens": c.usage.input_tokens,
+                      "output_tokens": c.usage.output_tokens},
+            "cost_usd": _cost(services, event.model, c.answered_by,
+                              c.usage.input_tokens, c.usage.output_tokens),
+        }
+    if isinstance(event, Failed):
+        return {"type": "failed", "model": event.model,
+                "error": {"type": event.error.code, "message": str(event.error)},
+                "text": event.partial_text, "html": str(render_markdown(event.partial_text)),
+                "timings": _timings(event.timings)}
+    if isinstance(event, AskCreated):
+        return {"type": "created", "ask_id": event.ask_id, "models": event.models,
+                "families": event.families, "skipped": event.skipped, "panel": event.panel}
+    if isinstance(event, Scored):
+        consensus = event.consensus
+        return {"type": "scored", "ask_id": event.ask_id, "score": consensus.get("score"),
+                "verdict": consensus.get("verdict"), "explanation": event.explanation}
+    if isinstance(event, AskDone):
+        return {"type": "done", "ask_id": event.ask_id, "status": event.status}
+    raise TypeError(f"not an ask event: {type(event).__name__}")
+
+
+def replay_stored(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of an ask that is no longer running, rebuilt from its stored record."""
+    events: list[dict[str, Any]] = [{
+        "type": "created", "ask_id": record["id"], "models": record["models"],
+        "families": {a["model"]: a["family"] for a in record["answers"]},
+        "skipped": record["skipped"], "panel": record["panel"]}]
+    for a in record["answers"]:
+        base = {"model": a["model"], "text": a["text"], "html": str(render_markdown(a["text"])),
+                "timings": a["timings"]}
+        if a["status"] == "done":
+            events.append({**base, "type": "finished", "finish_reason": a["finish_reason"],
+                           "deployment": a["deployment"], "answered_by": a["answered_by"],
+                           "substituted_for": a["substituted_for"], "recovered": a["recovered"],
+                           "usage": a["usage"], "cost_usd": a["cost_usd"]})
+        else:
+            err = a["error"] or {"type": a["status"], "message": f"the answer is {a['status']}"}
+            events.append({**base, "type": "failed",
+                           "error": {"type": err["type"], "message": err["message"]}})
+    consensus = record.get("consensus") or {}
+    if consensus:
+        events.append({"type": "scored", "ask_id": record["id"], "score": record["score"],
+                       "verdict": record["verdict"],
+                       "explanation": consensus.get("explanation", "")})
+    # A stored ask still marked running has no live run behind it (the server
+    # stopped mid-ask): what was received is all there will be.
+    status = "partial" if record["status"] == "running" else record["status"]
+    events.append({"type": "done", "ask_id": record["id"], "status": status})
+    return events

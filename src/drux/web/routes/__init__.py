@@ -1,0 +1,1 @@
+"""Routers: ``pages`` (HTML) and ``api`` (JSON under /api)."""

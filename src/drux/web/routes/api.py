@@ -1,0 +1,143 @@
+"""The JSON API: start an ask, follow it over SSE, read stored asks, list articles, status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from drux.services.ask import AskOptions
+from drux.web.asking import article_options, split_models
+from drux.web.deps import AskLimit, HubDep, RunnerDep, ServicesDep
+from drux.web.events import replay_stored
+from drux.web.schemas import (
+    ArticleList,
+    ArticlePublic,
+    AskCreate,
+    AskList,
+    AskPublic,
+    AskStarted,
+    AskSummaryPublic,
+    ErrorPublic,
+    StatusPublic,
+)
+
+router = APIRouter(prefix="/api", tags=["api"], responses={
+    404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}, 429: {"model": ErrorPublic}})
+
+HEARTBEAT_S = 15.0
+
+
+def started(request: Request, ask_id: str) -> AskStarted:
+    return AskStarted(id=ask_id, url=str(request.url_for("api_get_ask", ask_id=ask_id)),
+                      events_url=str(request.url_for("api_ask_events", ask_id=ask_id)),
+                      result_url=str(request.url_for("result_page", ask_id=ask_id)))
+
+
+@router.post("/asks", status_code=202, response_model=AskStarted)
+async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hub: HubDep,
+                        _limit: AskLimit) -> AskStarted:
+    """Start an ask; follow it at ``events_url`` (SSE) or poll ``url``."""
+    params: dict[str, Any] = {"models": split_models(body.models), "panel": body.panel,
+                              "max_tokens": body.max_tokens, "temperature": body.temperature,
+                              "timeout": body.timeout}
+    if body.article_id:
+        opts = article_options(hub, body.article_id, source="api", question=body.question,
+                               **params)
+    else:
+        opts = AskOptions(question=body.question, context=body.context, source="api", **params)
+    return started(request, await runner.start(opts))
+
+
+def _sse(index: int, event: dict[str, Any]) -> bytes:
+    return f"id: {index}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def _replay(events: list[dict[str, Any]], start: int) -> AsyncIterator[bytes]:
+    yield b"retry: 3000\n\n"
+    for i in range(max(start, 0), len(events)):
+        yield _sse(i, events[i])
+
+
+async def _live(follow: AsyncIterator[tuple[int, dict[str, Any]] | None]) -> AsyncIterator[bytes]:
+    yield b"retry: 3000\n\n"
+    async for item in follow:
+        yield b": keep-alive\n\n" if item is None else _sse(*item)
+
+
+@router.get("/asks/{ask_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "Server-sent events, one JSON object with a "
+                                            "`type` field per event."}})
+async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
+                         last_event_id: Annotated[str | None, Header()] = None
+                         ) -> StreamingResponse:
+    """The ask's events (created, started, token, finished, failed, scored, done) as SSE.
+
+    A late subscriber gets every past event first; ``Last-Event-ID`` resumes.
+    """
+    start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
+    run = runner.get(ask_id)
+    if run is not None:
+        stream = _live(run.follow(start, heartbeat=HEARTBEAT_S))
+    else:
+        record = await asyncio.to_thread(services.store.asks.get, ask_id)
+        if record is None:
+            raise HTTPException(404, "no ask with this id")
+        stream = _replay(replay_stored(record), start)
+    return StreamingResponse(stream, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/asks/{ask_id}", response_model=AskPublic)
+async def api_get_ask(ask_id: str, services: ServicesDep) -> dict[str, Any]:
+    """A stored ask with every answer and its consensus (also while it runs)."""
+    record = await asyncio.to_thread(services.store.asks.get, ask_id)
+    if record is None:
+        raise HTTPException(404, "no ask with this id")
+    return record
+
+
+@router.get("/asks", response_model=AskList)
+async def api_list_asks(services: ServicesDep,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                        article: Annotated[str | None, Query(max_length=200)] = None) -> AskList:
+    """Past asks, newest first; ``article`` keeps those about one Hub article."""
+    repo = services.store.asks
+    items = await asyncio.to_thread(repo.list, limit=limit, offset=offset, article_id=article)
+    total = await asyncio.to_thread(repo.count, article_id=article)
+    return AskList(items=[AskSummaryPublic(**asdict(s)) for s in items], total=total,
+                   limit=limit, offset=offset)
+
+
+def article_public(request: Request, a: Any) -> ArticlePublic:
+    return ArticlePublic(id=a.id, title=a.title, source_url=a.source_url,
+                         source_domain=a.source_domain, published=a.published, tags=list(a.tags),
+                         summary=a.summary, url=str(request.url_for("article_page", slug=a.id)))
+
+
+@router.get("/articles", response_model=ArticleList)
+async def api_list_articles(request: Request, hub: HubDep,
+                            q: Annotated[str | None, Query(max_length=200)] = None,
+                            tag: Annotated[str | None, Query(max_length=60)] = None,
+                            page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+                            per_page: Annotated[int, Query(ge=1, le=100)] = 20) -> ArticleList:
+    """Hub articles, newest first, filtered by text and tag."""
+    items, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
+                                           per_page)
+    return ArticleList(items=[article_public(request, a) for a in items], total=total,
+                       page=page, per_page=per_page)
+
+
+@router.get("/status", response_model=StatusPublic)
+async def api_status(services: ServicesDep, runner: RunnerDep) -> StatusPublic:
+    """Which models are ready, and each deployment's health and breaker state."""
+    health = services.health.snapshot() if services.health is not None else []
+    return StatusPublic(models=[r.to_dict() for r in services.model_rows()],
+                        deployments=health, running_asks=runner.running)

@@ -1,0 +1,196 @@
+"""Server-rendered pages: Hub, article, ask, result permalink, history, status, API docs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from drux.errors import InputError
+from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
+from drux.web.asking import article_options, split_models
+from drux.web.deps import AskLimit, HubDep, RunnerDep, ServicesDep, TemplatesDep, WebSettingsDep
+from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
+
+router = APIRouter(include_in_schema=False)
+
+
+def _pages(total: int, per_page: int) -> int:
+    return max(1, math.ceil(total / per_page))
+
+
+@router.get("/", response_class=HTMLResponse, name="hub_page")
+async def hub_page(request: Request, hub: HubDep, templates: TemplatesDep, web: WebSettingsDep,
+                   q: Annotated[str | None, Query(max_length=200)] = None,
+                   tag: Annotated[str | None, Query(max_length=60)] = None,
+                   page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    articles, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
+                                              web.page_size)
+    tags = await asyncio.to_thread(hub.all_tags)
+    return templates.TemplateResponse(request, "hub.html", {
+        "articles": articles, "total": total, "q": q or "", "tag": tag or "", "tags": tags,
+        "page": page, "pages": _pages(total, web.page_size)})
+
+
+@router.get("/articles/{slug}", response_class=HTMLResponse, name="article_page")
+async def article_page(slug: str, request: Request, hub: HubDep, services: ServicesDep,
+                       templates: TemplatesDep) -> Response:
+    article = await asyncio.to_thread(hub.get_article, slug)
+    if article is None:
+        raise HTTPException(404, "There is no article at this address.")
+    faq = await asyncio.to_thread(hub.faq_results, slug)
+    past = await asyncio.to_thread(services.store.asks.list, limit=10, article_id=article.id)
+    return templates.TemplateResponse(request, "article.html", {
+        "article": article, "body": safe_html(article.body_html), "past": past,
+        "faq": [faq_view(item) for item in faq]})
+
+
+@router.post("/articles/{slug}/ask", name="article_ask")
+async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDep,
+                      web: WebSettingsDep, _limit: AskLimit) -> Response:
+    if await asyncio.to_thread(hub.get_article, slug) is None:
+        raise HTTPException(404, "There is no article at this address.")
+    opts = article_options(hub, slug, source="web", max_tokens=web.max_tokens)
+    ask_id = await runner.start(opts)
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
+
+
+def _ask_form(services: Any) -> dict[str, Any]:
+    rows = services.model_rows()
+    usable = {r.id for r in rows if r.usable}
+    panels = [{"name": name, "members": list(members),
+               "ready": sum(1 for m in members if m in usable)}
+              for name, members in services.config.catalog.panels.items()]
+    return {"panels": panels, "models": rows, "default_panel": services.settings.panel,
+            "max_chars": MAX_QUESTION_CHARS}
+
+
+@router.get("/ask", response_class=HTMLResponse, name="ask_page")
+async def ask_page(request: Request, services: ServicesDep, templates: TemplatesDep,
+                   q: Annotated[str | None, Query(max_length=MAX_QUESTION_CHARS)] = None
+                   ) -> Response:
+    return templates.TemplateResponse(request, "ask.html", {
+        **_ask_form(services), "question": q or "", "error": None, "chosen": [],
+        "mode": "panel", "panel": services.settings.panel})
+
+
+@router.post("/ask", name="ask_submit")
+async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
+                     templates: TemplatesDep, web: WebSettingsDep, _limit: AskLimit,
+                     question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
+                     mode: Annotated[str, Form(max_length=10)] = "panel",
+                     panel: Annotated[str | None, Form(max_length=100)] = None,
+                     models: Annotated[list[str] | None, Form(max_length=50)] = None
+                     ) -> Response:
+    chosen = split_models(models) if mode == "models" else None
+    try:
+        if mode == "models" and not chosen:
+            raise InputError("pick at least one model, or ask a panel")
+        opts = AskOptions(question=question, models=chosen,
+                          panel=None if chosen else panel or None, source="web",
+                          max_tokens=web.max_tokens)
+        ask_id = await runner.start(opts)
+    except InputError as err:
+        return templates.TemplateResponse(request, "ask.html", {
+            **_ask_form(services), "question": question, "error": str(err),
+            "chosen": chosen or [], "mode": mode, "panel": panel}, status_code=422)
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
+
+
+async def _record(services: Any, ask_id: str) -> dict[str, Any]:
+    record: dict[str, Any] | None = await asyncio.to_thread(services.store.asks.get, ask_id)
+    if record is None:
+        raise HTTPException(404, "There is no result at this address. Check the link.")
+    return record
+
+
+def _share_text(record: dict[str, Any]) -> str:
+    consensus = record.get("consensus") or {}
+    if record.get("score") is not None:
+        head = f"Consensus Score {record['score']:.0f}/100 ({record.get('verdict') or ''})"
+        return f"{head}. {consensus.get('explanation', '')}".strip()
+    return f"{len(record['models'])} AI models answered this question side by side."
+
+
+@router.get("/r/{ask_id}", response_class=HTMLResponse, name="result_page")
+async def result_page(ask_id: str, request: Request, services: ServicesDep, hub: HubDep,
+                      runner: RunnerDep, templates: TemplatesDep) -> Response:
+    record = await _record(services, ask_id)
+    run = runner.get(ask_id)
+    article = (await asyncio.to_thread(hub.get_article, record["article_id"])
+               if record.get("article_id") else None)
+    return templates.TemplateResponse(request, "result.html", {
+        "ask": record, "answers": [answer_view(a) for a in record["answers"]],
+        "consensus": consensus_view(record), "live": run is not None and not run.done,
+        "article": article, "share_text": _share_text(record),
+        "permalink": str(request.url_for("result_page", ask_id=ask_id))})
+
+
+@router.get("/r/{ask_id}/consensus", response_class=HTMLResponse, name="result_consensus")
+async def result_consensus(ask_id: str, request: Request, services: ServicesDep,
+                           templates: TemplatesDep) -> Response:
+    """The consensus section alone, fetched by the live page once the ask is scored."""
+    record = await _record(services, ask_id)
+    return templates.TemplateResponse(request, "_consensus.html", {
+        "ask": record, "consensus": consensus_view(record)})
+
+
+@router.get("/r/{ask_id}/export.json", name="export_json")
+async def export_json(ask_id: str, services: ServicesDep) -> Response:
+    record = await _record(services, ask_id)
+    return Response(json.dumps(record, ensure_ascii=False, indent=2),
+                    media_type="application/json", headers={
+                        "Content-Disposition": f'attachment; filename="drux-{ask_id}.json"'})
+
+
+@router.get("/r/{ask_id}/export.md", name="export_markdown")
+async def export_markdown(ask_id: str, request: Request, services: ServicesDep) -> Response:
+    record = await _record(services, ask_id)
+    text = to_markdown(record, str(request.url_for("result_page", ask_id=ask_id)))
+    return Response(text, media_type="text/markdown; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="drux-{ask_id}.md"'})
+
+
+@router.get("/history", response_class=HTMLResponse, name="history_page")
+async def history_page(request: Request, services: ServicesDep, hub: HubDep,
+                       templates: TemplatesDep, web: WebSettingsDep,
+                       article: Annotated[str | None, Query(max_length=200)] = None,
+                       page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    repo = services.store.asks
+    article = article or None
+    per = web.page_size * 2
+    asks = await asyncio.to_thread(repo.list, limit=per, offset=(page - 1) * per,
+                                   article_id=article)
+    total = await asyncio.to_thread(repo.count, article_id=article)
+    articles, _ = await asyncio.to_thread(hub.list_articles, None, None, 1, 100)
+    return templates.TemplateResponse(request, "history.html", {
+        "asks": asks, "total": total, "page": page, "pages": _pages(total, per),
+        "article": article, "articles": articles})
+
+
+@router.get("/status", response_class=HTMLResponse, name="status_page")
+async def status_page(request: Request, services: ServicesDep, runner: RunnerDep,
+                      templates: TemplatesDep) -> Response:
+    health = services.health.snapshot() if services.health is not None else None
+    return templates.TemplateResponse(request, "status.html", {
+        "models": services.model_rows(), "deployments": health, "running": runner.running,
+        "panels": services.config.catalog.panels})
+
+
+@router.get("/docs", response_class=HTMLResponse, name="docs_page")
+async def docs_page(request: Request, templates: TemplatesDep) -> Response:
+    """The API reference, rendered from the OpenAPI document (no CDN, no inline script)."""
+    spec = request.app.openapi()
+    ops = [{"method": method.upper(), "path": path, "summary": op.get("summary", ""),
+            "description": op.get("description", ""),
+            "params": [p["name"] for p in op.get("parameters", [])],
+            "body": "requestBody" in op}
+           for path, methods in spec.get("paths", {}).items()
+           for method, op in methods.items()]
+    return templates.TemplateResponse(request, "docs.html", {"ops": ops, "spec": spec})
+
+

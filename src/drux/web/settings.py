@@ -1,0 +1,20 @@
+"""Web server limits, from ``DRUX_WEB_*`` variables; built once by ``drux serve`` and passed in."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRUX_WEB_", extra="ignore")
+
+    # Starting an ask runs every model of a panel: a few a minute per client.
+    asks_per_minute: float = Field(default=6.0, gt=0)
+    ask_burst: int = Field(default=3, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Article text given to the panel as context (small local models have small windows).
+    article_context_chars: int = Field(default=3000, ge=200, le=12000)
+    # Answer length for asks started from the pages (the API may ask for more).
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    page_size: int = Field(default=10, ge=1, le=100)

@@ -1,0 +1,135 @@
+// The result page: follows a running ask over SSE and fills the columns live.
+// Model text is untrusted: live tokens go in as text nodes; the final answer is
+// replaced by HTML the server rendered and sanitized.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("result");
+  if (!root) return;
+  setupShare();
+  if (root.dataset.live !== "1" || !window.EventSource) return;
+
+  var columns = {};
+  root.querySelectorAll(".column").forEach(function (el) { columns[el.dataset.model] = el; });
+  var statusWord = document.getElementById("ask-status");
+  var slot = document.getElementById("consensus-slot");
+  var finished = false;
+  var scoreLoaded = false;
+
+  function part(col, role) { return col.querySelector('[data-role="' + role + '"]'); }
+
+  function setStatus(col, status, label) {
+    col.classList.forEach(function (c) { if (c.indexOf("status-") === 0) col.classList.remove(c); });
+    col.classList.add("status-" + status);
+    part(col, "status").textContent = label || status;
+  }
+
+  function seconds(v) {
+    if (v === null || v === undefined) return "—";
+    return v >= 1 ? v.toFixed(1) + " s" : Math.round(v * 1000) + " ms";
+  }
+
+  function cost(v) {
+    if (!v) return "$0";
+    return v >= 0.0001 ? "$" + v.toFixed(4) : "<$0.0001";
+  }
+
+  function substitute(col, model, answeredBy) {
+    var el = part(col, "substitute");
+    if (answeredBy && answeredBy !== model) {
+      el.textContent = "answered by " + answeredBy + " instead of " + model;
+      el.hidden = false;
+    }
+  }
+
+  function stats(col, ev) {
+    var t = ev.timings || {};
+    part(col, "latency").textContent = seconds(t.total_s);
+    var out = ev.usage ? ev.usage.output_tokens : 0;
+    part(col, "tokens").textContent = out ? out + " tokens" : "—";
+    part(col, "cost").textContent = cost(ev.cost_usd);
+  }
+
+  function loadScore() {
+    if (scoreLoaded) return;
+    scoreLoaded = true;
+    fetch(root.dataset.consensusUrl, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) { if (html.trim()) slot.innerHTML = html; })
+      .catch(function () { scoreLoaded = false; });
+  }
+
+  var handlers = {
+    started: function (col) {
+      part(col, "answer").textContent = "";
+      setStatus(col, "streaming");
+    },
+    token: function (col, ev) {
+      var answer = part(col, "answer");
+      if (ev.restart) answer.textContent = "";
+      if (ev.text) answer.appendChild(document.createTextNode(ev.text));
+      substitute(col, ev.model, ev.answered_by);
+    },
+    finished: function (col, ev) {
+      part(col, "answer").innerHTML = ev.html;  // sanitized on the server
+      setStatus(col, "done");
+      substitute(col, ev.model, ev.answered_by);
+      stats(col, ev);
+    },
+    failed: function (col, ev) {
+      part(col, "answer").innerHTML = ev.html;  // sanitized on the server
+      var err = part(col, "error");
+      err.textContent = ev.error.type + ": " + ev.error.message;
+      err.hidden = false;
+      setStatus(col, "failed");
+      stats(col, ev);
+    }
+  };
+
+  function handle(ev) {
+    var col = ev.model ? columns[ev.model] : null;
+    if (col && handlers[ev.type]) { handlers[ev.type](col, ev); return; }
+    if (ev.type === "scored") loadScore();
+    if (ev.type === "error" && statusWord) statusWord.title = ev.error.message;
+    if (ev.type === "done") {
+      finished = true;
+      source.close();
+      if (statusWord) {
+        statusWord.textContent = ev.status;
+        statusWord.className = "status-word status-" + ev.status;
+      }
+      loadScore();
+      root.dataset.live = "0";
+      root.dataset.done = "1";
+    }
+  }
+
+  var source = new EventSource(root.dataset.eventsUrl);
+  source.onmessage = function (msg) {
+    var ev;
+    try { ev = JSON.parse(msg.data); } catch (e) { return; }
+    handle(ev);
+  };
+  source.onerror = function () { if (finished) source.close(); };
+
+  function setupShare() {
+    var button = document.getElementById("copy-link");
+    var input = document.getElementById("permalink");
+    if (!button || !input) return;
+    button.addEventListener("click", function () {
+      var done = function () {
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = "Copy link"; }, 2000);
+      };
+      input.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, function () {
+          document.execCommand("copy"); done();
+        });
+      } else {
+        document.execCommand("copy");
+        done();
+      }
+    });
+  }
+})();

@@ -1,0 +1,82 @@
+"""Server-side SVG for the consensus view: the score gauge and the agreement heatmap.
+
+Built as strings; every piece of text that comes from data (model names) goes
+through ``escape``, so the result is safe to mark as ``Markup``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from markupsafe import Markup, escape
+
+
+def _band(score: float) -> str:
+    return "low" if score < 40 else "mid" if score < 70 else "high"
+
+
+def gauge(score: float | None) -> Markup:
+    """A half-circle gauge from 0 to 100 with the score in the middle."""
+    r, cx, cy = 80, 100, 100
+    track = f"M {cx - r} {cy} A {r} {r} 0 0 1 {cx + r} {cy}"
+    if score is None:
+        value, label, band = "", "—", "none"
+    else:
+        s = max(0.0, min(100.0, float(score)))
+        angle = math.pi * (1 - s / 100)
+        x, y = cx + r * math.cos(angle), cy - r * math.sin(angle)
+        value = (f'<path class="gauge-value" d="M {cx - r} {cy} A {r} {r} 0 0 1 '
+                 f'{x:.2f} {y:.2f}"/>') if s > 0 else ""
+        label, band = f"{s:.0f}", _band(s)
+    return Markup(
+        f'<svg class="gauge gauge-{band}" viewBox="0 0 200 120" role="img" '
+        f'aria-label="Consensus Score {escape(label)} out of 100">'
+        f'<path class="gauge-track" d="{track}"/>{value}'
+        f'<text class="gauge-label" x="{cx}" y="{cy - 10}" text-anchor="middle">{escape(label)}</text>'
+        f'<text class="gauge-scale" x="{cx - r}" y="{cy + 16}" text-anchor="middle">0</text>'
+        f'<text class="gauge-scale" x="{cx + r}" y="{cy + 16}" text-anchor="middle">100</text>'
+        "</svg>"
+    )
+
+
+def _cell_color(value: float) -> str:
+    # Red (disagree) through amber to green (agree), as HSL hue 0..130.
+    v = max(0.0, min(1.0, value))
+    return f"hsl({v * 130:.0f} 65% 45%)"
+
+
+def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) -> Markup:
+    """The pairwise agreement matrix as a grid of coloured cells with values."""
+    names = [m for m in (models or list(matrix)) if m in matrix]
+    if len(names) < 2:
+        return Markup("")
+    cell, label_w = 44, 130
+    size = cell * len(names)
+    width, height = label_w + size + 4, label_w + size + 4
+    parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="Agreement between each pair of models">']
+    for i, name in enumerate(names):
+        short = escape(name if len(name) <= 18 else name[:17] + "…")
+        y = label_w + i * cell + cell / 2
+        parts.append(f'<text class="hm-label" x="{label_w - 6}" y="{y + 4:.0f}" '
+                     f'text-anchor="end">{short}</text>')
+        x = label_w + i * cell + cell / 2
+        parts.append(f'<text class="hm-label" x="0" y="0" text-anchor="start" '
+                     f'transform="translate({x + 4:.0f} {label_w - 6}) rotate(-60)">{short}</text>')
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            x, y = label_w + j * cell, label_w + i * cell
+            raw = matrix.get(a, {}).get(b)
+            if a == b or raw is None:
+                parts.append(f'<rect class="hm-cell hm-self" x="{x}" y="{y}" width="{cell - 2}" '
+                             f'height="{cell - 2}"/>')
+                continue
+            v = float(raw)
+            parts.append(
+                f'<rect class="hm-cell" x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="{_cell_color(v)}"><title>{escape(a)} vs {escape(b)}: {v:.2f}</title></rect>'
+                f'<text class="hm-value" x="{x + (cell - 2) / 2:.0f}" y="{y + cell / 2 + 3:.0f}" '
+                f'text-anchor="middle">{v:.2f}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,121 @@
+"""What the pages show of a stored ask: answer columns, the consensus view, the exports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from drux.web.markdown import render_markdown
+from drux.web.svg import gauge, heatmap
+
+STATUS_LABELS = {"waiting": "waiting", "streaming": "streaming", "done": "done",
+                 "failed": "failed", "partial": "interrupted"}
+
+
+@dataclass(slots=True)
+class AnswerView:
+    model: str
+    family: str | None
+    status: str
+    label: str
+    html: Markup
+    error: str | None
+    substitute: str | None  # "answered by X instead of Y"
+    latency: str
+    tokens: str
+    cost: str
+
+
+@dataclass(slots=True)
+class ConsensusView:
+    score: float | None
+    verdict: str
+    explanation: str
+    gauge: Markup
+    heatmap: Markup
+    shared: list[dict[str, Any]] = field(default_factory=list)
+    contradicted: list[dict[str, Any]] = field(default_factory=list)
+    unique: list[dict[str, Any]] = field(default_factory=list)
+    contradictions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fmt_seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s" if value >= 1 else f"{value * 1000:.0f} ms"
+
+
+def fmt_cost(value: float | None) -> str:
+    if not value:
+        return "$0"
+    return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
+
+
+def substitute_label(answered_by: str | None, model: str) -> str | None:
+    if answered_by and answered_by != model:
+        return f"answered by {answered_by} instead of {model}"
+    return None
+
+
+def answer_view(a: dict[str, Any]) -> AnswerView:
+    status = a["status"]
+    usage, timings = a.get("usage") or {}, a.get("timings") or {}
+    out_tokens = usage.get("output_tokens") or 0
+    err = a.get("error")
+    return AnswerView(
+        model=a["model"], family=a.get("family"), status=status,
+        label=STATUS_LABELS.get(status, status), html=render_markdown(a.get("text") or ""),
+        error=f"{err['type']}: {err['message']}" if err else None,
+        substitute=substitute_label(a.get("answered_by"), a["model"]),
+        latency=fmt_seconds(timings.get("total_s")),
+        tokens=f"{out_tokens} tokens" if out_tokens else "—",
+        cost=fmt_cost(a.get("cost_usd")),
+    )
+
+
+def consensus_view(record: dict[str, Any]) -> ConsensusView | None:
+    c = record.get("consensus")
+    if not c:
+        return None
+    claims = c.get("claims") or []
+    return ConsensusView(
+        score=c.get("score"), verdict=c.get("verdict") or "", explanation=c.get("explanation", ""),
+        gauge=gauge(c.get("score")), heatmap=heatmap(c.get("matrix") or {}, record["models"]),
+        shared=[cl for cl in claims if len(cl["supported_by"]) > 1 and not cl["contradicted_by"]],
+        contradicted=[cl for cl in claims if cl["contradicted_by"]],
+        unique=[cl for cl in claims if cl.get("unique")],
+        contradictions=c.get("contradictions") or [],
+    )
+
+
+def safe_html(html: str | None) -> Markup:
+    """HTML the hub already sanitized, cleaned once more before it is marked safe."""
+    from drux.hub.render import sanitize_html
+
+    return Markup(sanitize_html(html)) if html else Markup("")
+
+
+def faq_view(item: dict[str, Any]) -> dict[str, Any]:
+    """One FAQ entry for the article page: the editor's and the panel's answers, flagged."""
+    return {**item, "answer_html": render_markdown(item.get("answer") or ""),
+            "consensus_html": safe_html(item.get("consensus_html"))}
+
+
+def to_markdown(record: dict[str, Any], url: str) -> str:
+    """A Markdown export of a stored ask, for pasting into notes or issues."""
+    lines = [f"# {record['question']}", "", f"Result: <{url}>", ""]
+    if record.get("score") is not None:
+        lines += [f"**Consensus Score: {record['score']:.0f}/100** ({record.get('verdict') or ''})", ""]
+    explanation = (record.get("consensus") or {}).get("explanation")
+    if explanation:
+        lines += [explanation, ""]
+    for a in record["answers"]:
+        view = answer_view(a)
+        head = f"## {a['model']}"
+        if view.substitute:
+            head += f" ({view.substitute})"
+        lines += [head, "", f"*{view.label} · {view.latency} · {view.tokens} · {view.cost}*", ""]
+        if view.error:
+            lines += [f"> {view.error}", ""]
+        lines += [(a.get("text") or "").strip() or "_(no answer)_", ""]
+    return "\n".join(lines).rstrip() + "\n"
