@@ -1,0 +1,222 @@
+"""Gateway API keys and the usage recorded against them.
+
+A key is ``drux-`` followed by 32 random bytes (``secrets.token_urlsafe``), so
+it has 256 bits of entropy. Only its SHA-256 hex digest is stored: with a key
+that random, a plain fast hash is enough (nobody can brute-force 2^256 guesses;
+slow password hashes exist for low-entropy human passwords). The secret is
+shown once, by ``create``; afterwards a key is named by its id or by its
+prefix (the first 12 characters), which carries no useful part of the secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from drux.errors import InputError, StoreError
+from drux.store.models import GatewayKey, UsageRecord, utcnow
+
+KEY_PREFIX = "drux-"
+PREFIX_LENGTH = 12
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What may be shown about a key: never the secret, never its hash."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime | None
+    revoked_at: datetime | None
+    allowed_models: tuple[str, ...]
+    rpm: int | None
+    tpm: int | None
+    budget_usd: float | None
+    spent_usd: float
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "prefix": self.prefix,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "active": self.active, "allowed_models": list(self.allowed_models),
+            "rpm": self.rpm, "tpm": self.tpm, "budget_usd": self.budget_usd,
+            "spent_usd": round(self.spent_usd, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveKey:
+    """An active key as the gateway caches it, looked up by ``key_hash``."""
+
+    key_hash: str
+    info: KeyInfo
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One gateway call to record (built on the hot path, written in batches)."""
+
+    key_id: int | None
+    model: str
+    deployment: str | None
+    status: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float | None
+    created_at: datetime
+
+
+def _info(row: GatewayKey) -> KeyInfo:
+    return KeyInfo(row.id, row.name, row.prefix, row.created_at, row.revoked_at,
+                   tuple(row.allowed_models or ()), row.rpm, row.tpm, row.budget_usd,
+                   row.spent_usd or 0.0)
+
+
+def _check_limits(rpm: int | None, tpm: int | None, budget: float | None) -> None:
+    for label, value in (("--rpm", rpm), ("--tpm", tpm)):
+        if value is not None and value < 1:
+            raise InputError(f"{label} must be at least 1")
+    if budget is not None and not budget > 0:
+        raise InputError("--budget must be a positive amount of USD")
+
+
+class KeyRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, name: str, *, models: Sequence[str] = (), rpm: int | None = None,
+               tpm: int | None = None, budget_usd: float | None = None) -> tuple[KeyInfo, str]:
+        """A new key and its secret; the secret is not kept anywhere."""
+        name = name.strip()
+        if not name:
+            raise InputError("a key needs a name")
+        _check_limits(rpm, tpm, budget_usd)
+        secret = new_secret()
+        row = GatewayKey(name=name, prefix=secret[:PREFIX_LENGTH], key_hash=hash_key(secret),
+                         allowed_models=list(dict.fromkeys(m for m in models if m)),
+                         rpm=rpm, tpm=tpm, budget_usd=budget_usd, spent_usd=0.0,
+                         created_at=utcnow())
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                info = _info(row)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot save the key: {exc.__class__.__name__}") from None
+        return info, secret
+
+    def all(self, *, include_revoked: bool = True) -> list[KeyInfo]:
+        stmt = select(GatewayKey).order_by(GatewayKey.id)
+        if not include_revoked:
+            stmt = stmt.where(GatewayKey.revoked_at.is_(None))
+        try:
+            with self._sessions() as session:
+                return [_info(r) for r in session.scalars(stmt)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+
+    def active(self) -> list[ActiveKey]:
+        """Every key that is not revoked, with its hash, for the gateway's lookup table."""
+        stmt = select(GatewayKey).where(GatewayKey.revoked_at.is_(None))
+        try:
+            with self._sessions() as session:
+                return [ActiveKey(r.key_hash, _info(r)) for r in session.scalars(stmt)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+
+    def exists(self) -> bool:
+        """Whether any key was ever created (revoked ones count: access stays closed)."""
+        try:
+            with self._sessions() as session:
+                return session.scalar(select(GatewayKey.id).limit(1)) is not None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+
+    def revoke(self, id_or_prefix: str) -> KeyInfo:
+        """Revoke one key named by its id or its prefix (at least 8 characters)."""
+        ref = id_or_prefix.strip()
+        conditions = []
+        if ref.isdigit():
+            conditions.append(GatewayKey.id == int(ref))
+        if len(ref) >= 8:
+            conditions.append(GatewayKey.prefix.startswith(ref, autoescape=True))
+        if not conditions:
+            raise InputError("name a key by its id or by at least 8 characters of its prefix")
+        try:
+            with self._sessions.begin() as session:
+                rows = list(session.scalars(select(GatewayKey).where(or_(*conditions))))
+                if not rows:
+                    raise InputError(f"no key matches {ref!r}; see drux keys list")
+                if len(rows) > 1:
+                    ids = ", ".join(str(r.id) for r in rows)
+                    raise InputError(f"{ref!r} matches several keys ({ids}); use the id")
+                row = rows[0]
+                if row.revoked_at is None:
+                    row.revoked_at = utcnow()
+                return _info(row)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot revoke the key: {exc.__class__.__name__}") from None
+
+    def record_usage(self, rows: Iterable[UsageRow]) -> None:
+        """Insert usage rows and add their cost to each key's spend, in one transaction."""
+        batch = list(rows)
+        if not batch:
+            return
+        spent: dict[int, float] = {}
+        for r in batch:
+            if r.key_id is not None and r.cost_usd:
+                spent[r.key_id] = spent.get(r.key_id, 0.0) + r.cost_usd
+        try:
+            with self._sessions.begin() as session:
+                session.add_all(UsageRecord(
+                    created_at=r.created_at, key_id=r.key_id, model=r.model,
+                    deployment=r.deployment, status=r.status, input_tokens=r.input_tokens,
+                    output_tokens=r.output_tokens, cost_usd=r.cost_usd, latency_ms=r.latency_ms)
+                    for r in batch)
+                for key_id, amount in spent.items():
+                    session.execute(update(GatewayKey).where(GatewayKey.id == key_id)
+                                    .values(spent_usd=GatewayKey.spent_usd + amount))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot record usage: {exc.__class__.__name__}") from None
+
+    def usage(self, *, key_id: int | None = None) -> list[dict[str, Any]]:
+        """Totals per key and model: requests, tokens, cost."""
+        from sqlalchemy import func
+
+        stmt = (select(UsageRecord.key_id, UsageRecord.model, func.count(),
+                       func.sum(UsageRecord.input_tokens), func.sum(UsageRecord.output_tokens),
+                       func.sum(UsageRecord.cost_usd))
+                .group_by(UsageRecord.key_id, UsageRecord.model)
+                .order_by(UsageRecord.key_id, UsageRecord.model))
+        if key_id is not None:
+            stmt = stmt.where(UsageRecord.key_id == key_id)
+        try:
+            with self._sessions() as session:
+                return [{"key_id": k, "model": m, "requests": n, "input_tokens": i or 0,
+                         "output_tokens": o or 0, "cost_usd": round(c or 0.0, 6)}
+                        for k, m, n, i, o, c in session.execute(stmt)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read usage: {exc.__class__.__name__}") from None
