@@ -1,0 +1,177 @@
+"""Who may call the gateway, for which models, how often and for how much.
+
+Keys are looked up in memory by the SHA-256 of the presented secret; the table
+is reloaded from the store every ``key_refresh_seconds`` (revocations and spend
+written by other processes show up within that time) and at once, at most every
+quarter second, when an unknown key is presented (a key just created works
+straight away). Rate limits are sliding 60-second windows kept per process: with
+N worker processes a key can get up to N times its limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from drux.gateway.errors import GatewayError, retry_after_header
+from drux.store.keys import ActiveKey, KeyInfo, hash_key
+
+WINDOW = 60.0
+_MISS_REFRESH_GAP = 0.25
+
+
+def is_loopback(host: str | None) -> bool:
+    return bool(host) and (host == "::1" or host.startswith("127.") or host == "localhost")  # type: ignore[union-attr]
+
+
+@dataclass(slots=True)
+class _Usage:
+    """One key's recent requests and tokens, and spend not yet in the store."""
+
+    requests: deque[float] = field(default_factory=deque)
+    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    token_sum: int = 0
+    unflushed_usd: float = 0.0
+
+    def prune(self, now: float) -> None:
+        edge = now - WINDOW
+        while self.requests and self.requests[0] <= edge:
+            self.requests.popleft()
+        while self.tokens and self.tokens[0][0] <= edge:
+            self.token_sum -= self.tokens.popleft()[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller; ``key`` is None for open (keyless loopback) access."""
+
+    key: KeyInfo | None
+
+    @property
+    def key_id(self) -> int | None:
+        return self.key.id if self.key else None
+
+
+_OPEN = Caller(None)
+
+
+def _unauthorized(message: str) -> GatewayError:
+    return GatewayError(401, message, code="invalid_api_key",
+                        headers=[(b"www-authenticate", b'Bearer realm="drux"')])
+
+
+class AccessControl:
+    def __init__(self, load: Callable[[], tuple[bool, list[ActiveKey]]], *,
+                 open_loopback: bool, refresh_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._load = load  # blocking: runs in a worker thread
+        self._open_loopback = open_loopback
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._by_hash: dict[str, KeyInfo] = {}
+        self._any_key = False
+        self._loaded_at = -1e9
+        self._usage: dict[int, _Usage] = {}
+        self._refreshing: asyncio.Future[None] | None = None
+
+    # -- the key table ------------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Reload keys; concurrent callers share one reload."""
+        if self._refreshing is not None:
+            return await asyncio.shield(self._refreshing)
+        loop = asyncio.get_running_loop()
+        self._refreshing = loop.create_future()
+        try:
+            any_key, active = await asyncio.to_thread(self._load)
+            self._by_hash = {k.key_hash: k.info for k in active}
+            self._any_key = any_key
+            self._loaded_at = self._clock()
+            self._refreshing.set_result(None)
+        except BaseException as exc:
+            self._refreshing.set_exception(exc)
+            self._refreshing.exception()  # mark retrieved
+            raise
+        finally:
+            self._refreshing = None
+
+    @property
+    def keys_required(self) -> bool:
+        return self._any_key
+
+    # -- per request ------------------------------------------------------------------------
+    async def authenticate(self, authorization: bytes | None, client_host: str | None) -> Caller:
+        loopback = is_loopback(client_host)
+        if authorization is None:
+            if loopback and (self._open_loopback or not self._any_key):
+                return _OPEN
+            if not self._any_key:
+                raise _unauthorized("the gateway has no API keys yet and only serves loopback "
+                                    "clients without one; create a key with: drux keys create")
+            raise _unauthorized("missing API key: send Authorization: Bearer <drux key>")
+        scheme, _, secret = authorization.decode("latin-1").strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise _unauthorized("malformed Authorization header: expected Bearer <drux key>")
+        digest = hash_key(secret)
+        info = self._by_hash.get(digest)
+        if info is None and self._clock() - self._loaded_at > _MISS_REFRESH_GAP:
+            await self.refresh()
+            info = self._by_hash.get(digest)
+        if info is None:
+            if loopback and (self._open_loopback or not self._any_key):
+                return _OPEN  # open access ignores whatever key a local client sends
+            raise _unauthorized("invalid or revoked API key")
+        return Caller(info)
+
+    def admit(self, caller: Caller, model: str) -> None:
+        """Model allowed, under the rate limits and within budget; counts the request."""
+        key = caller.key
+        if key is None:
+            return
+        if key.allowed_models and model not in key.allowed_models:
+            raise GatewayError(403, f"this key may not use model {model!r}",
+                               type="permission_error", code="model_not_allowed", param="model")
+        usage = self._usage.get(key.id)
+        if usage is None:
+            usage = self._usage[key.id] = _Usage()
+        now = self._clock()
+        usage.prune(now)
+        if key.budget_usd is not None and key.spent_usd + usage.unflushed_usd >= key.budget_usd:
+            raise GatewayError(429, f"this key's budget of {key.budget_usd:g} USD is used up",
+                               type="insufficient_quota", code="insufficient_quota")
+        if key.rpm is not None and len(usage.requests) >= key.rpm:
+            wait = usage.requests[0] + WINDOW - now
+            raise GatewayError(429, f"rate limit: {key.rpm} requests per minute for this key",
+                               type="requests", code="rate_limit_exceeded",
+                               headers=retry_after_header(wait))
+        if key.tpm is not None and usage.token_sum >= key.tpm:
+            wait = usage.tokens[0][0] + WINDOW - now if usage.tokens else WINDOW
+            raise GatewayError(429, f"rate limit: {key.tpm} tokens per minute for this key",
+                               type="tokens", code="rate_limit_exceeded",
+                               headers=retry_after_header(wait))
+        usage.requests.append(now)
+
+    def charge(self, caller: Caller, tokens: int, cost_usd: float) -> None:
+        """Count tokens and spend of a finished call against the key's windows and budget."""
+        if caller.key is None:
+            return
+        usage = self._usage.get(caller.key.id)
+        if usage is None:
+            usage = self._usage[caller.key.id] = _Usage()
+        if tokens:
+            usage.tokens.append((self._clock(), tokens))
+            usage.token_sum += tokens
+        usage.unflushed_usd += cost_usd
+
+    def flushed(self, spent: dict[int, float]) -> None:
+        """Spend now in the store: move it from unflushed onto the cached key."""
+        for key_id, amount in spent.items():
+            usage = self._usage.get(key_id)
+            if usage is not None:
+                usage.unflushed_usd = max(0.0, usage.unflushed_usd - amount)
+            for digest, info in self._by_hash.items():
+                if info.id == key_id:
+                    self._by_hash[digest] = replace(info, spent_usd=info.spent_usd + amount)

@@ -1,0 +1,145 @@
+"""The public names the gateway answers to, and one routed Provider per name.
+
+A public name is a catalog model (its route: the model, its equivalents, its
+fallbacks) or a group from ``[gateway.groups]`` (its route: the members in order,
+then the first member's fallbacks). A group is routed as a model of its own
+whose primary deployment is the first member's, named ``vendor:group`` in the
+health registry, so it has a breaker of its own; the other members share their
+breakers with every other route that uses them.
+
+Routes are built once, on first use, and reused: the breakers, health
+statistics and upstream connection pools live as long as the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from drux.catalog import Catalog
+from drux.config import AppConfig
+from drux.errors import ConfigError, UnknownModelError
+from drux.gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from drux.catalog import ModelSpec
+    from drux.gateway.settings import GatewaySettings
+    from drux.services import Services
+    from drux.types import Provider
+
+AdapterFactory = Callable[["ModelSpec", AppConfig], "Provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicModel:
+    id: str
+    kind: str  # "model" or "group"
+    owned_by: str
+    members: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by,
+                "drux": {"kind": self.kind, "members": list(self.members)}}
+
+
+def default_adapter_factory(lean_openai: bool) -> AdapterFactory:
+    """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked."""
+    from drux.providers import build_provider
+
+    if not lean_openai:
+        return build_provider
+
+    def build(spec: ModelSpec, config: AppConfig) -> Provider:
+        vendor = config.catalog.vendor(spec.vendor)
+        if vendor.protocol == "openai":
+            from drux.gateway.upstream import LeanOpenAIChat
+
+            return LeanOpenAIChat(spec, vendor, config.require_key(vendor),
+                                  config.settings.timeout)
+        return build_provider(spec, config)
+
+    return build
+
+
+class ModelDirectory:
+    def __init__(self, services: Services, settings: GatewaySettings,
+                 adapter_factory: AdapterFactory | None = None) -> None:
+        self._services = services
+        self._own_routes = adapter_factory is not None or settings.lean_openai
+        self._factory = adapter_factory or default_adapter_factory(settings.lean_openai)
+        catalog = services.config.catalog
+        names = settings.models
+        if names is None:
+            names = [m.id for m in catalog.models.values() if services.readiness(m)[0]]
+        self.public: dict[str, PublicModel] = {}
+        for name in names:
+            spec = catalog.model(name)  # UnknownModelError: a typo in [gateway] models
+            chain = (spec.id, *spec.equivalents, *spec.fallbacks)
+            self.public[name] = PublicModel(name, "model", spec.vendor, tuple(dict.fromkeys(chain)))
+        self._config = self._with_groups(services.config, settings.groups)
+        self._routes: dict[str, Provider] = {}
+        self._listing = orjson.dumps({"object": "list",
+                                      "data": [p.to_dict() for p in self.public.values()]})
+
+    def _with_groups(self, config: AppConfig, groups: dict[str, list[str]]) -> AppConfig:
+        if not groups:
+            return config
+        models = dict(config.catalog.models)
+        for name, members in groups.items():
+            if name in models:
+                raise ConfigError(f"[gateway.groups] {name!r} is already a model name")
+            if not members:
+                raise ConfigError(f"[gateway.groups] {name!r} needs at least one model")
+            specs = [config.catalog.model(m) for m in members]
+            first = specs[0]
+            fallbacks = tuple(f for f in first.fallbacks if f not in members)
+            models[name] = replace(first, id=name, equivalents=tuple(members[1:]),
+                                   fallbacks=fallbacks, description=f"group: {', '.join(members)}")
+            self.public[name] = PublicModel(name, "group", "drux",
+                                            tuple(dict.fromkeys((*members, *fallbacks))))
+        catalog = Catalog(vendors=config.catalog.vendors, models=models,
+                          panels=config.catalog.panels)
+        return AppConfig(settings=config.settings, catalog=catalog,
+                         explicit_keys=config.explicit_keys)
+
+    def listing(self, allowed: tuple[str, ...] = ()) -> bytes:
+        if not allowed:
+            return self._listing
+        data = [p.to_dict() for p in self.public.values() if p.id in allowed]
+        return orjson.dumps({"object": "list", "data": data})
+
+    def spec(self, model_id: str) -> ModelSpec | None:
+        return self._config.catalog.models.get(model_id)
+
+    def provider(self, name: str) -> Provider:
+        route = self._routes.get(name)
+        if route is not None:
+            return route
+        if name not in self.public:
+            raise UnknownModelError(f"the model {name!r} does not exist or is not served by this "
+                                    "gateway; GET /v1/models lists the available ones")
+        try:
+            route = self._build(name)
+        except ConfigError as err:  # a missing upstream key: ours to fix, not the caller's
+            raise GatewayError(503, f"model {name!r} is not available: {err}",
+                               type="server_error", code="model_unavailable") from None
+        self._routes[name] = route
+        return route
+
+    def _build(self, name: str) -> Provider:
+        if not self._own_routes and self.public[name].kind == "model":
+            return self._services.provider(name)
+        from drux.routing import build_route
+
+        return build_route(name, self._config, self._services.health,
+                           provider_factory=self._factory)
+
+    async def aclose(self) -> None:
+        own = [r for n, r in self._routes.items()
+               if self._own_routes or self.public[n].kind == "group"]
+        self._routes.clear()
+        for route in own:
+            await route.aclose()

@@ -1,0 +1,166 @@
+"""Answering one chat call: JSON, or SSE relayed chunk by chunk, plus its usage record.
+
+A stream's HTTP status is decided by its first chunk: the route is awaited up to
+the first visible chunk (failing over as needed), so a route that fails entirely
+still gets a proper error status and JSON body. After that the status is sent
+and later failures can only be reported inside the stream, as OpenAI does: a
+``data: {"error": ...}`` event. A routed stream that restarts on a fallback
+after partial output cannot be expressed in OpenAI's protocol (the client
+already has the torn text), so the gateway ends it with such an error event
+instead of splicing two answers together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from drux.errors import DruxError, StreamInterruptedError
+from drux.gateway.access import Caller
+from drux.gateway.errors import GatewayError, from_drux
+from drux.gateway.protocol import ChatCall, ChunkEncoder, completion_body, new_id
+from drux.store.keys import UsageRow
+from drux.types import Chunk, Completion, Provider, Usage
+
+if TYPE_CHECKING:
+    from drux.gateway.app import GatewayApp, Receive, Send
+
+log = logging.getLogger("drux.gateway")
+
+_CLIENT_GONE = "drux-gateway: client disconnected"
+_SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+@dataclass(slots=True)
+class Exchange:
+    app: GatewayApp
+    caller: Caller
+    call: ChatCall
+    provider: Provider
+    started: float
+    deployment: str | None = None
+
+    def route_headers(self, deployment: str, substituted_for: str | None) -> list[tuple[bytes, bytes]]:
+        self.deployment = deployment
+        headers = [(b"x-drux-deployment", deployment.encode())]
+        if substituted_for:
+            headers.append((b"x-drux-substituted-for", substituted_for.encode()))
+        return headers
+
+    def record(self, status: int, usage: Usage | None, answered_by: str | None = None) -> None:
+        """Queue the usage row and charge the key (no I/O here)."""
+        cost = 0.0
+        tokens = 0
+        if usage is not None:
+            tokens = usage.input_tokens + usage.output_tokens
+            spec = self.app.directory.spec(answered_by or self.call.model)
+            if spec is not None:
+                cost = spec.cost(usage.input_tokens, usage.output_tokens)
+        self.app.access.charge(self.caller, tokens, cost)
+        self.app.usage.add(UsageRow(
+            key_id=self.caller.key_id, model=self.call.model, deployment=self.deployment,
+            status=status, input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0, cost_usd=cost,
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            created_at=datetime.now(UTC)))
+
+
+async def respond_json(ex: Exchange, send: Send) -> None:
+    completion: Completion = await ex.provider.complete(ex.call.request)
+    headers = ex.route_headers(completion.deployment, completion.substituted_for)
+    body = completion_body(completion, model=completion.model or ex.call.model,
+                           call_id=new_id(), created=int(time.time()))
+    ex.record(200, completion.usage, completion.model)
+    headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_stream(ex: Exchange, send: Send, receive: Receive) -> None:
+    stream = ex.provider.stream(ex.call.request)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            raise StreamInterruptedError("the upstream stream ended before any output",
+                                         provider="route", model=ex.call.model) from None
+        headers = _SSE_HEADERS + ex.route_headers(first.deployment, first.substituted_for)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        encoder = ChunkEncoder(new_id(), _answered_by(ex, first), int(time.time()),
+                               ex.call.include_usage)
+        watcher = _watch_disconnect(receive)
+        await _relay(ex, send, stream, first, encoder, watcher)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]
+
+
+def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
+    """Cancel the current task if the client disconnects mid-stream (stops the upstream too)."""
+    handler = asyncio.current_task()
+
+    async def watch() -> None:
+        message = await receive()
+        if message["type"] == "http.disconnect" and handler is not None:
+            handler.cancel(_CLIENT_GONE)
+
+    return asyncio.create_task(watch())
+
+
+def _answered_by(ex: Exchange, chunk: Chunk) -> str:
+    if chunk.answered_by:
+        return chunk.answered_by
+    deployment = chunk.deployment
+    # Routing names deployments "vendor:model-id".
+    return deployment.split(":", 1)[1] if ":" in deployment else ex.call.model
+
+
+async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: ChunkEncoder,
+                 watcher: asyncio.Task[None]) -> None:
+    """Everything after the response head; errors end the stream with an error event."""
+    usage: Usage | None = first.usage
+    status = 200
+    tail = b""
+    try:
+        body = encoder.role() + encoder.chunk(first)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        async for chunk in stream:
+            if chunk.restart:
+                raise StreamInterruptedError(
+                    f"{ex.call.model}: the upstream stream broke after partial output; "
+                    f"{chunk.deployment} would restart the answer, which this protocol cannot "
+                    "express", provider="route", model=ex.call.model)
+            usage = chunk.usage or usage
+            frames = encoder.chunk(chunk)
+            if frames:
+                await send({"type": "http.response.body", "body": frames, "more_body": True})
+        if ex.call.include_usage:
+            tail = encoder.usage(usage or Usage())
+    except DruxError as err:
+        mapped = from_drux(err, ex.app.redact)
+        status = mapped.status
+        tail = encoder.error(mapped)
+    except asyncio.CancelledError as exc:
+        if _CLIENT_GONE not in exc.args:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        ex.record(499, usage, encoder.model)
+        return
+    watcher.cancel()
+    ex.record(status, usage, encoder.model)
+    await send({"type": "http.response.body", "body": tail + encoder.done(), "more_body": False})
+
+
+__all__ = ["Exchange", "GatewayError", "respond_json", "respond_stream"]

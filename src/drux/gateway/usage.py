@@ -1,0 +1,57 @@
+"""Usage records, written in batches off the hot path.
+
+Each finished call appends a ``UsageRow`` to a list (no I/O); a background task
+writes the list to the store every ``usage_flush_seconds`` in a worker thread,
+and once more at shutdown. If the store fails, rows are kept for the next try,
+up to ``max_pending``; beyond that the oldest are dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from drux.errors import StoreError
+from drux.store.keys import UsageRow
+
+log = logging.getLogger("drux.gateway")
+
+
+class UsageRecorder:
+    def __init__(self, write: Callable[[Sequence[UsageRow]], None], *,
+                 on_written: Callable[[dict[int, float]], None] | None = None,
+                 max_pending: int = 50_000) -> None:
+        self._write = write  # blocking: runs in a worker thread
+        self._on_written = on_written
+        self._pending: list[UsageRow] = []
+        self._max_pending = max_pending
+        self._lock = asyncio.Lock()
+
+    def add(self, row: UsageRow) -> None:
+        self._pending.append(row)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Write what is pending; returns how many rows were written."""
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except StoreError as err:
+                self._pending = (batch + self._pending)[-self._max_pending:]
+                log.warning("gateway usage not recorded yet (%d rows kept): %s",
+                            len(self._pending), err)
+                return 0
+            if self._on_written is not None:
+                spent: dict[int, float] = {}
+                for r in batch:
+                    if r.key_id is not None and r.cost_usd:
+                        spent[r.key_id] = spent.get(r.key_id, 0.0) + r.cost_usd
+                self._on_written(spent)
+            return len(batch)
