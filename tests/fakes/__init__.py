@@ -8,8 +8,9 @@ can be pointed at it:
     Gemini     base_url = server.gemini_url     POST /v1beta/models/{m}:generateContent
                                                 POST /v1beta/models/{m}:streamGenerateContent?alt=sse
 
-Use the ``fake_llm`` fixture (import it into your conftest or test module:
-``from fakes.fixtures import fake_llm``) or ``with FakeServer() as server:``.
+``server.base_url(protocol)`` picks one of them. Use the ``fake_llm`` fixture
+(import it into your conftest or test module: ``from fakes.fixtures import
+fake_llm``) or ``with FakeServer() as server:``.
 The ``tests`` folder is on ``sys.path`` (the root conftest lives there), so the
 package imports as ``fakes``.
 
@@ -20,12 +21,14 @@ the last one repeats), else ``server.default`` (``Reply()``). Behaviours:
     Reply(text=None, chunks=None, input_tokens=11, output_tokens=None,
           finish="stop"|"length"|"content_filter"|"prompt_blocked",
           delay=0, chunk_delay=0, stall_after=None, drop_after=None,
-          fail_after=None, fail=None, malformed_after=None, headers={})
+          end_after=None, fail_after=None, fail=None, malformed_after=None,
+          headers={})
         A 200 answer, JSON or streamed (the request decides). Default text:
         "fake answer from <model>", streamed one word per piece. ``delay``
         holds back the status line; ``stall_after=N`` stops sending after N
         pieces and keeps the socket open; ``drop_after=N`` closes the socket
-        mid-body; ``fail_after=N, fail=Fail(kind)`` sends the vendor's
+        mid-body; ``end_after=N`` ends the body cleanly without the final
+        events; ``fail_after=N, fail=Fail(kind)`` sends the vendor's
         in-stream error event; ``malformed_after=N`` sends a frame that is not
         JSON (for a JSON answer: any value truncates the body).
     Fail(kind, status=None, retry_after=None, message=None, body=None,

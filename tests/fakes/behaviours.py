@@ -60,6 +60,7 @@ class Reply:
     chunk_delay: float = 0.0  # seconds between streamed pieces
     stall_after: int | None = None  # stream: stop sending after N pieces, keep the socket open
     drop_after: int | None = None  # stream: close the socket after N pieces (incomplete body)
+    end_after: int | None = None  # stream: end the body cleanly after N pieces, no final events
     fail_after: int | None = None  # stream: send ``fail`` as an in-stream error after N pieces
     fail: Fail | None = None
     # JSON: a truncated body. Stream: a frame whose data is not JSON after N pieces.

@@ -90,6 +90,11 @@ class FakeServer:
     def gemini_url(self) -> str:
         return self.url
 
+    def base_url(self, protocol: str) -> str:
+        """The base URL to give the SDK of ``protocol`` ("openai", "anthropic", "gemini")."""
+        return {"openai": self.openai_url, "anthropic": self.anthropic_url,
+                "gemini": self.gemini_url}[protocol]
+
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> FakeServer:
@@ -213,6 +218,9 @@ class FakeServer:
             if reply.drop_after == i:
                 writer.close()  # FIN with the chunked body unfinished
                 return False
+            if reply.end_after == i:
+                await _chunks(writer, [b""])
+                return True
             if reply.malformed_after == i:
                 await _chunks(writer, [wire.malformed_frame()])
             if reply.fail_after == i and reply.fail is not None:

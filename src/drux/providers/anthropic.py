@@ -3,7 +3,8 @@
 Retries are off in the SDK (drux owns retries). Errors are mapped here by the
 documented ``error.type`` of the body (``overloaded_error`` is the 529),
 ``error.details.error_code`` where the API gives one, then by status. A
-``stop_reason`` of ``refusal`` is the content filter.
+``stop_reason`` of ``refusal`` is the content filter. Sampling parameters
+(temperature, top_p) are not sent: the API version this SDK speaks rejects them.
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ class AnthropicMessages:
             model=self._spec.upstream,
             messages=[{"role": m.role, "content": m.content} for m in r.turns],
             system=r.system,
-            # The API requires max_tokens.
+            # The API requires max_tokens. It answers 400 to temperature/top_p (any
+            # value) since API version 2026-10-21, which this SDK sends, so neither is sent.
             max_tokens=r.max_tokens or self._default_max_tokens,
-            temperature=r.temperature, top_p=r.top_p, stop_sequences=r.stop, timeout=r.timeout,
+            stop_sequences=r.stop, timeout=r.timeout,
         )
 
     async def complete(self, request: ChatRequest) -> Completion:
