@@ -155,10 +155,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
+_PROVIDER_KEYS = {"base_url", "api_key_env", "api_key", "family", "protocol", "paid",
+                  "key_required"}
+_PROTOCOLS = ("openai", "anthropic", "gemini", "local")
+
+
 def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, str]) -> None:
     for name, raw in table.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"[providers.{name}] must be a table")
+        unknown = set(raw) - _PROVIDER_KEYS
+        if unknown:
+            raise ConfigError(f"[providers.{name}] unknown keys: {', '.join(sorted(unknown))}")
+        if raw.get("protocol", "openai") not in _PROTOCOLS:
+            raise ConfigError(f"[providers.{name}] protocol must be one of {', '.join(_PROTOCOLS)}")
         base = catalog.vendors.get(name)
         if base is None:
             if "protocol" not in raw and "base_url" not in raw:
@@ -179,6 +189,11 @@ def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
     for model_id, raw in table.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"[models.{model_id}] must be a table")
+        nested = next((k for k, v in raw.items() if isinstance(v, dict)), None)
+        if nested is not None:
+            # [models.gpt-4.1] is models -> "gpt-4" -> "1" in TOML.
+            raise ConfigError(f'[models.{model_id}.{nested}]: quote model ids that contain dots, '
+                              f'as in [models."{model_id}.{nested}"]')
         unknown = set(raw) - set(_MODEL_KEYS)
         if unknown:
             raise ConfigError(f"[models.{model_id}] unknown keys: {', '.join(sorted(unknown))}")

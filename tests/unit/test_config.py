@@ -1,0 +1,172 @@
+"""drux.toml parsing and provider keys, and a vendor defined only in TOML
+answering through the OpenAI adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drux.config import Settings, load_config
+from drux.errors import ConfigError, MissingKeyError, UnknownModelError
+from drux.providers import build_provider
+from drux.types import ChatRequest, Message
+
+from fakes import FakeServer, Reply
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+                "ACME_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return Settings(data_dir=tmp_path / "data", user_config=tmp_path / "user.toml",
+                    project_config=tmp_path / "drux.toml", keys_file=tmp_path / "keys.json")
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def test_no_files_gives_the_builtin_catalog(settings: Settings) -> None:
+    config = load_config(settings)
+    assert "gpt-4.1" in config.catalog.models
+    assert config.catalog.panel("default") == ("smollm2-135m", "qwen2.5-0.5b", "gemma3-270m")
+    assert config.explicit_keys == {}
+
+
+def test_models_providers_and_panels_are_read(settings: Settings) -> None:
+    write(settings.project_config, """
+[providers.mistral]
+base_url = "http://127.0.0.1:9/v1"
+
+[models.my-gpt]
+provider = "openai"
+model = "gpt-4.1-mini"
+input_price = 0.4
+output_price = 1.6
+system = "Be brief."
+temperature = 0.2
+max_tokens = 99
+fallbacks = ["claude-haiku-3.5"]
+
+[models."gpt-4.1"]
+output_price = 9.0
+
+[panels]
+duo = ["my-gpt", "mistral-small"]
+""")
+    config = load_config(settings)
+    mine = config.catalog.model("my-gpt")
+    assert (mine.vendor, mine.upstream, mine.family) == ("openai", "gpt-4.1-mini", "openai")
+    assert (mine.system, mine.temperature, mine.max_tokens) == ("Be brief.", 0.2, 99)
+    assert mine.fallbacks == ("claude-haiku-3.5",)
+    assert mine.cost(1_000_000, 1_000_000) == pytest.approx(2.0)
+    assert config.catalog.model("gpt-4.1").output_price == 9.0
+    assert config.catalog.model("gpt-4.1").input_price == 2.0  # untouched fields stay
+    assert config.catalog.vendor("mistral").base_url == "http://127.0.0.1:9/v1"
+    assert config.catalog.vendor("mistral").key_env == "MISTRAL_API_KEY"
+    assert config.catalog.panel("duo") == ("my-gpt", "mistral-small")
+
+
+def test_project_file_overrides_user_file(settings: Settings) -> None:
+    write(settings.user_config, '[panels]\nmine = ["gpt-4.1"]\n[models."gpt-4.1"]\noutput_price = 1.0\n')
+    write(settings.project_config, '[panels]\nmine = ["claude-sonnet-4"]\n')
+    config = load_config(settings)
+    assert config.catalog.panel("mine") == ("claude-sonnet-4",)
+    assert config.catalog.model("gpt-4.1").output_price == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[models.x\nprovider = 'openai'", "cannot read"),
+        ('[models.x]\nprovider = "openai"\nprice = 3\n', "unknown keys: price"),
+        ('[providers.openai]\nbase-url = "http://127.0.0.1:1"\n', "unknown keys: base-url"),
+        ('[providers.acme]\napi_key_env = "ACME_KEY"\n', "needs base_url"),
+        ('[providers.acme]\nbase_url = "http://127.0.0.1:1"\nprotocol = "soap"\n', "protocol"),
+        ('[providers]\nacme = "http://x"\n', "must be a table"),
+        ('[models.x]\nmodel = "y"\n', "needs provider"),
+        ('[models.x]\nprovider = "nobody"\n', "unknown provider"),
+        ('[models.x]\nprovider = "openai"\nfallbacks = ["ghost"]\n', "unknown model 'ghost'"),
+        ('[panels]\np = ["gpt-4.1", "ghost"]\n', "unknown model 'ghost'"),
+        ('[panels]\np = "gpt-4.1"\n', "list of model names"),
+        ('[models.gpt-4.1]\noutput_price = 1.0\n', 'quote model ids'),
+    ],
+    ids=["bad-toml", "model-key", "provider-key", "new-provider", "protocol", "provider-table",
+         "no-provider", "unknown-provider", "fallback", "panel-member", "panel-type",
+         "dotted-id"],
+)
+def test_bad_config_is_one_clear_config_error(settings: Settings, text: str, complaint: str) -> None:
+    write(settings.project_config, text)
+    with pytest.raises(ConfigError, match=complaint) as info:
+        load_config(settings)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_model_and_panel_names(settings: Settings) -> None:
+    catalog = load_config(settings).catalog
+    with pytest.raises(UnknownModelError, match="known models"):
+        catalog.model("gpt-9")
+    with pytest.raises(UnknownModelError, match="known panels"):
+        catalog.panel("nope")
+
+
+def test_explicit_key_wins_over_environment(settings: Settings,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-env")
+    write(settings.project_config, '[providers.openai]\napi_key = "from-toml"\n')
+    config = load_config(settings)
+    assert config.require_key(config.catalog.vendor("openai")) == "from-toml"
+    assert config.require_key(config.catalog.vendor("anthropic")) == "anthropic-env"
+
+
+def test_missing_key_names_the_variable_and_local_servers_need_none(settings: Settings) -> None:
+    config = load_config(settings)
+    with pytest.raises(MissingKeyError, match="GEMINI_API_KEY"):
+        config.require_key(config.catalog.vendor("gemini"))
+    assert config.require_key(config.catalog.vendor("ollama")) == "not-needed"
+
+
+def test_building_a_cloud_model_without_its_key_fails_before_any_request(settings: Settings) -> None:
+    config = load_config(settings)
+    with pytest.raises(MissingKeyError, match="OPENAI_API_KEY"):
+        build_provider(config.catalog.model("gpt-4.1"), config)
+
+
+async def test_vendor_defined_only_in_toml_answers_through_the_openai_adapter(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeServer(api_key="acme-secret") as fake:
+        fake.script("acme-large-2", Reply("Bonjour from Acme.", input_tokens=5, output_tokens=4))
+        write(settings.project_config, f"""
+[providers.acme]
+base_url = "{fake.openai_url}"
+api_key_env = "ACME_KEY"
+family = "acme"
+
+[models.acme-large]
+provider = "acme"
+model = "acme-large-2"
+input_price = 1.0
+output_price = 2.0
+
+[panels]
+acme = ["acme-large", "smollm2-135m"]
+""")
+        monkeypatch.setenv("ACME_KEY", "acme-secret")
+        config = load_config(settings)
+        spec = config.catalog.model("acme-large")
+        assert config.catalog.vendor("acme").protocol == "openai"
+        provider = build_provider(spec, config)
+        try:
+            answer = await provider.complete(ChatRequest([Message("user", "Salut?")]))
+        finally:
+            await provider.aclose()
+        assert answer.text == "Bonjour from Acme."
+        assert answer.deployment == "acme:acme-large-2"
+        assert spec.family == "acme"
+        assert spec.cost(answer.usage.input_tokens, answer.usage.output_tokens) == pytest.approx(13e-6)
+        [seen] = fake.requests
+        assert seen.headers["authorization"] == "Bearer acme-secret"
