@@ -72,6 +72,8 @@ async def test_vendor_error_maps_to_drux_error(
     assert (err.provider, err.model) == (f"fake-{protocol}", f"drux-{protocol}")
     assert "\n" not in str(err)
     assert len(fake_llm.requests) == 1
+    if error is AuthenticationError:
+        assert err.body is None  # vendors echo part of the key in their message
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

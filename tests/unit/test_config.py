@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drux.config import Settings, load_config
+from drux.config import Settings, load_config, store_key
 from drux.errors import ConfigError, MissingKeyError, UnknownModelError
 from drux.providers import build_provider
 from drux.types import ChatRequest, Message
@@ -120,6 +120,19 @@ def test_explicit_key_wins_over_environment(settings: Settings,
     config = load_config(settings)
     assert config.require_key(config.catalog.vendor("openai")) == "from-toml"
     assert config.require_key(config.catalog.vendor("anthropic")) == "anthropic-env"
+
+
+def test_stored_key_sits_between_explicit_and_environment(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    monkeypatch.setenv("MISTRAL_API_KEY", "mistral-env")
+    store_key(settings, "openai", "stored-openai")
+    store_key(settings, "mistral", "stored-mistral")
+    write(settings.project_config, '[providers.mistral]\napi_key = "from-toml"\n')
+    config = load_config(settings)
+    assert config.require_key(config.catalog.vendor("openai")) == "stored-openai"
+    assert config.require_key(config.catalog.vendor("mistral")) == "from-toml"
 
 
 def test_missing_key_names_the_variable_and_local_servers_need_none(settings: Settings) -> None:

@@ -181,7 +181,7 @@ class AnthropicMessages:
         if cls is BadRequestError and _PROMPT_TOO_LONG.match(text):
             return ContextWindowExceededError(message, **kw)
         if cls is AuthenticationError:
-            return AuthenticationError(f"{self.name}: API key rejected", **kw)
+            return AuthenticationError(f"{self.name}: API key rejected", **{**kw, "body": None})
         if cls is RateLimitError:
             if details.get("error_code") in _SPEND_LIMITS:
                 return RateLimitError(message, retryable=False, **kw)

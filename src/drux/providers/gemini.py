@@ -192,7 +192,7 @@ class GeminiModel:
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id, "status": code,
                               "body": body}
         if any(d.get("reason") == "API_KEY_INVALID" for d in details):
-            return AuthenticationError(f"{self.name}: API key rejected", **kw)
+            return AuthenticationError(f"{self.name}: API key rejected", **{**kw, "body": None})
         cls = _STATUSES.get(status or "")
         if cls is None:
             return error_from_status(code or 500, message, retry_after=retry_after_seconds(headers),
@@ -200,7 +200,7 @@ class GeminiModel:
         if cls is BadRequestError and _TOKEN_LIMIT.search(text or ""):
             return ContextWindowExceededError(message, **kw)
         if cls is AuthenticationError:
-            return AuthenticationError(f"{self.name}: API key rejected", **kw)
+            return AuthenticationError(f"{self.name}: API key rejected", **{**kw, "body": None})
         if cls is RateLimitError or cls is OverloadedError:
             delay = retry_after_seconds(headers)
             return cls(message, retry_after=delay if delay is not None else _retry_delay(details), **kw)

@@ -153,7 +153,8 @@ class OpenAIChat:
         if code == "model_not_found":
             return ModelNotFoundError(message, **kw)
         if code == "invalid_api_key" or status == 401:
-            return AuthenticationError(f"{self.name}: API key rejected", **kw)
+            # The body echoes part of the key: keep it out of the error.
+            return AuthenticationError(f"{self.name}: API key rejected", **{**kw, "body": None})
         if code == "insufficient_quota" or kind == "insufficient_quota":
             # Out of credit: waiting does not help, so not retryable.
             return RateLimitError(message, retryable=False, **kw)
