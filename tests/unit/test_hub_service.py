@@ -175,3 +175,13 @@ def test_ensure_loaded_imports_the_samples_once(hub: HubService) -> None:
     with_faq = [a for a in items if a.faq]
     assert len(with_faq) >= 4 and all(len(a.faq) == 3 for a in with_faq)
     assert all(a.source_domain and a.published for a in items)
+
+
+def test_folders_are_searched_recursively_but_hidden_ones_are_skipped(hub: HubService,
+                                                                       tmp_path: Path) -> None:
+    (tmp_path / "2026" / "11").mkdir(parents=True)
+    _article(tmp_path / "2026" / "11", "nested", "Nested", "2026-11-03")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "junk.md").write_text("not an article")
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert hub.import_path(tmp_path) == ["nested"]

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 SAMPLE_CONTENT = Path(__file__).parent / "content"
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 MAX_PER_PAGE = 100
+MAX_FILES = 1000
 MAX_QUERY_WORDS = 8
 SNIPPET_CHARS = 240
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
@@ -203,9 +204,12 @@ def collect(path: Path) -> list[ArticleDoc]:
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file()
-                       and p.suffix.lower() in MARKDOWN_SUFFIXES + FEED_SUFFIXES)
+                       and p.suffix.lower() in MARKDOWN_SUFFIXES + FEED_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise InputError(f"{path}: no Markdown (.md) or feed (.xml, .rss, .atom) files")
+        if len(files) > MAX_FILES:
+            raise InputError(f"{path}: {len(files)} files; import at most {MAX_FILES} at a time")
     else:
         files = [path]
     docs: list[ArticleDoc] = []
