@@ -51,22 +51,27 @@ def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) 
     names = [m for m in (models or list(matrix)) if m in matrix]
     if len(names) < 2:
         return Markup("")
-    cell, label_w = 44, 130
+    cell = 44
+    shorts = [n if len(n) <= 18 else n[:17] + "…" for n in names]
+    # Room for the labels: ~6.6 px per character at 11 px; the column labels lean 60°.
+    label_w = round(10 + 6.6 * max(len(n) for n in shorts))
+    top = round(12 + 6.6 * max(len(n) for n in shorts) * 0.87)
     size = cell * len(names)
-    width, height = label_w + size + 4, label_w + size + 4
+    width = label_w + size + round(3.3 * max(len(n) for n in shorts))
+    height = top + size + 4
     parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="Agreement between each pair of models">']
-    for i, name in enumerate(names):
-        short = escape(name if len(name) <= 18 else name[:17] + "…")
-        y = label_w + i * cell + cell / 2
+    for i, name in enumerate(shorts):
+        short = escape(name)
+        y = top + i * cell + cell / 2
         parts.append(f'<text class="hm-label" x="{label_w - 6}" y="{y + 4:.0f}" '
                      f'text-anchor="end">{short}</text>')
         x = label_w + i * cell + cell / 2
         parts.append(f'<text class="hm-label" x="0" y="0" text-anchor="start" '
-                     f'transform="translate({x + 4:.0f} {label_w - 6}) rotate(-60)">{short}</text>')
+                     f'transform="translate({x - 4:.0f} {top - 6}) rotate(-60)">{short}</text>')
     for i, a in enumerate(names):
         for j, b in enumerate(names):
-            x, y = label_w + j * cell, label_w + i * cell
+            x, y = label_w + j * cell, top + i * cell
             raw = matrix.get(a, {}).get(b)
             if a == b or raw is None:
                 parts.append(f'<rect class="hm-cell hm-self" x="{x}" y="{y}" width="{cell - 2}" '

@@ -1,0 +1,98 @@
+"""The ask flow in a real browser: columns stream, the score appears, the permalink keeps it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from browser_kit import ANSWERS, screenshot, scripted_factory
+
+from drux.web.settings import WebSettings
+
+from scripted import Reply, ScriptedProvider
+
+pytestmark = pytest.mark.browser
+
+def _ask(page: Any, base: str, question: str) -> None:
+    page.goto(f"{base}/ask")
+    page.fill("#question", question)
+    page.click("form.ask-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/r/[A-Za-z0-9_-]{16,}$"))
+
+
+def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, page: Any) -> None:
+    server = serve(scripted_factory(delay=0.15), fake_panel=True)
+    _ask(page, server.url, "What is the boiling point of water at sea level?")
+    # While the answers stream, columns show live text before they are done.
+    page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)',
+                           timeout=10_000)
+    streaming = page.locator(".column.status-streaming").count()
+    assert streaming >= 1
+    page.wait_for_selector("#consensus-result .gauge", timeout=30_000)
+    assert page.locator(".column.status-done").count() == 3
+    for model, text in ANSWERS.items():
+        answer = page.locator(f'.column[data-model="{model}"] [data-role="answer"]')
+        assert answer.inner_text().strip() == text
+        assert page.locator(f'.column[data-model="{model}"] [data-role="tokens"]').inner_text() \
+            .endswith("tokens")
+    score = page.locator("#consensus-result .gauge-label").text_content()
+    verdict = page.locator("#consensus-result .verdict").inner_text()
+    assert score.isdigit() or score == "—"
+    assert page.locator("#consensus-result .heatmap rect.hm-cell").count() == 9
+    screenshot(page, "result")
+
+    url = page.url
+    page.goto(url)  # the permalink, loaded fresh from the store
+    assert page.locator("#consensus-result .gauge-label").text_content() == score
+    assert page.locator("#consensus-result .verdict").inner_text() == verdict
+    for model, text in ANSWERS.items():
+        answer = page.locator(f'.column[data-model="{model}"] [data-role="answer"]')
+        assert answer.inner_text().strip() == text
+    assert page.locator("#ask-status").inner_text() == "complete"
+    assert page.locator('meta[property="og:title"]').get_attribute("content").startswith(
+        "What is the boiling point")
+    assert page.locator("#permalink").input_value() == url
+    assert not page.console_errors and not page.dialogs and not page.offsite
+
+
+def _mixed_factory() -> Any:
+    """The real SmolLM2 beside one scripted model, so there is something to agree with."""
+    from drux.providers import build_provider
+
+    def build(spec: Any, config: Any) -> Any:
+        if spec.weights is not None:
+            return build_provider(spec, config)
+        return ScriptedProvider(spec.id, [Reply("Paris is the capital of France.", delay=0.02)])
+
+    return build
+
+
+@pytest.mark.e2e
+def test_ask_with_the_real_offline_model(serve: Any, page: Any) -> None:
+    from drux.catalog import Catalog
+    from drux.config import Settings
+    from drux.weights import status
+
+    spec = Catalog.builtin().model("smollm2-135m")
+    assert spec.weights is not None
+    if not status(spec.weights, Settings().models_dir).ready:
+        pytest.skip("SmolLM2 weights are not assembled (make models)")
+    server = serve(_mixed_factory(), fake_panel=True,
+                   web=WebSettings(asks_per_minute=60, ask_burst=10, max_tokens=32))
+    page.goto(f"{server.url}/ask")
+    page.fill("#question", "What is the capital of France?")
+    page.check('input[name="mode"][value="models"]')
+    page.check('input[name="models"][value="smollm2-135m"]')
+    page.check('input[name="models"][value="alpha"]')
+    page.click("form.ask-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/r/[A-Za-z0-9_-]{16,}$"))
+    page.wait_for_selector("#consensus-result", timeout=180_000)
+    smol = page.locator('.column[data-model="smollm2-135m"]')
+    assert "status-done" in (smol.get_attribute("class") or "")
+    live_text = smol.locator('[data-role="answer"]').inner_text().strip()
+    assert live_text
+    screenshot(page, "result-smollm2")
+    page.reload()
+    assert smol.locator('[data-role="answer"]').inner_text().strip() == live_text
+    assert page.locator("#ask-status").inner_text() == "complete"
