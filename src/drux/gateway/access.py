@@ -74,6 +74,7 @@ class AccessControl:
         self._by_hash: dict[str, KeyInfo] = {}
         self._any_key = False
         self._loaded_at = -1e9
+        self._miss_refresh_at = -1e9
         self._usage: dict[int, _Usage] = {}
         self._refreshing: asyncio.Future[None] | None = None
 
@@ -117,7 +118,9 @@ class AccessControl:
             raise _unauthorized("malformed Authorization header: expected Bearer <drux key>")
         digest = hash_key(secret)
         info = self._by_hash.get(digest)
-        if info is None and self._clock() - self._loaded_at > _MISS_REFRESH_GAP:
+        if info is None and self._clock() - self._miss_refresh_at > _MISS_REFRESH_GAP:
+            # Perhaps a key created since the last reload: look again, at most 4 times a second.
+            self._miss_refresh_at = self._clock()
             await self.refresh()
             info = self._by_hash.get(digest)
         if info is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,11 +191,12 @@ class KeyRepository:
                 spent[r.key_id] = spent.get(r.key_id, 0.0) + r.cost_usd
         try:
             with self._sessions.begin() as session:
-                session.add_all(UsageRecord(
-                    created_at=r.created_at, key_id=r.key_id, model=r.model,
-                    deployment=r.deployment, status=r.status, input_tokens=r.input_tokens,
-                    output_tokens=r.output_tokens, cost_usd=r.cost_usd, latency_ms=r.latency_ms)
-                    for r in batch)
+                # Core executemany, not ORM objects: a batch can hold thousands of rows.
+                session.execute(insert(UsageRecord), [{
+                    "created_at": r.created_at, "key_id": r.key_id, "model": r.model,
+                    "deployment": r.deployment, "status": r.status,
+                    "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                    "cost_usd": r.cost_usd, "latency_ms": r.latency_ms} for r in batch])
                 for key_id, amount in spent.items():
                     session.execute(update(GatewayKey).where(GatewayKey.id == key_id)
                                     .values(spent_usd=GatewayKey.spent_usd + amount))

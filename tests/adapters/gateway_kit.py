@@ -1,0 +1,107 @@
+"""Helpers for gateway tests: the gateway served by uvicorn on 127.0.0.1 in a
+thread, its models pointing at the wire-level fake OpenAI server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from drux.config import Settings, load_config
+from drux.gateway import GatewaySettings, create_gateway_app
+from drux.gateway.app import GatewayApp
+from drux.services import Services
+
+from fakes import FakeServer
+
+# Models of the test config: (drux id, upstream model name, extra toml lines).
+MODELS = [
+    ("m-primary", "up-primary", 'fallbacks = ["m-backup"]'),
+    ("m-backup", "up-backup", ""),
+    ("m-solo", "up-solo", ""),
+    ("m-pricey", "up-pricey", "input_price = 1000000.0\noutput_price = 1000000.0"),
+    ("m-hidden", "up-hidden", ""),
+]
+PUBLIC = ["m-primary", "m-backup", "m-solo", "m-pricey"]
+GROUPS = {"g-fast": ["m-solo", "m-backup"]}
+
+
+def write_config(path: Path, fake: FakeServer) -> None:
+    lines = ["[providers.fakeai]", f'base_url = "{fake.openai_url}"', "key_required = false",
+             "paid = false", ""]
+    for model_id, upstream, extra in MODELS:
+        lines += [f"[models.{model_id}]", 'provider = "fakeai"', f'model = "{upstream}"', extra, ""]
+    path.write_text("\n".join(lines))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    app: GatewayApp
+    services: Services
+    url: str  # http://127.0.0.1:PORT
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def create_key(self, name: str = "test", **kw: Any) -> str:
+        _, secret = self.services.store.keys.create(name, **kw)
+        return secret
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn (httptools) in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on", http="httptools", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="drux-test-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def running_gateway(fake: FakeServer, env: Path, **settings: Any) -> Iterator[Served]:
+    write_config(env / "project.toml", fake)
+    services = Services(load_config(Settings(timeout=10.0)))
+    options: dict[str, Any] = {"models": PUBLIC, "groups": GROUPS, "key_refresh_seconds": 0.2,
+                               "usage_flush_seconds": 0.1, **settings}
+    app = create_gateway_app(services, GatewaySettings(**options))
+    try:
+        with serve(app) as url:
+            yield Served(app, services, url)
+    finally:
+        services.store.close()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll ``check`` until it returns something truthy (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
