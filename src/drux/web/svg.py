@@ -53,11 +53,12 @@ def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) 
         return Markup("")
     cell = 44
     shorts = [n if len(n) <= 18 else n[:17] + "…" for n in names]
-    # Room for the labels: ~6.6 px per character at 11 px; the column labels lean 60°.
-    label_w = round(10 + 6.6 * max(len(n) for n in shorts))
-    top = round(12 + 6.6 * max(len(n) for n in shorts) * 0.87)
+    # Room for the labels: at most ~7.5 px per character at 11 px; column labels lean 60°.
+    text_w = 7.5 * max(len(n) for n in shorts)
+    label_w = round(14 + text_w)
+    top = round(14 + text_w * 0.87)
     size = cell * len(names)
-    width = label_w + size + round(3.3 * max(len(n) for n in shorts))
+    width = label_w + size + round(8 + text_w * 0.5)
     height = top + size + 4
     parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="Agreement between each pair of models">']

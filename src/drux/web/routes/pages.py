@@ -60,7 +60,7 @@ async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDe
 
 
 def _ask_form(services: Any) -> dict[str, Any]:
-    rows = services.model_rows()
+    rows = sorted(services.model_rows(), key=lambda r: not r.usable)
     usable = {r.id for r in rows if r.usable}
     panels = [{"name": name, "members": list(members),
                "ready": sum(1 for m in members if m in usable)}
