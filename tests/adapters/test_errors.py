@@ -156,3 +156,40 @@ async def test_sdk_retries_are_off(protocol: str, make_provider: MakeProvider,
         with pytest.raises(ProviderError):
             await drain(provider.stream(ask()))
     assert len(fake_llm.requests) == 6
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        # vLLM / Mistral style: no "error" wrapper, the status in "code".
+        (400, {"object": "error", "message": "This model's maximum context length is 4096 tokens.",
+               "type": "BadRequestError", "param": None, "code": 400}, BadRequestError),
+        (404, {"object": "error", "message": "The model `x` does not exist.",
+               "type": "NotFoundError", "param": None, "code": 404}, ModelNotFoundError),
+        # Groq documents the OpenAI code for an over-long prompt.
+        (400, {"error": {"message": "Please reduce the length of the messages or completion.",
+                         "type": "invalid_request_error", "param": "messages",
+                         "code": "context_length_exceeded"}}, ContextWindowExceededError),
+        (502, "<html><body>Bad gateway</body></html>", ServerError),
+    ],
+    ids=["vllm-400", "vllm-404", "groq-context", "html-502"],
+)
+async def test_openai_compatible_vendor_error_shapes(
+    status: int, body: object, error: type[ProviderError], make_provider: MakeProvider,
+    fake_llm: FakeServer,
+) -> None:
+    fake_llm.default = Fail("bad_request", status=status, body=body)
+    with pytest.raises(ProviderError) as info:
+        await make_provider("openai").complete(ask())
+    assert type(info.value) is error and info.value.status == status
+
+
+async def test_openai_compatible_in_stream_error_with_a_numeric_code(
+    make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # OpenRouter sends `data: {"error": {"code": 429, ...}}` after the 200 of a stream.
+    fake_llm.default = Reply(fail_after=0, fail=Fail("rate_limit", body={
+        "error": {"code": 429, "message": "Rate limit exceeded upstream"}}))
+    with pytest.raises(RateLimitError) as info:
+        await drain(make_provider("openai").stream(ask()))
+    assert info.value.status == 429 and info.value.retryable

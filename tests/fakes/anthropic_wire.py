@@ -94,6 +94,8 @@ class AnthropicWire:
         if fail.kind not in _ERRORS:
             raise ValueError(f"Anthropic documents no {fail.kind!r} error; use Reply(finish=...)")
         status, type_, message = _ERRORS[fail.kind]
+        if fail.body is not None:
+            return fail.status or status, fail.body
         error: dict[str, Any] = {"type": type_,
                                  "message": fail.message or message.format(model=self.model(req))}
         if fail.kind == "quota":

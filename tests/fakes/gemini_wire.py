@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from .behaviours import Fail, Reply
-from .wire import Frames, Request, sse_data
+from .wire import Frames, Request, as_text, sse_data
 
 _PATH = re.compile(r"/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
@@ -112,6 +112,8 @@ class GeminiWire:
         code, status, message = _ERRORS[fail.kind]
         if fail.status:
             code, status = fail.status, _STATUS_NAMES.get(fail.status, status)
+        if fail.body is not None:
+            return code, fail.body
         error: dict[str, Any] = {"code": code, "status": status,
                                  "message": fail.message or message.format(model=self.model(req))}
         if fail.kind == "auth" and code == 400:
@@ -128,7 +130,7 @@ class GeminiWire:
 
     def error_frame(self, fail: Fail, req: Request) -> bytes:
         _, body = self.error(fail, req)
-        return sse_data(json.dumps(body), newline="\r\n")
+        return sse_data(as_text(body), newline="\r\n")
 
     def malformed_frame(self) -> bytes:
         return sse_data('{"candidates": [{"content": {"parts": [{"te', newline="\r\n")

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from .behaviours import Fail, Reply
-from .wire import Frames, Request, sse_data
+from .wire import Frames, Request, as_text, sse_data
 
 _FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter",
            "prompt_blocked": "content_filter"}
@@ -95,6 +95,8 @@ class OpenAIWire:
 
     def error(self, fail: Fail, req: Request) -> tuple[int, Any]:
         model = self.model(req)
+        if fail.body is not None:
+            return fail.status or _ERRORS.get(fail.kind, (400,))[0], fail.body
         if fail.kind == "content_filter":
             # Azure OpenAI's documented prompt-filter shape.
             return fail.status or 400, {"error": {
@@ -111,7 +113,7 @@ class OpenAIWire:
 
     def error_frame(self, fail: Fail, req: Request) -> bytes:
         _, body = self.error(fail, req)
-        return sse_data(json.dumps(body))
+        return sse_data(as_text(body))
 
     def malformed_frame(self) -> bytes:
         return sse_data('{"id": "chatcmpl-fake1", "choices": [{"delta": ')

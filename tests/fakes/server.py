@@ -19,7 +19,7 @@ from .anthropic_wire import AnthropicWire
 from .behaviours import Behaviour, Disconnect, Fail, Raw, Reply
 from .gemini_wire import GeminiWire
 from .openai_wire import OpenAIWire
-from .wire import Request, Wire
+from .wire import Request, Wire, as_text
 
 _STALL_SECONDS = 3600.0  # "forever" for a test; cancelled when the server stops
 
@@ -197,13 +197,10 @@ class FakeServer:
     async def _fail(self, wire: Wire, fail: Fail, req: Request, writer: asyncio.StreamWriter) -> bool:
         await asyncio.sleep(fail.delay)
         status, body = wire.error(fail, req)
-        if fail.body is not None:
-            body = fail.body
         headers = dict(fail.headers)
         if fail.retry_after is not None and wire.retry_after_header:
             headers.setdefault("retry-after", str(fail.retry_after))
-        payload = body if isinstance(body, str | bytes) else json.dumps(body)
-        await _send(writer, status, payload, headers=headers)
+        await _send(writer, status, as_text(body), headers=headers)
         return True
 
     async def _stream(self, wire: Wire, reply: Reply, req: Request, writer: asyncio.StreamWriter) -> bool:

@@ -52,10 +52,16 @@ class Wire(Protocol):
     def malformed_frame(self) -> bytes: ...
 
 
+def as_text(body: Any) -> str:
+    """A scripted body as sent: str/bytes as is, anything else as JSON."""
+    if isinstance(body, bytes):
+        return body.decode()
+    return body if isinstance(body, str) else json.dumps(body)
+
+
 def sse_data(data: str, *, newline: str = "\n") -> bytes:
     return f"data: {data}{newline}{newline}".encode()
 
 
 def sse_event(event: str, data: Any) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data)
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    return f"event: {event}\ndata: {as_text(data)}\n\n".encode()

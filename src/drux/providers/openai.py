@@ -144,6 +144,8 @@ class OpenAIChat:
         err = body if isinstance(body, Mapping) else {}
         code, kind = err.get("code"), err.get("type")
         message = f"{self.name}: {short(err.get('message') or body or f'HTTP {status}')}"
+        if status is None and isinstance(code, int) and 400 <= code < 600:
+            status = code  # compatible vendors (OpenRouter, vLLM) put the status in ``code``
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id, "status": status,
                               "body": body}
         if code == "context_length_exceeded":
