@@ -9,8 +9,9 @@ can be pointed at it:
                                                 POST /v1beta/models/{m}:streamGenerateContent?alt=sse
 
 ``server.base_url(protocol)`` picks one of them. Use the ``fake_llm`` fixture
-(import it into your conftest or test module: ``from fakes.fixtures import
-fake_llm``) or ``with FakeServer() as server:``.
+(tests/adapters/conftest.py provides it; elsewhere import it into your conftest
+or test module: ``from fakes.fixtures import fake_llm``) or
+``with FakeServer() as server:``.
 The ``tests`` folder is on ``sys.path`` (the root conftest lives there), so the
 package imports as ``fakes``.
 
