@@ -332,6 +332,9 @@ def _generate(model: LoadedModel, plan: _Plan, channel: _Channel, error: Callabl
                     f"the prompt is {len(tokens)} tokens; this model's window here is {model.n_ctx}. "
                     "Shorten the question")
     llm = model.llm
+    # Start from an empty KV cache: reusing a cached prefix changes how the prompt is batched,
+    # which moves logits slightly, so the same request and seed could give another answer.
+    llm.reset()
     llm.set_seed(plan.seed if plan.seed is not None else _RANDOM_SEED)
     budget = min(plan.max_tokens, model.n_ctx - len(tokens))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
