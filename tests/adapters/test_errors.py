@@ -18,6 +18,7 @@ from drux.errors import (
     RateLimitError,
     ServerError,
 )
+from drux.providers._http import retry_after_seconds
 
 from fakes import Fail, FakeServer, Reply
 
@@ -193,3 +194,13 @@ async def test_openai_compatible_in_stream_error_with_a_numeric_code(
     with pytest.raises(RateLimitError) as info:
         await drain(make_provider("openai").stream(ask()))
     assert info.value.status == 429 and info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [({"retry-after": "12"}, 12.0), ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+     ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0), ({"retry-after": "soon"}, None),
+     ({}, None)],
+)
+def test_retry_after_header_forms(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after_seconds(headers) == seconds
