@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from conftest import NonLoopbackConnection
+from netguard import NonLoopbackConnection
 
 
 def test_guard_blocks_public_address() -> None:
