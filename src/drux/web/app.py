@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from drux.services import Services
 from drux.web.errors import install_error_handlers
@@ -48,8 +50,15 @@ def _fmt_datetime(value: str | None) -> str:
         return value
 
 
+@pass_context
+def _path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
+    """A root-relative link (pages never depend on the Host header for their own links)."""
+    return str(context["request"].url_for(name, **params).path)
+
+
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["path_for"] = _path_for
     templates.env.filters["date"] = _fmt_date
     templates.env.filters["datetime"] = _fmt_datetime
     return templates

@@ -62,6 +62,7 @@ class AskPublic(BaseModel):
     created_at: str | None
     finished_at: str | None
     question: str
+    context: str | None
     panel: str | None
     models: list[str]
     skipped: list[dict[str, str]]

@@ -1,0 +1,198 @@
+"""The JSON API over scripted providers: asks, SSE, typed errors, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from web_kit import ANSWERS, Scripts, make_services, relaxed, sse_events
+
+from drux.web.app import create_app
+from drux.web.settings import WebSettings
+
+
+@pytest.fixture
+def client(drux_env: Path) -> Iterator[TestClient]:
+    app = create_app(make_services(drux_env, Scripts(delay=0.001)), relaxed())
+    with TestClient(app) as c:
+        yield c
+
+
+def _start(client: TestClient, **body: Any) -> str:
+    r = client.post("/api/asks", json={"question": "At what temperature does water boil?",
+                                       **body})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def _events(client: TestClient, ask_id: str, **headers: str) -> list[tuple[int, dict[str, Any]]]:
+    r = client.get(f"/api/asks/{ask_id}/events", headers=headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    return sse_events(r.text)
+
+
+def test_ask_events_arrive_in_order_and_the_ask_is_stored(client: TestClient) -> None:
+    ask_id = _start(client)
+    events = [e for _, e in _events(client, ask_id)]
+    types = [e["type"] for e in events]
+    assert types[0] == "created" and types[-2:] == ["scored", "done"]
+    assert events[0]["models"] == ["alpha", "beta", "gamma"]
+    for model, text in ANSWERS.items():
+        mine = [e for e in events if e.get("model") == model]
+        assert mine[0]["type"] == "started" and mine[-1]["type"] == "finished"
+        assert {e["type"] for e in mine[1:-1]} == {"token"}
+        assert "".join(e["text"] for e in mine[1:-1]) == text == mine[-1]["text"]
+        assert mine[-1]["html"].startswith("<p>")
+        assert mine[-1]["usage"]["output_tokens"] == len(text.split())
+    assert events[-1] == {"type": "done", "ask_id": ask_id, "status": "complete"}
+    assert isinstance(events[-2]["score"], float)
+
+    stored = client.get(f"/api/asks/{ask_id}").json()
+    assert stored["status"] == "complete" and stored["source"] == "api"
+    assert [a["text"] for a in stored["answers"]] == list(ANSWERS.values())
+    assert stored["score"] == events[-2]["score"]
+    listed = client.get("/api/asks").json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == ask_id
+
+
+def test_late_subscribers_get_every_event_and_last_event_id_resumes(client: TestClient) -> None:
+    ask_id = _start(client)
+    first = _events(client, ask_id)
+    again = _events(client, ask_id)
+    assert again == first
+    resumed = _events(client, ask_id, **{"Last-Event-ID": str(first[4][0])})
+    assert resumed == first[5:]
+
+
+def test_events_of_an_ask_the_runner_forgot_are_rebuilt_from_the_store(
+        client: TestClient) -> None:
+    ask_id = _start(client)
+    live = [e for _, e in _events(client, ask_id)]
+    client.app.state.runner._runs.clear()  # type: ignore[attr-defined]
+    stored = [e for _, e in _events(client, ask_id)]
+    assert [e["type"] for e in stored] == ["created", "finished", "finished", "finished",
+                                           "scored", "done"]
+    finals = {e["model"]: e["text"] for e in live if e["type"] == "finished"}
+    assert {e["model"]: e["text"] for e in stored if e["type"] == "finished"} == finals
+    assert stored[-2]["score"] == next(e for e in live if e["type"] == "scored")["score"]
+
+
+def test_an_ask_about_an_article_uses_it_as_context(client: TestClient) -> None:
+    articles = client.get("/api/articles", params={"per_page": 2}).json()
+    assert articles["total"] >= 2 and len(articles["items"]) == 2
+    article = articles["items"][0]
+    ask_id = _start(client, article_id=article["id"], question="Is this accurate?")
+    _events(client, ask_id)
+    stored = client.get(f"/api/asks/{ask_id}").json()
+    assert stored["article_id"] == article["id"] and article["title"] in stored["context"]
+    listed = client.get("/api/asks", params={"article": article["id"]}).json()
+    assert [i["id"] for i in listed["items"]] == [ask_id]
+
+
+@pytest.mark.parametrize(("body", "status", "kind"), [
+    ({"question": "   "}, 422, "invalid_input"),
+    ({"question": ""}, 422, "invalid_input"),
+    ({"question": "x" * 8001}, 422, "invalid_input"),
+    ({"question": "hi", "models": ["no-such-model"]}, 422, "unknown_model"),
+    ({"question": "hi", "panel": "no-such-panel"}, 422, "unknown_model"),
+    ({"question": "hi", "models": ["gpt-4.1"]}, 422, "invalid_input"),  # no API key here
+    ({"question": "hi", "max_tokens": 0}, 422, "invalid_input"),
+    ({"question": "hi", "surprise": 1}, 422, "invalid_input"),
+    ({"question": "hi", "article_id": "no-such-article"}, 422, "invalid_input"),
+    ({"question": ["not", "text"]}, 422, "invalid_input"),
+])
+def test_bad_asks_get_typed_errors(client: TestClient, body: dict[str, Any], status: int,
+                                   kind: str) -> None:
+    r = client.post("/api/asks", json=body)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["type"] == kind and error["message"]
+    assert client.get("/api/asks").json()["total"] == 0
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "kind"), [
+    ("GET", "/api/asks/nope", {}, 404, "not_found"),
+    ("GET", "/api/asks/nope/events", {}, 404, "not_found"),
+    ("GET", "/api/nothing-here", {}, 404, "not_found"),
+    ("GET", "/api/asks?limit=0", {}, 422, "invalid_input"),
+    ("GET", "/api/asks?offset=-1", {}, 422, "invalid_input"),
+    ("GET", "/api/articles?page=abc", {}, 422, "invalid_input"),
+    ("DELETE", "/api/asks", {}, 405, "method_not_allowed"),
+    ("POST", "/api/asks", {"content": b"{not json", "headers": {
+        "content-type": "application/json"}}, 422, "invalid_input"),
+    ("POST", "/api/asks", {"content": b"question=hi", "headers": {
+        "content-type": "application/x-www-form-urlencoded"}}, 422, "invalid_input"),
+])
+def test_bad_requests_get_typed_errors_never_500(client: TestClient, method: str, path: str,
+                                                  kwargs: dict[str, Any], status: int,
+                                                  kind: str) -> None:
+    r = client.request(method, path, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["type"] == kind
+
+
+def test_bodies_over_the_limit_are_refused(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts()), relaxed(max_body_bytes=2048))
+    with TestClient(app) as c:
+        r = c.post("/api/asks", json={"question": "x" * 3000})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+            yield b'{"question": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'"}'
+
+        r = c.post("/api/asks", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert c.get("/api/asks").json()["total"] == 0
+
+
+async def test_asks_are_rate_limited_per_client(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts()),
+                     WebSettings(asks_per_minute=1, ask_burst=2))
+
+    def client_from(ip: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with app.router.lifespan_context(app), client_from("10.0.0.1") as a, \
+            client_from("10.0.0.2") as b:
+        body = {"question": "Is the sky blue?"}
+        assert (await a.post("/api/asks", json=body)).status_code == 202
+        assert (await a.post("/api/asks", json=body)).status_code == 202
+        r = await a.post("/api/asks", json=body)
+        assert r.status_code == 429
+        assert r.json()["error"]["type"] == "rate_limited"
+        assert int(r.headers["retry-after"]) >= 1
+        assert (await b.post("/api/asks", json=body)).status_code == 202  # another client
+        # Reading is not limited.
+        assert (await a.get("/api/asks")).status_code == 200
+
+
+def test_status_lists_models_and_deployments_without_secrets(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-value-123")
+    _events(client, _start(client))
+    r = client.get("/api/status")
+    assert r.status_code == 200
+    data = r.json()
+    models = {m["id"]: m for m in data["models"]}
+    assert models["alpha"]["usable"] and not models["claude-sonnet-4"]["usable"]
+    assert {d["model"] for d in data["deployments"]} >= {"alpha", "beta", "gamma"}
+    assert "sk-test-secret-value-123" not in r.text
+
+
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/api/asks", "/api/asks/{ask_id}", "/api/asks/{ask_id}/events", "/api/articles",
+            "/api/status"} <= set(spec["paths"])
+    assert "AskCreate" in spec["components"]["schemas"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/asks/{ask_id}/events" in docs.text

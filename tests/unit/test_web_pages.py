@@ -1,0 +1,167 @@
+"""The server-rendered pages over scripted providers: content, errors, headers, safety."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_kit import Scripts, make_services, relaxed, sse_events
+
+from drux.web.app import create_app
+from drux.web.settings import WebSettings
+
+XSS = ('<img src=x onerror="alert(1)"> <script>alert(2)</script> '
+       "[click](javascript:alert(3)) **bold**")
+
+
+@pytest.fixture
+def scripts() -> Scripts:
+    return Scripts()
+
+
+@pytest.fixture
+def client(drux_env: Path, scripts: Scripts) -> Iterator[TestClient]:
+    app = create_app(make_services(drux_env, scripts), relaxed(page_size=3))
+    with TestClient(app) as c:
+        yield c
+
+
+def _ask_page(client: TestClient, question: str = "Does water boil at 100 C?") -> str:
+    r = client.post("/ask", data={"question": question, "mode": "panel", "panel": "default"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    ask_id = r.headers["location"].rsplit("/", 1)[1]
+    sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
+    return ask_id
+
+
+def test_hub_lists_searches_filters_and_pages(client: TestClient) -> None:
+    page1 = client.get("/")
+    assert page1.status_code == 200
+    titles = re.findall(r'<h2><a href="/articles/[^"]+">([^<]+)</a>', page1.text)
+    assert len(titles) == 3
+    total = client.get("/api/articles").json()["total"]
+    assert f"Page 1 of {-(-total // 3)}" in page1.text
+    page2 = client.get("/?page=2").text
+    assert not set(titles) & set(re.findall(r'<h2><a href="[^"]+">([^<]+)</a>', page2))
+    heat = client.get("/?q=November+record").text
+    assert "warmest November day" in heat and "Desalination" not in heat
+    tagged = client.get("/?tag=space").text
+    assert "lunar lander" in tagged.lower() and "Desalination" not in tagged
+    assert "No articles match" in client.get("/?q=zzzznothing").text
+
+
+def test_article_page_shows_source_body_faq_and_ask_button(client: TestClient) -> None:
+    r = client.get("/articles/november-heat-record")
+    assert r.status_code == 200
+    html = r.text
+    assert 'Via <a href="https://weather.example.net/2026/11/november-heat-record"' in html
+    assert "Frequently asked" in html and "weather and climate" in html
+    assert "What do the AIs actually think?" in html
+    assert "Ask the AIs: Coastal city logs its warmest November day" in html
+    assert 'action="/articles/november-heat-record/ask"' in html
+
+
+def test_ask_the_ais_on_an_article_redirects_to_its_result(client: TestClient,
+                                                          scripts: Scripts) -> None:
+    r = client.post("/articles/november-heat-record/ask", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("http://testserver/r/")
+    ask_id = r.headers["location"].rsplit("/", 1)[1]
+    sse_events(client.get(f"/api/asks/{ask_id}/events").text)
+    prompt = scripts.built["alpha"].requests[-1].prompt_text
+    assert "29.1" in prompt  # the article body went in as context
+    article = client.get("/articles/november-heat-record").text
+    assert f"/r/{ask_id}" in article  # listed under past results
+    history = client.get("/history?article=november-heat-record").text
+    assert f"/r/{ask_id}" in history
+    assert client.post("/articles/no-such-thing/ask").status_code == 404
+
+
+def test_result_page_permalink_exports_and_open_graph(client: TestClient) -> None:
+    ask_id = _ask_page(client)
+    html = client.get(f"/r/{ask_id}").text
+    assert '<meta property="og:title" content="Does water boil at 100 C?">' in html
+    assert re.search(r'<meta property="og:description" content="Consensus Score \d+/100', html)
+    assert f'value="http://testserver/r/{ask_id}"' in html
+    assert 'data-live="0"' in html and 'class="gauge' in html and 'class="heatmap"' in html
+    for model in ("alpha", "beta", "gamma"):
+        assert f'data-model="{model}"' in html
+    exported = client.get(f"/r/{ask_id}/export.json")
+    assert exported.headers["content-disposition"].endswith(f'drux-{ask_id}.json"')
+    assert exported.json()["id"] == ask_id
+    md = client.get(f"/r/{ask_id}/export.md")
+    assert md.text.startswith("# Does water boil at 100 C?") and "## alpha" in md.text
+    assert client.get("/r/unknown-id").status_code == 404
+
+
+def test_model_output_is_sanitized_on_every_page(drux_env: Path) -> None:
+    scripts = Scripts(answers={"alpha": XSS, "beta": XSS, "gamma": XSS})
+    with TestClient(create_app(make_services(drux_env, scripts), relaxed())) as client:
+        ask_id = _ask_page(client, question="<script>alert(4)</script>")
+        events = sse_events(client.get(f"/api/asks/{ask_id}/events").text)
+        finished = [e for _, e in events if e["type"] == "finished"]
+        pages = [client.get(f"/r/{ask_id}").text, client.get(f"/r/{ask_id}/consensus").text,
+                 client.get("/history").text, *(e["html"] for e in finished)]
+        for html in pages:
+            assert "<script>alert" not in html and "<img" not in html
+            assert 'href="javascript:' not in html and not re.search(r"<[^>]+\son[a-z]+=", html)
+        assert "<strong>bold</strong>" in finished[0]["html"]
+        assert "&lt;script&gt;alert(4)&lt;/script&gt;" in pages[0]
+
+
+def test_bad_form_input_re_renders_the_form_with_422(client: TestClient) -> None:
+    r = client.post("/ask", data={"question": "  ", "mode": "panel"})
+    assert r.status_code == 422 and "the question is empty" in r.text
+    assert '<form class="ask-form' in r.text
+    r = client.post("/ask", data={"question": "hi", "mode": "models"})
+    assert r.status_code == 422 and "pick at least one model" in r.text
+    r = client.post("/ask", data={"question": "hi", "mode": "models", "models": ["nope"]})
+    assert r.status_code == 422 and "unknown model" in r.text
+    r = client.get("/?page=0")
+    assert r.status_code == 422 and "Cannot use that input" in r.text
+    r = client.get("/nowhere")
+    assert r.status_code == 404 and "There is nothing at this address." in r.text
+    assert r.headers["content-type"].startswith("text/html")
+
+
+def test_page_asks_are_rate_limited_with_a_friendly_page(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts()), WebSettings(asks_per_minute=1,
+                                                                       ask_burst=1))
+    with TestClient(app) as client:
+        client.post("/ask", data={"question": "one?"}, follow_redirects=False)
+        r = client.post("/ask", data={"question": "two?"}, follow_redirects=False)
+        assert r.status_code == 429 and "Slow down" in r.text
+        assert int(r.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("path", ["/", "/ask", "/status", "/history", "/docs", "/nowhere",
+                                  "/static/app.css", "/api/status", "/api/asks/x"])
+def test_security_headers_on_every_response(client: TestClient, path: str) -> None:
+    headers = client.get(path).headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
+    ask_id = _ask_page(client)
+    for path in ["/", "/articles/november-heat-record", "/ask", f"/r/{ask_id}", "/history",
+                 "/status", "/docs", "/nowhere"]:
+        html = client.get(path).text
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert 'src="/static/' in tag, (path, tag)
+        assert not re.search(r"<script\b[^>]*>\s*[^<\s]", html), path
+        assert " style=" not in html and "<style" not in html, path
+        assert not re.search(r"\son[a-z]+=", html), path
+
+
+def test_status_page_shows_models_and_deployments(client: TestClient) -> None:
+    _ask_page(client)
+    html = client.get("/status").text
+    assert "<code>alpha</code>" in html and "set OPENAI_API_KEY" in html
+    assert "ollama:alpha" in html and "closed" in html

@@ -1,0 +1,89 @@
+"""Small parts of the web app: the token bucket, the SVGs, the Markdown export."""
+
+from __future__ import annotations
+
+import pytest
+
+from drux.web.ratelimit import RateLimited, TokenBucketLimiter
+from drux.web.svg import gauge, heatmap
+from drux.web.views import answer_view, to_markdown
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
+    clock = Clock()
+    limiter = TokenBucketLimiter(per_minute=6, burst=2, clock=clock)  # one token per 10 s
+    limiter.take("a")
+    limiter.take("a")
+    with pytest.raises(RateLimited) as info:
+        limiter.take("a")
+    assert info.value.retry_after == pytest.approx(10.0)
+    limiter.take("b")  # another client has its own bucket
+    clock.now += 5
+    with pytest.raises(RateLimited) as info:
+        limiter.take("a")
+    assert info.value.retry_after == pytest.approx(5.0)
+    clock.now += 5
+    limiter.take("a")
+    clock.now += 3600  # refills only up to the burst
+    limiter.take("a")
+    limiter.take("a")
+    with pytest.raises(RateLimited):
+        limiter.take("a")
+
+
+def test_token_bucket_table_is_bounded() -> None:
+    limiter = TokenBucketLimiter(per_minute=1, burst=1, max_keys=3, clock=Clock())
+    for key in "abcde":
+        limiter.take(key)
+    assert len(limiter._buckets) == 3
+    limiter.take("a")  # "a" was dropped, so it starts with a full bucket again
+
+
+def test_gauge_shows_the_score_and_its_band() -> None:
+    assert ">87<" in gauge(87.4) and "gauge-high" in gauge(87.4)
+    assert "gauge-low" in gauge(12) and "gauge-mid" in gauge(55)
+    assert "—" in gauge(None) and "gauge-value" not in gauge(None)
+
+
+def test_heatmap_escapes_names_and_colours_every_pair() -> None:
+    matrix = {"<b>x</b>": {"y": 0.9}, "y": {"<b>x</b>": 0.9}}
+    svg = heatmap(matrix, ["<b>x</b>", "y"])
+    assert "<b>" not in svg and "&lt;b&gt;x&lt;/b&gt;" in svg
+    assert svg.count('class="hm-cell"') == 2 and svg.count("hm-self") == 2
+    assert heatmap({"only": {}}, ["only"]) == ""
+
+
+def _answer(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "model": "m1", "family": "f", "status": "done", "text": "Paris.", "error": None,
+        "answered_by": None, "timings": {"total_s": 1.25}, "usage": {"output_tokens": 3},
+        "cost_usd": 0.00012}
+    base.update(kw)
+    return base
+
+
+def test_answer_view_labels_substitutes_and_failures() -> None:
+    v = answer_view(_answer(answered_by="m2"))
+    assert v.substitute == "answered by m2 instead of m1"
+    assert (v.latency, v.tokens, v.cost) == ("1.2 s", "3 tokens", "$0.0001")
+    failed = answer_view(_answer(status="failed", text="", error={
+        "type": "timeout", "message": "no answer in 5 s"}, usage={}, timings={}))
+    assert failed.error == "timeout: no answer in 5 s" and failed.latency == "—"
+
+
+def test_markdown_export_has_question_score_and_every_answer() -> None:
+    record = {"question": "Capital of France?", "score": 91.0, "verdict": "strong consensus",
+              "consensus": {"explanation": "All 2 models agree."},
+              "answers": [_answer(), _answer(model="m2", text="Paris, France.")]}
+    md = to_markdown(record, "http://x/r/abc")
+    assert md.startswith("# Capital of France?\n")
+    assert "**Consensus Score: 91/100** (strong consensus)" in md
+    assert "## m1" in md and "## m2" in md and "Paris, France." in md

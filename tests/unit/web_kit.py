@@ -1,0 +1,72 @@
+"""Helpers for the web unit tests: an app over scripted providers and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from drux.config import load_config
+from drux.services import Services
+from drux.web.settings import WebSettings
+
+from scripted import Reply, ScriptedProvider
+
+PANEL_TOML = """
+[models.alpha]
+provider = "ollama"
+family = "fam-a"
+[models.beta]
+provider = "ollama"
+family = "fam-b"
+[models.gamma]
+provider = "ollama"
+family = "fam-c"
+
+[panels]
+default = ["alpha", "beta", "gamma"]
+"""
+
+ANSWERS = {
+    "alpha": "Water boils at 100 degrees Celsius at sea level.",
+    "beta": "At sea level water boils at 100 C.",
+    "gamma": "Water boils at 100 degrees Celsius.",
+}
+
+
+class Scripts:
+    """A provider factory handing out scripted providers; tests can change the script."""
+
+    def __init__(self, delay: float = 0.0, answers: dict[str, str] | None = None) -> None:
+        self.delay = delay
+        self.answers = answers or ANSWERS
+        self.built: dict[str, ScriptedProvider] = {}
+
+    def __call__(self, spec: Any, _config: Any) -> ScriptedProvider:
+        provider = ScriptedProvider(spec.id, [Reply(self.answers.get(spec.id, "ok"),
+                                                    delay=self.delay)])
+        self.built[spec.id] = provider
+        return provider
+
+
+def make_services(data_dir: Path, scripts: Scripts) -> Services:
+    (data_dir / "project.toml").write_text(PANEL_TOML)
+    return Services(load_config(), provider_factory=scripts)
+
+
+def relaxed(**kw: Any) -> WebSettings:
+    """Limits loose enough that only the tests about limits hit them."""
+    base: dict[str, Any] = {"asks_per_minute": 600, "ask_burst": 100}
+    base.update(kw)
+    return WebSettings(**base)
+
+
+def sse_events(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """Parse an SSE body into (id, event) pairs (comments and retry lines skipped)."""
+    out = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines()
+                      if ": " in line and not line.startswith(":"))
+        if "data" in fields:
+            out.append((int(fields["id"]), json.loads(fields["data"])))
+    return out
