@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from drux.consensus.backends import FastBackend
-from drux.consensus.features import FEATURES, WEIGHTS_FILE, PairModel
+from drux.consensus.features import FEATURES, PRIOR_OFFSETS, WEIGHTS_FILE, PairModel, prior_offset
 from drux.consensus.metrics import auroc
 
 DEFAULT_DATA = Path("/work/shared/bench/agreement")
@@ -43,21 +43,26 @@ def training_pairs(data: Path) -> list[tuple[str, str, str, str, int]]:
     for it in load(data / "dev_pairs.jsonl"):
         add(it["qid"], it["question"], it["answers"][0], it["answers"][1], it["label"])
     for it in load(data / "dev_sets.jsonl"):
-        for (a, ca), (b, cb) in combinations(zip(it["answers"], it["is_correct"]), 2):
+        for (a, ca), (b, cb) in combinations(zip(it["answers"], it["is_correct"], strict=True), 2):
             if ca or cb:
                 add(it["qid"], it["question"], a, b, int(ca and cb))
     return out
 
 
-def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by Newton's method on standardised x."""
+def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50,
+               offset: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (Newton's method) on standardised x, with a fixed offset."""
     n, d = x.shape
+    off = np.zeros(n) if offset is None else offset
     xb = np.hstack([x, np.ones((n, 1))])
     w = np.zeros(d + 1)
     reg = np.full(d + 1, l2)
     reg[-1] = 0.0
+    # Features with a fixed prior are not refitted: the benchmark barely exercises them.
+    for name in PRIOR_OFFSETS:
+        reg[FEATURES.index(name)] = 1e12
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(xb @ w, -30, 30)))
+        p = 1 / (1 + np.exp(-np.clip(xb @ w + off, -30, 30)))
         grad = xb.T @ (p - y) + reg * w
         hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
@@ -72,6 +77,10 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     return mean, scale
+
+
+def offsets(x: np.ndarray) -> np.ndarray:
+    return np.array([prior_offset(row.tolist()) for row in x])
 
 
 def featurise(pairs: list[tuple[str, str, str, str, int]]) -> np.ndarray:
@@ -92,8 +101,8 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int, 
     for f in range(folds):
         tr, te = fold != f, fold == f
         mean, scale = standardise(x[tr])
-        w, b = fit_logreg((x[tr] - mean) / scale, y[tr], l2)
-        pred[te] = ((x[te] - mean) / scale) @ w + b
+        w, b = fit_logreg((x[tr] - mean) / scale, y[tr], l2, offset=offsets(x[tr]))
+        pred[te] = ((x[te] - mean) / scale) @ w + b + offsets(x[te])
     return auroc(y, pred)
 
 
@@ -113,7 +122,7 @@ def main() -> None:
     for l2 in (0.1, 1.0, 10.0, 100.0):
         print(f"grouped 5-fold CV pair AUROC (l2={l2}): {cross_validate(x, y, groups, 5, l2):.4f}")
     mean, scale = standardise(x)
-    w, b = fit_logreg((x - mean) / scale, y, args.l2)
+    w, b = fit_logreg((x - mean) / scale, y, args.l2, offset=offsets(x))
     model = PairModel(tuple(w.tolist()), b, tuple(mean.tolist()), tuple(scale.tolist()),
                       trained_on=f"agreement benchmark dev split ({len(pairs)} pairs), l2={args.l2}")
     for name, weight in zip(FEATURES, w, strict=True):

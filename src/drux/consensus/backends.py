@@ -30,6 +30,7 @@ from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer
 
 Relation = str  # "agree" | "contradict" | "unrelated"
+NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
 
 
 @dataclass(slots=True)
@@ -142,6 +143,10 @@ class FastBackend:
             signals = compare(views[i], views[j])
             x = pair_features(float(sims[i, j]), float(resid[i, j]), signals)
             p = self.model.probability(x)
+            if not signals.reasons and sims[i, j] >= NEAR_DUPLICATE:
+                # Paraphrases this close are agreement whatever the fit says: the
+                # benchmark it learned from has no near-duplicate answers.
+                p = max(p, float(sims[i, j]))
             judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment

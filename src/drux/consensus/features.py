@@ -30,8 +30,25 @@ FEATURES: tuple[str, ...] = (
     "entity_overlap",
     "term_clash",
     "abstain_any",
+    "absolute_mismatch",
 )
 WEIGHTS_FILE = Path(__file__).with_name("pair_model.json")
+# Fixed prior log-odds for signals the benchmark almost never exercises (its answers
+# rarely state numbers or dates), so the fit cannot learn them: a clash of numbers,
+# dates or names is evidence of disagreement, a shared one of agreement. The fit
+# learns its own weights on top of these offsets (scripts/train_consensus.py).
+PRIOR_OFFSETS: dict[str, float] = {
+    "number_clash": -2.0,
+    "number_match": 1.5,
+    "year_clash": -2.0,
+    "entity_clash": -0.5,
+    "entity_overlap": 1.0,
+}
+_OFFSET_INDEX = [(FEATURES.index(name), w) for name, w in PRIOR_OFFSETS.items()]
+
+
+def prior_offset(x: list[float]) -> float:
+    return sum(w * x[i] for i, w in _OFFSET_INDEX)
 
 
 def pair_features(cosine: float, cosine_residual: float, s: PairSignals) -> list[float]:
@@ -50,12 +67,13 @@ def pair_features(cosine: float, cosine_residual: float, s: PairSignals) -> list
         s.entity_overlap,
         min(float(s.term_clash), 3.0),
         float(s.abstain_any),
+        float(s.absolute_mismatch),
     ]
 
 
 @dataclass(frozen=True, slots=True)
 class PairModel:
-    """P(two answers agree) = sigmoid(bias + sum(w_i * (x_i - mean_i) / scale_i))."""
+    """P(agree) = sigmoid(bias + prior_offset(x) + sum(w_i * (x_i - mean_i) / scale_i))."""
 
     weights: tuple[float, ...]
     bias: float
@@ -65,7 +83,7 @@ class PairModel:
     trained_on: str = ""
 
     def logit(self, x: list[float]) -> float:
-        total = self.bias
+        total = self.bias + prior_offset(x)
         for w, v, m, sc in zip(self.weights, x, self.mean, self.scale, strict=True):
             total += w * (v - m) / sc
         return total

@@ -39,14 +39,14 @@ def auroc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarr
     return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     ra, rb = rankdata(a), rankdata(b)
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def within_auroc(items: list[dict[str, Any]], scores: Sequence[float],
+def within_auroc(items: list[dict[str, Any]], scores: Sequence[float] | np.ndarray,
                  key: Callable[[dict[str, Any]], Hashable]) -> float:
     groups: dict[Hashable, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for item, score in zip(items, scores, strict=True):
@@ -59,7 +59,7 @@ def within_auroc(items: list[dict[str, Any]], scores: Sequence[float],
     return float(np.mean(values)) if values else float("nan")
 
 
-def bootstrap_ci(items: list[dict[str, Any]], scores: Sequence[float], n_boot: int,
+def bootstrap_ci(items: list[dict[str, Any]], scores: Sequence[float] | np.ndarray, n_boot: int,
                  seed: int = 0) -> tuple[float, float]:
     if n_boot <= 0:
         return (float("nan"), float("nan"))

@@ -3,15 +3,18 @@
 Votes are weighted by family: each model counts 1 / (models of its family on the
 panel), so three models of one vendor weigh as much as one model of another, and
 a pair of same-family models counts ``same_family_pair`` of a cross-family pair
-(they agree for correlated reasons). The score mixes three things:
+(they agree for correlated reasons).
 
-- the weighted mean pairwise agreement,
-- the effective share of the heaviest cluster (the majority's weight),
-- minus the weighted share of contradicting pairs.
+The score is 100 x the weighted *geometric* mean of pairwise agreement: one
+confident contradiction pulls it down hard, however many pairs agree. On the dev
+split this ranked consistent answer sets above mixed ones better than the
+arithmetic mean, the minimum, or the majority cluster's share (bench/RESULTS.md).
+The majority share and the contradiction rate feed the verdict.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -21,10 +24,9 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class ScoreParams:
-    mean_weight: float = 0.6
-    cluster_weight: float = 0.4
-    contradiction_penalty: float = 0.3
     same_family_pair: float = 0.5
+    # Floor inside the log so one certain "no" is a strong but finite penalty.
+    epsilon: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +54,21 @@ def compute(agreement: np.ndarray, contradict: np.ndarray, families: list[str],
     p = params or ScoreParams()
     k = agreement.shape[0]
     weights = family_weights(families)
-    total = agree = clash = 0.0
+    total = agree = clash = log_sum = 0.0
     for i, j in combinations(range(k), 2):
         w = pair_weight(i, j, families, weights, p)
+        a = float(np.clip(agreement[i, j], 0.0, 1.0))
         total += w
-        agree += w * float(agreement[i, j])
+        agree += w * a
         clash += w * float(contradict[i, j])
+        log_sum += w * math.log(a + p.epsilon)
     mean_agreement = agree / total
     contradiction_rate = clash / total
     effective = sum(weights)
     majority = sum(weights[i] for i in clusters[0]) / effective if clusters else 0.0
-    raw = (p.mean_weight * mean_agreement + p.cluster_weight * majority
-           - p.contradiction_penalty * contradiction_rate)
-    top = p.mean_weight + p.cluster_weight
-    score = float(np.clip(100.0 * raw / top, 0.0, 100.0))
+    # exp(mean log(a + eps)) lies in [eps, 1 + eps]; shift it back onto 0..100.
+    geometric = math.exp(log_sum / total) - p.epsilon
+    score = float(np.clip(100.0 * geometric, 0.0, 100.0))
     return ScoreBreakdown(round(score, 1), mean_agreement, majority, contradiction_rate, effective)
 
 

@@ -10,6 +10,7 @@ two views into ``PairSignals``. Pure Python and regular expressions: fast, no mo
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -52,6 +53,11 @@ STOPWORDS = frozenset(
     off again further once here both few own same too s t one ones because while during until
     against between through above below yes no not""".split()
 )
+# Certainty markers: "you may struggle to read" vs "you will go blind" differ in
+# commitment even when the words overlap.
+HEDGES = frozenset("""may might can could possibly depends depend likely often usually sometimes
+    probably generally vary varies some""".split())
+ABSOLUTES = frozenset("always will all every definitely certainly must only never everyone".split())
 QUESTION_WORDS = STOPWORDS | {"happens", "happen", "called", "name", "real", "true", "actually"}
 
 
@@ -150,6 +156,9 @@ class AnswerView:
     asserted: frozenset[str]
     denied: frozenset[str]
     contrastive: bool = False
+    hedged: bool = False
+    absolute: bool = False
+    n_words: int = 0
 
 
 def question_terms(question: str) -> set[str]:
@@ -185,6 +194,8 @@ def read_answer(text: str, question: str = "", q_terms: set[str] | None = None) 
         abstains=bool(ABSTAIN.match(text)), numbers=numbers, years=years,
         entities=_entities(text, exclude), content=content, asserted=asserted, denied=denied,
         contrastive=contrast is not None,
+        hedged=any(t in HEDGES for t in tokens), absolute=any(t in ABSOLUTES for t in tokens),
+        n_words=len(tokens),
     )
 
 
@@ -205,6 +216,9 @@ class PairSignals:
     term_clash: int = 0  # terms asserted by one answer and denied by the other
     content_jaccard: float = 0.0
     abstain_any: bool = False
+    hedge_mismatch: bool = False
+    absolute_mismatch: bool = False
+    length_gap: float = 0.0  # |log(1 + words_a) - log(1 + words_b)|
     reasons: list[str] = field(default_factory=list)
 
 
@@ -248,4 +262,7 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
         s.reasons.append(f"negation: one affirms, the other denies '{sorted(clash)[0]}'")
     s.content_jaccard = _jaccard(a.content, b.content)
     s.abstain_any = a.abstains or b.abstains
+    s.hedge_mismatch = a.hedged != b.hedged
+    s.absolute_mismatch = a.absolute != b.absolute
+    s.length_gap = abs(math.log1p(a.n_words) - math.log1p(b.n_words))
     return s
