@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 
-from drux.cli import app
+from drux.cli import app, fail
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with one line (not uvicorn's log) when the address cannot be used."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="uvicorn log level (critical, error, warning, info, debug).")] = "info",
 ) -> None:
-    """Serve the web app and the JSON API (OpenAPI reference at /docs)."""
+    """Serve the web app and the JSON API (API reference at /docs)."""
+    if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
+        raise fail(f"unknown log level {log_level!r}", 2)
+    _check_free(host, port)
     import uvicorn
 
     from drux.services import Services
@@ -25,9 +42,4 @@ def serve(
     services = Services.from_settings()
     web_app = create_app(services, WebSettings())
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    try:
-        uvicorn.run(web_app, host=host, port=port, log_level=log_level, proxy_headers=False)
-    except OSError as exc:  # e.g. the port is taken
-        from drux.cli import fail
-
-        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    uvicorn.run(web_app, host=host, port=port, log_level=log_level)

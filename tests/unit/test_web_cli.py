@@ -1,0 +1,60 @@
+"""``drux serve`` as a user runs it: a real process, real settings, offline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+DRUX = [str(Path(sys.executable).parent / "drux")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_starts_serves_pages_and_stops(drux_env: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([*DRUX, "serve", "--port", str(port), "--log-level", "warning"],
+                            env=os.environ.copy(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "drux serve did not come up"
+                time.sleep(0.2)
+        assert r.status_code == 200 and "The Hub" in r.text
+        assert "content-security-policy" in r.headers
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).json()
+        assert any(m["id"] == "smollm2-135m" for m in status["models"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/" in out
+    assert "Traceback" not in err
+
+
+def test_serve_on_a_taken_port_is_one_line(drux_env: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([*DRUX, "serve", "--port", str(port)], capture_output=True,
+                           text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert len(r.stderr.strip().splitlines()) == 1
