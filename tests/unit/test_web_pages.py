@@ -165,3 +165,71 @@ def test_status_page_shows_models_and_deployments(client: TestClient) -> None:
     html = client.get("/status").text
     assert "<code>alpha</code>" in html and "set OPENAI_API_KEY" in html
     assert "ollama:alpha" in html and "closed" in html
+
+
+def test_a_substitute_answer_is_labelled(drux_env: Path) -> None:
+    from drux.errors import ModelNotFoundError
+
+    from scripted import Raise, Reply, ScriptedProvider
+
+    (drux_env / "project.toml").write_text(
+        '[models.alpha]\nprovider = "ollama"\nfamily = "fam-a"\nfallbacks = ["beta"]\n'
+        '[models.beta]\nprovider = "ollama"\nfamily = "fam-b"\n'
+        '[panels]\ndefault = ["alpha", "beta"]\n')
+
+    def build(spec: object, _config: object) -> ScriptedProvider:
+        model = spec.id  # type: ignore[attr-defined]
+        if model == "alpha":
+            return ScriptedProvider(model, [Raise(ModelNotFoundError(
+                "alpha was withdrawn", provider="ollama", model="alpha"))])
+        return ScriptedProvider(model, [Reply("An answer from beta.")])
+
+    from drux.config import load_config
+    from drux.services import Services
+
+    services = Services(load_config(), provider_factory=build)
+    with TestClient(create_app(services, relaxed())) as client:
+        ask_id = _ask_page(client)
+        events = [e for _, e in sse_events(client.get(f"/api/asks/{ask_id}/events").text)]
+        alpha = next(e for e in events if e["type"] == "finished" and e["model"] == "alpha")
+        assert alpha["substituted_for"] == "alpha"
+        # Routing names the deployment that answered; the model id when it gives one.
+        assert alpha["answered_by"] in ("beta", "ollama:beta")
+        html = client.get(f"/r/{ask_id}").text
+        assert re.search(r"answered by (ollama:)?beta instead of alpha", html)
+
+
+def test_faq_answers_show_their_consensus_and_flag_disagreement(drux_env: Path) -> None:
+    import asyncio
+
+    from drux.hub import HubService
+
+    answers = {"alpha": "Yes, a single hot day proves the climate is changing.",
+               "beta": "No, a single hot day does not prove the climate is changing.",
+               "gamma": "No. One day is weather; climate is the long-term average."}
+    services = make_services(drux_env, Scripts(answers=answers))
+    hub = HubService(services)
+    hub.ensure_loaded()
+    question = "Does a single record-warm day prove that the climate is changing?"
+    asyncio.run(hub.faq("november-heat-record", questions=[question]))
+    asyncio.run(services.aclose())
+    with TestClient(create_app(make_services(drux_env, Scripts()), relaxed())) as client:
+        html = client.get("/articles/november-heat-record").text
+    entry = html.split(question, 1)[1].split("</details>", 1)[0]
+    assert "models disagree" in entry
+    assert re.search(r'class="score-pill (low|mid|high)"', html.split(question, 1)[1][:400])
+    assert "See every model&#39;s answer" in entry or "See every model's answer" in entry
+    assert "The panel has not answered this one yet." in html  # the other questions
+
+
+def test_cross_site_form_posts_are_refused(client: TestClient) -> None:
+    r = client.post("/ask", data={"question": "hi"}, headers={"origin": "https://evil.example"},
+                    follow_redirects=False)
+    assert r.status_code == 403 and "Not allowed" in r.text
+    r = client.post("/articles/november-heat-record/ask",
+                    headers={"sec-fetch-site": "cross-site"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post("/ask", data={"question": "hi"}, headers={"origin": "http://testserver"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get("/api/asks").json()["total"] == 1

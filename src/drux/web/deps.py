@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from drux.services import Services
@@ -52,10 +52,20 @@ def limit_asks(request: Request) -> None:
     limiter.take(client_key(request))
 
 
+def same_origin(request: Request) -> None:
+    """Refuse form posts from other sites (each ask spends model time, maybe money)."""
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if (origin and origin != "null" and origin != own) or fetch_site == "cross-site":
+        raise HTTPException(403, "Forms on this site can only be sent from this site.")
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 RunnerDep = Annotated[AskRunner, Depends(get_runner)]
 HubDep = Annotated["HubService", Depends(get_hub)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 WebSettingsDep = Annotated[WebSettings, Depends(get_web_settings)]
 AskLimit = Annotated[None, Depends(limit_asks)]
+SameOrigin = Annotated[None, Depends(same_origin)]
 JSON = dict[str, Any]

@@ -27,10 +27,20 @@ def _cost(services: Services, model: str, answered_by: str | None,
     return spec.cost(input_tokens, output_tokens) if spec is not None else 0.0
 
 
+def substitute(answered_by: str | None, substituted_for: str | None,
+               deployment: str | None) -> str | None:
+    """Who answered instead of the model asked for: the model id, else the deployment."""
+    if answered_by:
+        return answered_by
+    return (deployment or "another model") if substituted_for else None
+
+
 def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
     if isinstance(event, Token):
         return {"type": "token", "model": event.model, "text": event.text,
-                "restart": event.restart, "answered_by": event.answered_by,
+                "restart": event.restart, "deployment": event.deployment,
+                "answered_by": substitute(event.answered_by, event.substituted_for,
+                                          event.deployment),
                 "substituted_for": event.substituted_for}
     if isinstance(event, Started):
         return {"type": "started", "model": event.model}
@@ -39,7 +49,8 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
         return {
             "type": "finished", "model": event.model, "text": c.text,
             "html": str(render_markdown(c.text)), "finish_reason": c.finish_reason,
-            "deployment": c.deployment, "answered_by": c.answered_by,
+            "deployment": c.deployment,
+            "answered_by": substitute(c.answered_by, c.substituted_for, c.deployment),
             "substituted_for": c.substituted_for, "recovered": c.recovered,
             "timings": _timings(event.timings),
             "usage": {"input_tokens": c.usage.input_tokens,
@@ -75,7 +86,9 @@ def replay_stored(record: dict[str, Any]) -> list[dict[str, Any]]:
                 "timings": a["timings"]}
         if a["status"] == "done":
             events.append({**base, "type": "finished", "finish_reason": a["finish_reason"],
-                           "deployment": a["deployment"], "answered_by": a["answered_by"],
+                           "deployment": a["deployment"],
+                           "answered_by": substitute(a["answered_by"], a["substituted_for"],
+                                                     a["deployment"]),
                            "substituted_for": a["substituted_for"], "recovered": a["recovered"],
                            "usage": a["usage"], "cost_usd": a["cost_usd"]})
         else:

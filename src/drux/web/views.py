@@ -7,6 +7,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from drux.web.events import substitute
 from drux.web.markdown import render_markdown
 from drux.web.svg import gauge, heatmap
 
@@ -66,7 +67,9 @@ def answer_view(a: dict[str, Any]) -> AnswerView:
         model=a["model"], family=a.get("family"), status=status,
         label=STATUS_LABELS.get(status, status), html=render_markdown(a.get("text") or ""),
         error=f"{err['type']}: {err['message']}" if err else None,
-        substitute=substitute_label(a.get("answered_by"), a["model"]),
+        substitute=substitute_label(
+            substitute(a.get("answered_by"), a.get("substituted_for"), a.get("deployment")),
+            a["model"]),
         latency=fmt_seconds(timings.get("total_s")),
         tokens=f"{out_tokens} tokens" if out_tokens else "—",
         cost=fmt_cost(a.get("cost_usd")),

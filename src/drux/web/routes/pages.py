@@ -13,7 +13,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from drux.errors import InputError
 from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
 from drux.web.asking import article_options, split_models
-from drux.web.deps import AskLimit, HubDep, RunnerDep, ServicesDep, TemplatesDep, WebSettingsDep
+from drux.web.deps import (
+    AskLimit,
+    HubDep,
+    RunnerDep,
+    SameOrigin,
+    ServicesDep,
+    TemplatesDep,
+    WebSettingsDep,
+)
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +59,7 @@ async def article_page(slug: str, request: Request, hub: HubDep, services: Servi
 
 @router.post("/articles/{slug}/ask", name="article_ask")
 async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDep,
-                      web: WebSettingsDep, _limit: AskLimit) -> Response:
+                      web: WebSettingsDep, _origin: SameOrigin, _limit: AskLimit) -> Response:
     if await asyncio.to_thread(hub.get_article, slug) is None:
         raise HTTPException(404, "There is no article at this address.")
     opts = article_options(hub, slug, source="web", max_tokens=web.max_tokens)
@@ -80,7 +88,8 @@ async def ask_page(request: Request, services: ServicesDep, templates: Templates
 
 @router.post("/ask", name="ask_submit")
 async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
-                     templates: TemplatesDep, web: WebSettingsDep, _limit: AskLimit,
+                     templates: TemplatesDep, web: WebSettingsDep, _origin: SameOrigin,
+                     _limit: AskLimit,
                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
                      mode: Annotated[str, Form(max_length=10)] = "panel",
                      panel: Annotated[str | None, Form(max_length=100)] = None,
