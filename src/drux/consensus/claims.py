@@ -68,15 +68,23 @@ class _Item:
 
 def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[str]]:
     """'same', 'clash', or 'other' for two claims of different models."""
-    signals = compare(a.view, b.view)
-    lexical = signals.content_jaccard
+    lexical = _overlap(a.view, b.view)
     cosine = float(sims[a.index, b.index]) if sims is not None else None
+    polar = a.view.polarity is not None and b.view.polarity is not None
+    if not polar and lexical < RELATED_LEXICAL and (cosine is None or cosine < RELATED_COSINE):
+        return "other", []  # unrelated: skip the full comparison (most pairs of long answers)
+    signals = compare(a.view, b.view)
     same = lexical >= SAME_LEXICAL or (cosine is not None and cosine >= SAME_COSINE)
     related = same or lexical >= RELATED_LEXICAL or (cosine is not None and cosine >= RELATED_COSINE)
     # A yes/no clash answers the question itself, whatever words each claim uses.
     if signals.polarity_clash or (related and signals.reasons):
         return "clash", signals.reasons
     return ("same", []) if same else ("other", [])
+
+
+def _overlap(a: AnswerView, b: AnswerView) -> float:
+    union = len(a.content | b.content)
+    return len(a.content & b.content) / union if union else 0.0
 
 
 def build_claims(question: str, answers: dict[str, str], embed: Embed | None = None) -> list[Claim]:

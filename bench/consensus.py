@@ -1,0 +1,118 @@
+"""Speed of the consensus engine.
+
+    .venv/bin/python bench/consensus.py [--runs 15] [--judge-pairs 0]
+
+Fast backend: scores 5 answers of ~300 words (goal: <= 100 ms on this machine)
+with fresh texts every run, so the embedding and judgment caches never help.
+The baseline measured in the same run is the unavoidable part: embedding the
+same 5 answers (plus the question) with the same MiniLM session. Also reported:
+a warm re-score of identical answers (cache hits) and the first call of the
+process (model load).
+
+``--judge-pairs N`` asks the offline judge (Qwen2.5-Coder-1.5B, `make models-judge`)
+N pairs and reports seconds per pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+
+SENTENCES = (
+    "Water boils at 100 degrees Celsius at sea level because atmospheric pressure is about 101 kPa",
+    "At higher altitudes the boiling point drops, so in Denver water boils near 95 degrees",
+    "The temperature stays constant while water boils until all of it has turned to vapour",
+    "Adding salt raises the boiling point only slightly, by well under one degree for cooking amounts",
+    "Pressure cookers raise the pressure and therefore the boiling point to about 120 degrees",
+    "Some people believe cold water boils faster, but it does not",
+    "The Mpemba effect concerns freezing, not boiling, and remains debated among physicists",
+    "Vapour bubbles form at nucleation sites such as scratches on the bottom of the pot",
+    "Distilled water can superheat in a microwave and boil violently when disturbed",
+    "In Fahrenheit the boiling point of water at sea level is 212 degrees",
+    "Anders Celsius defined his scale in 1742 with the boiling and freezing points of water",
+    "Boiling is different from evaporation, which happens at the surface at any temperature",
+)
+QUESTION = "What is the boiling point of water, and what changes it?"
+
+
+def make_answers(rng: random.Random, n: int = 5, words: int = 300) -> dict[str, str]:
+    answers = {}
+    for i in range(n):
+        parts: list[str] = []
+        while sum(len(p.split()) for p in parts) < words:
+            parts.append(rng.choice(SENTENCES) + f" (note {rng.randint(1, 10**6)}).")
+        answers[f"model{i + 1}"] = " ".join(parts)
+    return answers
+
+
+def bench_fast(runs: int) -> None:
+    from drux.consensus import score_answers
+    from drux.consensus.embeddings import Embedder
+
+    rng = random.Random(0)
+    families = {f"model{i + 1}": f"family{i % 3}" for i in range(5)}
+    first = make_answers(rng)
+    t0 = time.perf_counter()
+    score_answers(QUESTION, first, families)
+    cold = time.perf_counter() - t0
+    raw = Embedder()  # same model, separate cache: the embedding-only baseline
+    raw.encode(["warm-up"])
+    full, embed_only, cached = [], [], []
+    for _ in range(runs):
+        answers = make_answers(rng)
+        t0 = time.perf_counter()
+        raw.encode([QUESTION, *answers.values()])
+        embed_only.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        result = score_answers(QUESTION, answers, families)
+        full.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        score_answers(QUESTION, answers, families)
+        cached.append(time.perf_counter() - t0)
+    words = sum(len(a.split()) for a in first.values()) / len(first)
+    med = statistics.median
+    print(f"fast backend, 5 answers of ~{words:.0f} words, {runs} runs (medians):")
+    print(f"  score_answers, fresh texts : {med(full) * 1000:7.1f} ms   (goal <= 100 ms)")
+    print(f"  embedding only (baseline)  : {med(embed_only) * 1000:7.1f} ms   "
+          f"-> engine = {med(full) / med(embed_only):.2f}x the embedding floor")
+    print(f"  same answers again (cached): {med(cached) * 1000:7.1f} ms")
+    print(f"  first call incl. model load: {cold * 1000:7.1f} ms")
+    print(f"  last result: score {result.score}, {result.verdict}, {len(result.claims)} claims")
+
+
+async def bench_judge(pairs: int) -> None:
+    from drux.config import load_config
+    from drux.consensus.engine import judge_request
+    from drux.providers import build_provider
+
+    config = load_config()
+    provider = build_provider(config.catalog.model("qwen2.5-1.5b"), config)
+    rng = random.Random(1)
+    await provider.complete(judge_request(QUESTION, "100 degrees.", "212 Fahrenheit."))  # load
+    times = []
+    for _ in range(pairs):
+        a, b = rng.sample(SENTENCES, 2)
+        t0 = time.perf_counter()
+        await provider.complete(judge_request(QUESTION, a, b))
+        times.append(time.perf_counter() - t0)
+    await provider.aclose()
+    print(f"judge backend (Qwen2.5-Coder-1.5B, one order, <= 3 tokens): "
+          f"{statistics.median(times):.2f} s per pair (median of {pairs}); "
+          f"5 answers = 10 pairs = {10 * statistics.median(times):.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--judge-pairs", type=int, default=0)
+    args = ap.parse_args()
+    bench_fast(args.runs)
+    if args.judge_pairs:
+        asyncio.run(bench_judge(args.judge_pairs))
+
+
+if __name__ == "__main__":
+    main()
