@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from drux.consensus.backends import FastBackend
+from drux.consensus.engine import score_with
 from drux.consensus.features import FEATURES, PRIOR_OFFSETS, WEIGHTS_FILE, PairModel, prior_offset
 from drux.consensus.metrics import auroc
 
@@ -106,11 +107,39 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int, 
     return auroc(y, pred)
 
 
+def fit_model(x: np.ndarray, y: np.ndarray, l2: float, note: str) -> PairModel:
+    mean, scale = standardise(x)
+    w, b = fit_logreg((x - mean) / scale, y, l2, offset=offsets(x))
+    return PairModel(tuple(w.tolist()), b, tuple(mean.tolist()), tuple(scale.tolist()), trained_on=note)
+
+
+def cross_validate_sets(data: Path, pairs: list, x: np.ndarray, y: np.ndarray, l2: float,
+                        folds: int = 5) -> float:
+    """Sets AUROC of the product score when each question's pair model never saw it."""
+    qids = sorted({p[0] for p in pairs})
+    rng = np.random.default_rng(0)
+    rng.shuffle(qids)
+    fold_of = {q: i % folds for i, q in enumerate(qids)}
+    fold = np.array([fold_of[p[0]] for p in pairs])
+    sets = load(data / "dev_sets.jsonl")
+    scores = [0.0] * len(sets)
+    for f in range(folds):
+        backend = FastBackend(model=fit_model(x[fold != f], y[fold != f], l2, f"fold {f}"))
+        for n, it in enumerate(sets):
+            if fold_of.get(it["qid"], -1) == f:
+                ids = [f"m{i}" for i in range(len(it["answers"]))]
+                result = score_with(backend, it["question"], dict(zip(ids, it["answers"], strict=True)),
+                                    {m: m for m in ids})
+                scores[n] = float(result.score or 0.0)
+    return auroc([it["label"] for it in sets], scores)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--cv-sets", action="store_true", help="also cross-validate the sets score")
     args = ap.parse_args()
     pairs = training_pairs(args.data)
     y = np.array([p[4] for p in pairs], dtype=float)
@@ -121,11 +150,11 @@ def main() -> None:
         print(f"  {name:18s} AUROC alone {auroc(y, x[:, i]):.3f}")
     for l2 in (0.1, 1.0, 10.0, 100.0):
         print(f"grouped 5-fold CV pair AUROC (l2={l2}): {cross_validate(x, y, groups, 5, l2):.4f}")
-    mean, scale = standardise(x)
-    w, b = fit_logreg((x - mean) / scale, y, args.l2, offset=offsets(x))
-    model = PairModel(tuple(w.tolist()), b, tuple(mean.tolist()), tuple(scale.tolist()),
-                      trained_on=f"agreement benchmark dev split ({len(pairs)} pairs), l2={args.l2}")
-    for name, weight in zip(FEATURES, w, strict=True):
+    if args.cv_sets:
+        print(f"grouped 5-fold CV sets AUROC (product score): "
+              f"{cross_validate_sets(args.data, pairs, x, y, args.l2):.4f}")
+    model = fit_model(x, y, args.l2, f"agreement benchmark dev split ({len(pairs)} pairs), l2={args.l2}")
+    for name, weight in zip(FEATURES, model.weights, strict=True):
         print(f"  w[{name}] = {weight:+.3f}")
     if args.write:
         WEIGHTS_FILE.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
