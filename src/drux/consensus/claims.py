@@ -25,6 +25,7 @@ SAME_COSINE = 0.8
 RELATED_COSINE = 0.55
 # Embedding every claim of long answers costs more than the fast backend's budget.
 MAX_EMBEDDED_CLAIMS = 40
+SHORT_CLAIM_TERMS = 3
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -71,11 +72,19 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[st
     lexical = _overlap(a.view, b.view)
     cosine = float(sims[a.index, b.index]) if sims is not None else None
     polar = a.view.polarity is not None and b.view.polarity is not None
-    if not polar and lexical < RELATED_LEXICAL and (cosine is None or cosine < RELATED_COSINE):
+    # Short claims that both state a number, date or name answer the question directly.
+    short = min(len(a.view.content), len(b.view.content)) <= SHORT_CLAIM_TERMS
+    facts = short and ((a.view.numbers and b.view.numbers) or (a.view.years and b.view.years)
+                       or (a.view.entities and b.view.entities))
+    if (not polar and not facts and lexical < RELATED_LEXICAL
+            and (cosine is None or cosine < RELATED_COSINE)):
         return "other", []  # unrelated: skip the full comparison (most pairs of long answers)
     signals = compare(a.view, b.view)
-    same = lexical >= SAME_LEXICAL or (cosine is not None and cosine >= SAME_COSINE)
-    related = same or lexical >= RELATED_LEXICAL or (cosine is not None and cosine >= RELATED_COSINE)
+    shared_fact = signals.number_match or signals.year_match or signals.entity_overlap >= 0.5
+    same = (lexical >= SAME_LEXICAL or (cosine is not None and cosine >= SAME_COSINE)
+            or (bool(facts) and shared_fact))
+    related = same or bool(facts) or lexical >= RELATED_LEXICAL or (
+        cosine is not None and cosine >= RELATED_COSINE)
     # A yes/no clash answers the question itself, whatever words each claim uses.
     if signals.polarity_clash or (related and signals.reasons):
         return "clash", signals.reasons

@@ -26,6 +26,7 @@ FEATURES: tuple[str, ...] = (
     "number_clash",
     "number_match",
     "year_clash",
+    "year_match",
     "entity_clash",
     "entity_overlap",
     "term_clash",
@@ -41,6 +42,7 @@ PRIOR_OFFSETS: dict[str, float] = {
     "number_clash": -2.0,
     "number_match": 1.5,
     "year_clash": -2.0,
+    "year_match": 1.5,
     "entity_clash": -0.5,
     "entity_overlap": 1.0,
 }
@@ -63,6 +65,7 @@ def pair_features(cosine: float, cosine_residual: float, s: PairSignals) -> list
         float(s.number_clash),
         float(s.number_match),
         float(s.year_clash),
+        float(s.year_match),
         float(s.entity_clash),
         s.entity_overlap,
         min(float(s.term_clash), 3.0),

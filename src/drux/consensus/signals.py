@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d[\d,]*(?:\.\d+)?%?")
+WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:,\d{3})*(?:\.\d+)?%?")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 POLARITY = re.compile(r"^\W*(yes|yeah|yep|true|correct|no|nope|false|incorrect)\b", re.I)
 POSITIVE = {"yes", "yeah", "yep", "true", "correct"}
