@@ -33,7 +33,7 @@ def test_article_ask_the_ais_runs_the_panel_with_the_article(serve: Any, page: A
     screenshot(page, "article")
     button.click()
     page.wait_for_url(re.compile(r"/r/[A-Za-z0-9_-]{16,}$"))
-    page.wait_for_selector("#consensus-result", timeout=30_000)
+    page.wait_for_selector("#consensus-result", timeout=90_000)
     assert page.locator(".crumbs a").inner_text() == title
     # Every model was asked about the article's topic with the article as context.
     for provider in factory.providers.values():
@@ -53,7 +53,7 @@ def test_main_pages_render_cleanly(serve: Any, page: Any) -> None:
     server = serve(scripted_factory(delay=0.0), fake_panel=True)
     _first_article(page, server.url)
     page.click("button.ask-ai")
-    page.wait_for_selector("#consensus-result", timeout=30_000)
+    page.wait_for_selector("#consensus-result", timeout=90_000)
     for name, path in [("hub", "/"), ("ask", "/ask"), ("history", "/history"),
                        ("status", "/status"), ("docs", "/docs")]:
         response = page.goto(server.url + path)
@@ -80,7 +80,7 @@ def test_mobile_width_has_no_horizontal_scroll(serve: Any, browser: Any) -> None
         page.wait_for_selector("button.ask-ai")
         article = page.url
         page.click("button.ask-ai")
-        page.wait_for_selector("#consensus-result", timeout=30_000)
+        page.wait_for_selector("#consensus-result", timeout=90_000)
         for name, url in [("mobile-result", page.url), ("mobile-hub", server.url + "/"),
                           ("mobile-article", article), ("mobile-ask", server.url + "/ask"),
                           ("mobile-status", server.url + "/status")]:
@@ -120,7 +120,7 @@ def test_xss_in_model_answers_stays_inert(serve: Any, page: Any) -> None:
     page.click("form.ask-form button[type=submit]")
     page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)')
     _assert_inert(page)  # live tokens are text
-    page.wait_for_selector("#consensus-result", timeout=30_000)
+    page.wait_for_selector("#consensus-result", timeout=90_000)
     _assert_inert(page)  # the final, server-sanitized answers
     answer = page.locator('.column[data-model="alpha"] [data-role="answer"]')
     assert "click me" in answer.inner_text()

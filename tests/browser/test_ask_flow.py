@@ -29,7 +29,7 @@ def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, p
                            timeout=10_000)
     streaming = page.locator(".column.status-streaming").count()
     assert streaming >= 1
-    page.wait_for_selector("#consensus-result .gauge", timeout=30_000)
+    page.wait_for_selector("#consensus-result .gauge", timeout=90_000)
     assert page.locator(".column.status-done").count() == 3
     for model, text in ANSWERS.items():
         answer = page.locator(f'.column[data-model="{model}"] [data-role="answer"]')
