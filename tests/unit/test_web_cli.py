@@ -58,3 +58,12 @@ def test_serve_on_a_taken_port_is_one_line(drux_env: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_serve_with_an_unusable_database_is_one_line(drux_env: Path) -> None:
+    env = {**os.environ, "DRUX_DATA_DIR": "/proc/drux-cannot-write-here"}
+    r = subprocess.run([*DRUX, "serve", "--port", str(_free_port())], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot write the database")
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -40,6 +40,7 @@ def serve(
     from drux.web.settings import WebSettings
 
     services = Services.from_settings()
+    services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
     web_app = create_app(services, WebSettings())
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
     uvicorn.run(web_app, host=host, port=port, log_level=log_level)
