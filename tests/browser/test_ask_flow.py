@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +55,16 @@ def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, p
     assert page.locator('meta[property="og:title"]').get_attribute("content").startswith(
         "What is the boiling point")
     assert page.locator("#permalink").input_value() == url
+    page.click("#copy-link")
+    page.wait_for_function("document.getElementById('copy-link').textContent === 'Copied'")
+    with page.expect_download() as download:
+        page.click("text=Export JSON")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["id"] == url.rsplit("/", 1)[1] and exported["status"] == "complete"
+    with page.expect_download() as download:
+        page.click("text=Export Markdown")
+    assert Path(download.value.path()).read_text().startswith(
+        "# What is the boiling point of water at sea level?")
     assert not page.console_errors and not page.dialogs and not page.offsite
 
 

@@ -39,10 +39,10 @@ def started(request: Request, ask_id: str) -> AskStarted:
                       result_url=str(request.url_for("result_page", ask_id=ask_id)))
 
 
-@router.post("/asks", status_code=202, response_model=AskStarted)
+@router.post("/asks", status_code=202, response_model=AskStarted, summary="Start an ask")
 async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hub: HubDep,
                         _limit: AskLimit) -> AskStarted:
-    """Start an ask; follow it at ``events_url`` (SSE) or poll ``url``."""
+    """Validates and starts the ask, then returns at once: follow it at `events_url` (SSE) or poll `url`."""
     params: dict[str, Any] = {"models": split_models(body.models), "panel": body.panel,
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
                               "timeout": body.timeout}
@@ -71,6 +71,7 @@ async def _live(follow: AsyncIterator[tuple[int, dict[str, Any]] | None]) -> Asy
 
 
 @router.get("/asks/{ask_id}/events", response_class=StreamingResponse,
+            summary="Follow an ask (server-sent events)",
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "Server-sent events, one JSON object with a "
                                             "`type` field per event."}})
@@ -79,7 +80,7 @@ async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
                          ) -> StreamingResponse:
     """The ask's events (created, started, token, finished, failed, scored, done) as SSE.
 
-    A late subscriber gets every past event first; ``Last-Event-ID`` resumes.
+    A late subscriber gets every past event first; `Last-Event-ID` resumes.
     """
     start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
     run = runner.get(ask_id)
@@ -94,7 +95,7 @@ async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/asks/{ask_id}", response_model=AskPublic)
+@router.get("/asks/{ask_id}", response_model=AskPublic, summary="Get a stored ask")
 async def api_get_ask(ask_id: str, services: ServicesDep) -> dict[str, Any]:
     """A stored ask with every answer and its consensus (also while it runs)."""
     record = await asyncio.to_thread(services.store.asks.get, ask_id)
@@ -103,12 +104,12 @@ async def api_get_ask(ask_id: str, services: ServicesDep) -> dict[str, Any]:
     return record
 
 
-@router.get("/asks", response_model=AskList)
+@router.get("/asks", response_model=AskList, summary="List past asks")
 async def api_list_asks(services: ServicesDep,
                         limit: Annotated[int, Query(ge=1, le=100)] = 20,
                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                         article: Annotated[str | None, Query(max_length=200)] = None) -> AskList:
-    """Past asks, newest first; ``article`` keeps those about one Hub article."""
+    """Past asks, newest first; `article` keeps those about one Hub article."""
     repo = services.store.asks
     items = await asyncio.to_thread(repo.list, limit=limit, offset=offset, article_id=article)
     total = await asyncio.to_thread(repo.count, article_id=article)
@@ -122,7 +123,7 @@ def article_public(request: Request, a: Any) -> ArticlePublic:
                          summary=a.summary, url=str(request.url_for("article_page", slug=a.id)))
 
 
-@router.get("/articles", response_model=ArticleList)
+@router.get("/articles", response_model=ArticleList, summary="List Hub articles")
 async def api_list_articles(request: Request, hub: HubDep,
                             q: Annotated[str | None, Query(max_length=200)] = None,
                             tag: Annotated[str | None, Query(max_length=60)] = None,
@@ -135,7 +136,7 @@ async def api_list_articles(request: Request, hub: HubDep,
                        page=page, per_page=per_page)
 
 
-@router.get("/status", response_model=StatusPublic)
+@router.get("/status", response_model=StatusPublic, summary="Models and provider health")
 async def api_status(services: ServicesDep, runner: RunnerDep) -> StatusPublic:
     """Which models are ready, and each deployment's health and breaker state."""
     health = services.health.snapshot() if services.health is not None else []

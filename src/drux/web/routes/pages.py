@@ -190,14 +190,23 @@ async def status_page(request: Request, services: ServicesDep, runner: RunnerDep
         "panels": services.config.catalog.panels})
 
 
+def _body_fields(op: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+    content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+    required = set(schema.get("required", []))
+    return [f"{name}{'' if name in required else '?'}" for name in schema.get("properties", {})]
+
+
 @router.get("/docs", response_class=HTMLResponse, name="docs_page")
 async def docs_page(request: Request, templates: TemplatesDep) -> Response:
     """The API reference, rendered from the OpenAPI document (no CDN, no inline script)."""
     spec = request.app.openapi()
+    schemas = spec.get("components", {}).get("schemas", {})
     ops = [{"method": method.upper(), "path": path, "summary": op.get("summary", ""),
             "description": op.get("description", ""),
             "params": [p["name"] for p in op.get("parameters", [])],
-            "body": "requestBody" in op}
+            "body": _body_fields(op, schemas), "responses": sorted(op.get("responses", {}))}
            for path, methods in spec.get("paths", {}).items()
            for method, op in methods.items()]
     return templates.TemplateResponse(request, "docs.html", {"ops": ops, "spec": spec})
