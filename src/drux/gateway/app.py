@@ -125,6 +125,8 @@ class GatewayApp:
                     await self.access.refresh()
             except DruxError as err:
                 log.warning("gateway maintenance: %s", err)
+            except Exception:  # keep refreshing keys and writing usage whatever happened
+                log.exception("gateway maintenance failed")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -149,6 +151,12 @@ class GatewayApp:
                 await self._http(scope, receive, send)
             except GatewayError as err:
                 await send_error(send, err)
+            except Exception:
+                log.exception("gateway: unexpected error on %s %s", scope["method"], scope["path"])
+                with contextlib.suppress(Exception):  # fails if the response had started
+                    await send_error(send, GatewayError(
+                        500, "internal error in the drux gateway", type="server_error",
+                        code="internal_error"))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

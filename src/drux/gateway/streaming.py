@@ -142,14 +142,16 @@ async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: C
                     "express", provider="route", model=ex.call.model)
             usage = chunk.usage or usage
             frames = encoder.chunk(chunk)
-            if frames:
+            if chunk.finish_reason is not None or tail:
+                tail += frames  # the end of the answer goes out in one write with [DONE]
+            elif frames:
                 await send({"type": "http.response.body", "body": frames, "more_body": True})
         if ex.call.include_usage:
-            tail = encoder.usage(usage or Usage())
+            tail += encoder.usage(usage or Usage())
     except DruxError as err:
         mapped = from_drux(err, ex.app.redact)
         status = mapped.status
-        tail = encoder.error(mapped)
+        tail += encoder.error(mapped)
     except asyncio.CancelledError as exc:
         if _CLIENT_GONE not in exc.args:
             raise
