@@ -2,9 +2,9 @@
 
 Keys are looked up in memory by the SHA-256 of the presented secret; the table
 is reloaded from the store every ``key_refresh_seconds`` (revocations and spend
-written by other processes show up within that time) and at once, at most every
-quarter second, when an unknown key is presented (a key just created works
-straight away). Rate limits are sliding 60-second windows kept per process: with
+written by other processes show up within that time) and at once when an unknown
+key is presented (a key just created works straight away; at most once a second
+per unknown key and ten times a second overall). Rate limits are sliding 60-second windows kept per process: with
 N worker processes a key can get up to N times its limit.
 """
 
@@ -20,7 +20,7 @@ from drux.gateway.errors import GatewayError, retry_after_header
 from drux.store.keys import ActiveKey, KeyInfo, hash_key
 
 WINDOW = 60.0
-_MISS_REFRESH_GAP = 0.25
+_MISS_RELOADS_PER_SECOND = 10
 
 
 def is_loopback(host: str | None) -> bool:
@@ -74,7 +74,8 @@ class AccessControl:
         self._by_hash: dict[str, KeyInfo] = {}
         self._any_key = False
         self._loaded_at = -1e9
-        self._miss_refresh_at = -1e9
+        self._misses: dict[str, float] = {}  # unknown digests -> when last looked up
+        self._miss_times: deque[float] = deque()
         self._usage: dict[int, _Usage] = {}
         self._refreshing: asyncio.Future[None] | None = None
 
@@ -98,6 +99,23 @@ class AccessControl:
         finally:
             self._refreshing = None
 
+    def _may_look_again(self, digest: str) -> bool:
+        """Reload for an unknown key at most once a second per key and 10 times a second
+        overall, so guessing keys cannot hammer the store."""
+        now = self._clock()
+        last = self._misses.get(digest)
+        if last is not None and now - last < 1.0:
+            return False
+        while self._miss_times and now - self._miss_times[0] > 1.0:
+            self._miss_times.popleft()
+        if len(self._miss_times) >= _MISS_RELOADS_PER_SECOND:
+            return False
+        if len(self._misses) > 10_000:
+            self._misses.clear()
+        self._misses[digest] = now
+        self._miss_times.append(now)
+        return True
+
     @property
     def keys_required(self) -> bool:
         return self._any_key
@@ -118,10 +136,8 @@ class AccessControl:
             raise _unauthorized("malformed Authorization header: expected Bearer <drux key>")
         digest = hash_key(secret)
         info = self._by_hash.get(digest)
-        if info is None and self._clock() - self._miss_refresh_at > _MISS_REFRESH_GAP:
-            # Perhaps a key created since the last reload: look again, at most 4 times a second.
-            self._miss_refresh_at = self._clock()
-            await self.refresh()
+        if info is None and self._may_look_again(digest):
+            await self.refresh()  # perhaps a key created since the last reload
             info = self._by_hash.get(digest)
         if info is None:
             if loopback and (self._open_loopback or not self._any_key):
