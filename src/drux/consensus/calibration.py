@@ -14,6 +14,7 @@ correct", and the accuracy of the top 10/25/50 % of questions by score.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import string
@@ -23,7 +24,8 @@ from typing import Any
 
 from drux.consensus.engine import score_answers
 from drux.consensus.metrics import auroc
-from drux.errors import InputError
+from drux.errors import DruxError, InputError
+from drux.types import ChatRequest, Message, Provider
 
 SHORT_ANSWER_INSTRUCTION = "Answer with a short phrase only (a name, number, date or a few words)."
 ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -101,6 +103,27 @@ def _append(path: Path, record: dict[str, Any]) -> None:
             torn = fh.read(1) != b"\n"  # an interrupted write left half a line
     with path.open("a", encoding="utf-8") as fh:
         fh.write(("\n" if torn else "") + json.dumps(record) + "\n")
+
+
+def panel_answerer(providers: dict[str, Provider], families: dict[str, str], *,
+                   max_tokens: int = 32, timeout: float = 60.0) -> PanelAnswerer:
+    """Ask each provider in turn (local models share two cores); failures are left out."""
+
+    async def answer(question: str) -> tuple[dict[str, str], dict[str, str]]:
+        answers: dict[str, str] = {}
+        for model_id, provider in providers.items():
+            request = ChatRequest(
+                messages=[Message("system", SHORT_ANSWER_INSTRUCTION), Message("user", question)],
+                model=model_id, temperature=0.0, max_tokens=max_tokens, timeout=timeout)
+            try:
+                completion = await asyncio.wait_for(provider.complete(request), timeout)
+            except (DruxError, TimeoutError):
+                continue
+            if completion.text.strip():
+                answers[model_id] = completion.text.strip()
+        return answers, {m: families[m] for m in answers}
+
+    return answer
 
 
 def selective_accuracy(scores: list[float], correct: list[bool], share: float) -> float:
