@@ -29,6 +29,7 @@ import codecs
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,12 +175,26 @@ class _NativeLog:
         llama_cpp.llama_log_set(cls._callback, ctypes.c_void_p(0))
 
 
-def _load_llama(path: Path, threads: int, n_ctx: int) -> Llama:
+def import_llama() -> type[Llama]:
+    """Import llama-cpp-python the way drux runs it; import it through here, not directly.
+
+    Idle OpenMP threads of llama.cpp spin by default. A panel runs several models
+    on few cores, and spinning threads then take the CPU from the ones working:
+    on 2 busy cores, three concurrent models took 2-3 s with a passive wait and
+    5-11 s spinning. libgomp reads the variable once, when llama.cpp loads, and
+    a value the user set wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from llama_cpp import Llama
     except ImportError:
         raise ConfigError("llama-cpp-python is not installed; run `make install`") from None
     _NativeLog.install()
+    return Llama
+
+
+def _load_llama(path: Path, threads: int, n_ctx: int) -> Llama:
+    Llama = import_llama()
     try:
         return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                      verbose=False)
@@ -250,10 +265,19 @@ class _End:
 
 
 class _Channel:
-    """Worker thread -> event loop. The loop is woken once per batch of text, not per token."""
+    """Worker thread -> event loop, waking the loop at most every ``interval`` seconds.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    Every wake-up runs the event loop's thread while llama.cpp computes the next
+    token on all cores; on a busy machine that preempts a compute thread and the
+    others stall at its barriers. Waking per token cost about a third of the
+    token rate on 2 cores (bench/local.py); 20 updates a second still reads as
+    live streaming. The first text and the end are handed over at once.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
         self._loop = loop
+        self._interval = interval
+        self._last_wake = float("-inf")
         self._lock = threading.Lock()
         self._texts: list[str] = []
         self._end: _End | BaseException | None = None
@@ -267,9 +291,11 @@ class _Channel:
                 self._texts.append(text)
             if end is not None:
                 self._end = end
-            if self._wake_pending:
+            now = time.monotonic()
+            if self._wake_pending or (end is None and now - self._last_wake < self._interval):
                 return
             self._wake_pending = True
+            self._last_wake = now
         try:
             self._loop.call_soon_threadsafe(self._wake.set)
         except RuntimeError:  # the loop is closed: nobody is listening any more
