@@ -178,7 +178,7 @@ class GatewayApp:
             caller = await self._authenticate(scope)
             await send_bytes(send, 200, self.directory.listing(
                 caller.key.allowed_models if caller.key else ()))
-        elif path in ("/health", "/"):
+        elif path in ("/health", "/", ""):
             await send_bytes(send, 200, _HEALTH)
         else:
             raise GatewayError(404, f"no route for {method} {scope['path']}",
