@@ -162,3 +162,16 @@ def test_permutation_invariance_with_the_fast_backend(texts, rnd):
     assert base.score is not None and 0.0 <= base.score <= 100.0
     assert moved.score == pytest.approx(base.score, abs=0.11)
     assert sorted(map(sorted, moved.clusters)) == sorted(map(sorted, base.clusters))
+
+
+def test_hybrid_backend_averages_fast_and_judge():
+    q = "What is the capital of Australia?"
+    answers = {"a": "Canberra is the capital.", "b": "The capital is Canberra."}
+    fast = score_answers(q, answers, FAMS)
+    yes = score_answers(q, answers, FAMS, backend="hybrid", judge=JudgeBackend(lambda *_: "yes"))
+    no = score_answers(q, answers, FAMS, backend="hybrid", judge=JudgeBackend(lambda *_: "no"))
+    assert yes.backend == "hybrid"
+    f = fast.matrix["a"]["b"]
+    assert yes.matrix["a"]["b"] == pytest.approx((f + 1.0) / 2)
+    assert no.matrix["a"]["b"] == pytest.approx(f / 2)
+    assert no.score is not None and yes.score is not None and no.score < yes.score

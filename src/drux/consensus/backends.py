@@ -204,3 +204,34 @@ class JudgeBackend:
             (i, j): self.judge_pair(question, answers[i], answers[j])
             for i, j in combinations(range(len(answers)), 2)
         }
+
+
+class HybridBackend:
+    """The fast backend's probability averaged with an LLM judge's verdict.
+
+    The judge reads meaning (which the fast backend only guesses at); the fast
+    backend grades confidence and catches numbers, dates and yes/no clashes.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, fast: FastBackend, judge: JudgeBackend, judge_weight: float = 0.5) -> None:
+        self.fast = fast
+        self.judge = judge
+        self.judge_weight = judge_weight
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.fast.embedder
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        quick = self.fast.judge_pairs(question, answers)
+        slow = self.judge.judge_pairs(question, answers)
+        out = {}
+        w = self.judge_weight
+        for pair, f in quick.items():
+            j = slow[pair]
+            p = (1 - w) * f.agreement + w * j.agreement
+            reasons = list(f.reasons) + (j.reasons if j.relation == "contradict" else [])
+            out[pair] = PairJudgment(p, _relation(p, reasons), f.similarity, reasons)
+        return out

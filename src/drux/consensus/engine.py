@@ -14,6 +14,7 @@ from drux.consensus.backends import (
     JUDGE_PROMPT,
     AgreementBackend,
     FastBackend,
+    HybridBackend,
     JudgeBackend,
     PairJudge,
     PairJudgment,
@@ -23,7 +24,7 @@ from drux.consensus.result import ConsensusResult, Contradiction
 from drux.errors import InputError
 from drux.types import ChatRequest, Message, Provider
 
-BACKENDS = ("fast", "judge")
+BACKENDS = ("fast", "judge", "hybrid")
 _fast_backends: dict[int, FastBackend] = {}
 
 
@@ -45,14 +46,13 @@ def _kinds(reasons: list[str]) -> list[str]:
 def make_backend(backend: str, judge: Any) -> AgreementBackend:
     if backend == "fast":
         return fast_backend()
-    if backend == "judge":
+    if backend in ("judge", "hybrid"):
         if judge is None:
-            raise InputError("the judge backend needs a judge model (configure one, or use --backend fast)")
-        if isinstance(judge, JudgeBackend):
-            return judge
+            raise InputError(f"the {backend} backend needs a judge model (configure one, or use --backend fast)")
         if isinstance(judge, Provider):
             judge = sync_provider_judge(judge)
-        return JudgeBackend(judge)
+        llm = judge if isinstance(judge, JudgeBackend) else JudgeBackend(judge)
+        return llm if backend == "judge" else HybridBackend(fast_backend(), llm)
     raise InputError(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
@@ -90,7 +90,7 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
     groups = clustering.cluster(agreement, weights=weights)
     breakdown = score.compute(agreement, contradict, fams, groups)
     head = clustering.representative(groups[0], agreement)
-    embed = backend.embedder.encode if isinstance(backend, FastBackend) else None
+    embed = backend.embedder.encode if isinstance(backend, FastBackend | HybridBackend) else None
     result = ConsensusResult(
         score=breakdown.score,
         verdict=score.verdict(breakdown, len(groups)),
@@ -138,12 +138,13 @@ async def ascore_answers(question: str, answers: dict[str, str], families: dict[
                          backend: str = "fast", judge: Any = None) -> ConsensusResult:
     """Async twin for services: a Provider judge is awaited on the caller's event loop."""
     usable = validate(question, answers)
-    if backend != "judge" or not isinstance(judge, Provider) or len(usable) < 2:
+    if backend not in ("judge", "hybrid") or not isinstance(judge, Provider) or len(usable) < 2:
         return await asyncio.to_thread(score_answers, question, answers, families,
                                        backend=backend, judge=judge)
     replies = await _judge_replies(judge.complete, question, list(usable.values()))
     table = JudgeBackend(lambda q, a, b: replies[(a, b)])
-    return await asyncio.to_thread(score_with, table, question, usable, families)
+    return await asyncio.to_thread(score_answers, question, usable, families,
+                                   backend=backend, judge=table)
 
 
 async def _judge_replies(complete: Callable[[ChatRequest], Awaitable[Any]], question: str,
