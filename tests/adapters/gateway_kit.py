@@ -33,9 +33,9 @@ PUBLIC = ["m-primary", "m-backup", "m-solo", "m-pricey"]
 GROUPS = {"g-fast": ["m-solo", "m-backup"]}
 
 
-def write_config(path: Path, fake: FakeServer) -> None:
+def write_config(path: Path, fake: FakeServer, upstream_key: str | None = None) -> None:
     lines = ["[providers.fakeai]", f'base_url = "{fake.openai_url}"', "key_required = false",
-             "paid = false", ""]
+             "paid = false", f'api_key = "{upstream_key}"' if upstream_key else "", ""]
     for model_id, upstream, extra in MODELS:
         lines += [f"[models.{model_id}]", 'provider = "fakeai"', f'model = "{upstream}"', extra, ""]
     path.write_text("\n".join(lines))
@@ -84,8 +84,9 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def running_gateway(fake: FakeServer, env: Path, **settings: Any) -> Iterator[Served]:
-    write_config(env / "project.toml", fake)
+def running_gateway(fake: FakeServer, env: Path, upstream_key: str | None = None,
+                    **settings: Any) -> Iterator[Served]:
+    write_config(env / "project.toml", fake, upstream_key)
     services = Services(load_config(Settings(timeout=10.0)))
     options: dict[str, Any] = {"models": PUBLIC, "groups": GROUPS, "key_refresh_seconds": 0.2,
                                "usage_flush_seconds": 0.1, **settings}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from gateway_kit import Served, running_gateway
 
-from fakes import FakeServer
+from fakes import Fail, FakeServer
 
 GOOD = {"model": "m-solo", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -133,3 +133,13 @@ def test_content_parts_and_developer_role_are_accepted(http: httpx.Client,
     assert http.post("/chat/completions", json=body).status_code == 200
     sent = fake_llm.requests_for(model="up-solo")[-1].json["messages"]
     assert sent == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "ab"}]
+
+
+def test_upstream_key_is_sent_upstream_and_never_shown(fake_llm: FakeServer, drux_env: Path) -> None:
+    secret = "sk-upstream-secret-0123456789"
+    fake_llm.script("up-solo", Fail("server", message=f"bad things happened with key {secret}"))
+    with running_gateway(fake_llm, drux_env, upstream_key=secret) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", json=GOOD, timeout=20)
+    error = error_of(r, 502)
+    assert secret not in r.text and "***" in error["message"]
+    assert fake_llm.requests_for(model="up-solo")[0].headers["authorization"] == f"Bearer {secret}"
