@@ -43,4 +43,5 @@ def serve(
     services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
     web_app = create_app(services, WebSettings())
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run(web_app, host=host, port=port, log_level=log_level)
+    # Open event streams end with their asks; on Ctrl-C do not wait for long local asks.
+    uvicorn.run(web_app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

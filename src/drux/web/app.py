@@ -22,7 +22,7 @@ from jinja2 import pass_context
 
 from drux.services import Services
 from drux.web.errors import install_error_handlers
-from drux.web.middleware import BodySizeLimit, SecurityHeaders
+from drux.web.middleware import BodySizeLimit, QuietShutdown, SecurityHeaders
 from drux.web.ratelimit import TokenBucketLimiter
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
@@ -75,7 +75,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None) -> F
         try:
             yield
         finally:
-            await app.state.runner.aclose()
+            await app.state.runner.aclose(grace=2.0)
             await services.aclose()
 
     app = FastAPI(
@@ -97,6 +97,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None) -> F
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=web.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(QuietShutdown)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from drux.web.routes import api, pages
