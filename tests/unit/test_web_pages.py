@@ -233,3 +233,16 @@ def test_cross_site_form_posts_are_refused(client: TestClient) -> None:
                     follow_redirects=False)
     assert r.status_code == 303
     assert client.get("/api/asks").json()["total"] == 1
+
+
+@pytest.mark.parametrize("path", [
+    "/?q=%00", "/?q=%27%20OR%201%3D1%20--", "/?q=100%25_%5C", "/?tag=%F0%9F%92%A9",
+    "/?page=10000", "/?page=-1", "/?page=1e9", "/?q=" + "w%20" * 150,
+    "/articles/..%2F..%2Fetc%2Fpasswd", "/articles/" + "a" * 3000, "/r/" + "x" * 3000,
+    "/r/%00/export.json", "/history?article=%00", "/history?page=abc", "/static/../app.py",
+    "/api/articles?q=%00&per_page=100", "/api/asks?article=" + "z" * 150,
+    "/api/asks/x/events", "/ask?q=" + "q" * 9000,
+])
+def test_odd_requests_never_cause_a_server_error(client: TestClient, path: str) -> None:
+    r = client.get(path, headers={"Last-Event-ID": "99999999999999999999"})
+    assert r.status_code < 500, (path, r.status_code, r.text[:200])
