@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from drux.consensus.evaluate import eval_agreement, format_agreement, sample
+from drux.errors import InputError
+
+
+def write(folder, name, rows):
+    (folder / name).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_eval_agreement_reads_another_folder_and_separates_clear_cases(tmp_path):
+    q = "Is the Earth flat?"
+    good = ["No, the Earth is round.", "No, it is roughly a sphere.", "No, the Earth is not flat."]
+    bad = ["No, the Earth is round.", "Yes, the Earth is flat.", "No, it is roughly a sphere."]
+    sets = [
+        {"qid": "q1", "question": q, "k": 3, "n_incorrect": 0, "label": 1, "agree_frac": 1.0,
+         "answers": good, "contrastive": [False] * 3},
+        {"qid": "q1", "question": q, "k": 3, "n_incorrect": 1, "label": 0, "agree_frac": 0.67,
+         "answers": bad, "contrastive": [False] * 3},
+    ]
+    pairs = [
+        {"qid": "q1", "question": q, "label": 1, "answers": good[:2], "contrastive": [False] * 2},
+        {"qid": "q1", "question": q, "label": 0, "answers": bad[:2], "contrastive": [False] * 2},
+    ]
+    write(tmp_path, "dev_sets.jsonl", sets)
+    write(tmp_path, "dev_pairs.jsonl", pairs)
+    report = eval_agreement(tmp_path, "fast", None, bootstrap=10)
+    assert report["sets"]["AUROC"] == 1.0 and report["pairs"]["AUROC"] == 1.0
+    assert "[dev/sets] backend=fast  AUROC=1.0000" in format_agreement(report)
+
+
+def test_missing_or_broken_data_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no benchmark file"):
+        eval_agreement(tmp_path, "fast", None)
+    (tmp_path / "dev_sets.jsonl").write_text("not json\n")
+    with pytest.raises(InputError, match="not a benchmark item"):
+        eval_agreement(tmp_path, "fast", None, tasks=("sets",))
+
+
+def test_sample_is_seeded_and_bounded():
+    items = [{"i": i} for i in range(50)]
+    assert sample(items, 10) == sample(items, 10) and len(sample(items, 10)) == 10
+    assert sample(items, None) is items
+    with pytest.raises(InputError):
+        sample(items, 0)
