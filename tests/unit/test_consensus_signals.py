@@ -54,3 +54,11 @@ def test_myth_that_x_denies_x():
 
 def test_split_sentences_keeps_content():
     assert split_sentences("One. Two!  Three?") == ["One.", "Two!", "Three?"]
+
+
+def test_x_not_y_denies_y():
+    q = "What is the capital of Australia?"
+    a = view("The capital is Canberra, not Sydney.", q)
+    assert "sydney" in a.denied and "canberra" in a.asserted
+    assert compare(a, view("Sydney is the capital.", q)).term_clash == 1
+    assert compare(a, view("It is Canberra.", q)).term_clash == 0
