@@ -175,3 +175,24 @@ def test_hybrid_backend_averages_fast_and_judge():
     assert yes.matrix["a"]["b"] == pytest.approx((f + 1.0) / 2)
     assert no.matrix["a"]["b"] == pytest.approx(f / 2)
     assert no.score is not None and yes.score is not None and no.score < yes.score
+
+
+class SynthesisJudge(ScriptedJudge):
+    async def complete(self, request: ChatRequest) -> Completion:
+        self.requests.append(request)
+        if "agree with each other" in request.messages[-1].content:
+            return Completion(text="Canberra is the capital.", model="judge")
+        return await super().complete(request)
+
+
+async def test_synthesis_by_a_judge_is_labelled():
+    judge = SynthesisJudge()
+    answers = {"a": "Canberra.", "b": "It is Canberra.", "c": "Sydney."}
+    r = await ascore_answers("Capital of Australia?", answers, FAMS, backend="judge", judge=judge,
+                             synthesize=True)
+    assert r.consensus_kind == "synthesis" and r.synthesized_by == "scripted"
+    assert r.consensus_answer == "Canberra is the capital."
+    assert r.consensus_model in {"a", "b"}
+    assert "Sydney" not in judge.requests[-1].messages[-1].content
+    fast = await ascore_answers("Capital of Australia?", answers, FAMS)
+    assert fast.consensus_kind == "representative" and fast.synthesized_by is None

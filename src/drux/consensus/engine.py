@@ -21,7 +21,7 @@ from drux.consensus.backends import (
 )
 from drux.consensus.claims import build_claims
 from drux.consensus.result import ConsensusResult, Contradiction
-from drux.errors import InputError
+from drux.errors import DruxError, InputError
 from drux.types import ChatRequest, Message, Provider
 
 BACKENDS = ("fast", "judge", "hybrid")
@@ -135,16 +135,47 @@ def score_answers(question: str, answers: dict[str, str], families: dict[str, st
 
 
 async def ascore_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                         backend: str = "fast", judge: Any = None) -> ConsensusResult:
-    """Async twin for services: a Provider judge is awaited on the caller's event loop."""
+                         backend: str = "fast", judge: Any = None,
+                         synthesize: bool = False) -> ConsensusResult:
+    """Async twin for services: a Provider judge is awaited on the caller's event loop.
+
+    With ``synthesize`` and a Provider judge, the judge also writes the consensus
+    answer from the largest cluster's answers (``consensus_kind == "synthesis"``).
+    """
     usable = validate(question, answers)
     if backend not in ("judge", "hybrid") or not isinstance(judge, Provider) or len(usable) < 2:
-        return await asyncio.to_thread(score_answers, question, answers, families,
-                                       backend=backend, judge=judge)
-    replies = await _judge_replies(judge.complete, question, list(usable.values()))
-    table = JudgeBackend(lambda q, a, b: replies[(a, b)])
-    return await asyncio.to_thread(score_answers, question, usable, families,
-                                   backend=backend, judge=table)
+        result = await asyncio.to_thread(score_answers, question, answers, families,
+                                         backend=backend, judge=judge)
+    else:
+        replies = await _judge_replies(judge.complete, question, list(usable.values()))
+        table = JudgeBackend(lambda q, a, b: replies[(a, b)])
+        result = await asyncio.to_thread(score_answers, question, usable, families,
+                                         backend=backend, judge=table)
+    if synthesize and isinstance(judge, Provider) and result.score is not None:
+        await _synthesize(judge, question, result, usable)
+    return result
+
+
+SYNTHESIS_PROMPT = (
+    "Question: {question}\n\nThese answers agree with each other:\n{answers}\n\n"
+    "Write one short answer to the question that states only what they agree on."
+)
+
+
+async def _synthesize(judge: Provider, question: str, result: ConsensusResult,
+                      answers: dict[str, str]) -> None:
+    group = result.clusters[0]
+    listed = "\n".join(f"- {answers[m]}" for m in group)
+    request = ChatRequest(messages=[Message("user", SYNTHESIS_PROMPT.format(
+        question=question, answers=listed))], temperature=0.0, max_tokens=200)
+    try:
+        text = (await judge.complete(request)).text.strip()
+    except DruxError:
+        return  # keep the representative answer
+    if text:
+        result.consensus_answer = text
+        result.consensus_kind = "synthesis"
+        result.synthesized_by = judge.name
 
 
 async def _judge_replies(complete: Callable[[ChatRequest], Awaitable[Any]], question: str,

@@ -29,6 +29,7 @@ class ConsensusResult:
     consensus_model: str | None = None
     consensus_answer: str | None = None
     consensus_kind: str | None = None  # "representative" (an answer) or "synthesis" (by a judge)
+    synthesized_by: str | None = None  # the judge that wrote a synthesis
     claims: list[Claim] = field(default_factory=list)
     contradictions: list[Contradiction] = field(default_factory=list)
     families: dict[str, str] = field(default_factory=dict)
@@ -46,6 +47,7 @@ class ConsensusResult:
             "consensus_model": self.consensus_model,
             "consensus_answer": self.consensus_answer,
             "consensus_kind": self.consensus_kind,
+            "synthesized_by": self.synthesized_by,
             "claims": [c.to_dict() for c in self.claims],
             "contradictions": [c.to_dict() for c in self.contradictions],
             "families": dict(self.families),
