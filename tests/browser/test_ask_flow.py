@@ -12,7 +12,7 @@ from browser_kit import ANSWERS, screenshot, scripted_factory
 
 from drux.web.settings import WebSettings
 
-from scripted import Reply, ScriptedProvider
+from scripted import Raise, Reply, ScriptedProvider
 
 pytestmark = pytest.mark.browser
 
@@ -108,3 +108,25 @@ def test_ask_with_the_real_offline_model(serve: Any, page: Any) -> None:
     page.reload()
     assert smol.locator('[data-role="answer"]').inner_text().strip() == live_text
     assert page.locator("#ask-status").inner_text() == "complete"
+
+
+def test_a_failing_model_shows_failed_while_the_others_answer(serve: Any, page: Any) -> None:
+    from drux.errors import ModelNotFoundError
+
+    def build(spec: Any, _config: Any) -> ScriptedProvider:
+        if spec.id == "gamma":
+            return ScriptedProvider(spec.id, [Raise(ModelNotFoundError(
+                "gamma was withdrawn", provider="ollama", model="gamma"), delay=0.3)])
+        return ScriptedProvider(spec.id, [Reply(ANSWERS[spec.id], delay=0.05)])
+
+    server = serve(build, fake_panel=True)
+    _ask(page, server.url, "What is the boiling point of water at sea level?")
+    gamma = page.locator('.column[data-model="gamma"]')
+    page.wait_for_selector('.column[data-model="gamma"].status-failed', timeout=20_000)
+    assert gamma.locator('[data-role="status"]').inner_text().lower() == "failed"
+    assert "gamma was withdrawn" in gamma.locator('[data-role="error"]').inner_text()
+    page.wait_for_selector("#consensus-result", timeout=90_000)
+    assert page.locator(".column.status-done").count() == 2
+    page.reload()
+    assert "gamma was withdrawn" in gamma.locator('[data-role="error"]').inner_text()
+    screenshot(page, "result-with-failure")

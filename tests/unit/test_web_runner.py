@@ -141,3 +141,16 @@ def test_sse_client_disconnect_over_a_real_socket_still_stores(drux_env: Path) -
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+async def test_a_quiet_follower_gets_heartbeats_then_the_rest() -> None:
+    from drux.web.runner import AskRun
+
+    run = AskRun("abc")
+    run.publish({"type": "created"})
+    follower = run.follow(heartbeat=0.01)
+    assert await anext(follower) == (0, {"type": "created"})
+    assert await anext(follower) is None  # nothing happened for a while
+    run.publish({"type": "done"})
+    run.close()
+    assert [item async for item in follower] == [(1, {"type": "done"})]

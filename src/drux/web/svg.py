@@ -60,7 +60,9 @@ def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) 
     size = cell * len(names)
     width = label_w + size + round(8 + text_w * 0.5)
     height = top + size + 4
-    parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" role="img" '
+    # Drawn at 1.5x its units: big enough to read, never stretched to the page width.
+    parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width * 1.5:.0f}" '
+             f'height="{height * 1.5:.0f}" role="img" '
              f'aria-label="Agreement between each pair of models">']
     for i, name in enumerate(shorts):
         short = escape(name)
