@@ -246,3 +246,24 @@ def test_cross_site_form_posts_are_refused(client: TestClient) -> None:
 def test_odd_requests_never_cause_a_server_error(client: TestClient, path: str) -> None:
     r = client.get(path, headers={"Last-Event-ID": "99999999999999999999"})
     assert r.status_code < 500, (path, r.status_code, r.text[:200])
+
+
+def test_status_page_shows_an_open_breaker(client: TestClient) -> None:
+    from drux.errors import ServerError
+    from drux.routing.breaker import BreakerPolicy
+
+    health = client.app.state.services.health  # type: ignore[attr-defined]
+    health.register("ollama:alpha", model="alpha", vendor="ollama", family="fam-a")
+    breaker = health.breaker("ollama:alpha", BreakerPolicy())
+    for _ in range(50):
+        if breaker.describe()["state"] == "open":
+            break
+        breaker.before_call()
+        breaker.on_failure(ServerError("boom", provider="ollama", model="alpha"))
+        health.record_failure("ollama:alpha", ServerError("boom", provider="ollama",
+                                                          model="alpha"))
+    html = client.get("/status").text
+    row = html.split("<code>ollama:alpha</code>", 1)[1].split("</tr>", 1)[0]
+    assert 'class="state state-open"' in row and "retry in" in row
+    assert "server_error: boom" in row
+    assert client.get("/api/status").json()["deployments"][0]["state"] == "open"
