@@ -205,7 +205,14 @@ class Run:
                "--up", f"http://127.0.0.1:{self.ports['up']}", "--n", "25", "--n-slow", "3",
                "--gap", "0.2", "--burst-c", "8", "--burst-s", "2", "--out", str(out)]
         self.log("+ fallback drill through " + target)
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        paused = [self.pids[g] for g in ("drux", "litellm") if g != target and g in self.pids]
+        for pid in paused:
+            os.killpg(pid, signal.SIGSTOP)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        finally:
+            for pid in paused:
+                os.killpg(pid, signal.SIGCONT)
         if done.returncode != 0:
             self.log(f"fallback drill {target} failed: {done.stderr.strip()[-300:]}")
 
