@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +153,19 @@ class Run:
         self.log(f"litellm ready after {time.monotonic() - t0:.1f} s")
 
     # -- measurements ------------------------------------------------------------------------
+    @contextmanager
+    def only(self, target: str) -> Iterator[None]:
+        """Freeze the other gateway (SIGSTOP) while ``target`` is measured, so its idle
+        background work is not charged to the target on this two-core machine."""
+        paused = [self.pids[g] for g in ("drux", "litellm") if g != target and g in self.pids]
+        for pid in paused:
+            os.killpg(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in paused:
+                os.killpg(pid, signal.SIGCONT)
+
     def url(self, target: str) -> str:
         return f"http://127.0.0.1:{self.ports['up' if target == 'direct' else target]}/v1/chat/completions"
 
@@ -165,16 +180,8 @@ class Run:
             cmd.append("--stream")
         if record:
             cmd += ["--out", str(self.out / "loadgen.jsonl")]
-        # The other gateway is frozen meanwhile: its idle background work is not charged
-        # to this target (the machine has two cores).
-        paused = [self.pids[g] for g in ("drux", "litellm") if g != target and g in self.pids]
-        for pid in paused:
-            os.killpg(pid, signal.SIGSTOP)
-        try:
+        with self.only(target):
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 90)
-        finally:
-            for pid in paused:
-                os.killpg(pid, signal.SIGCONT)
         if done.returncode != 0:
             self.log(f"loadgen {label} failed: {done.stderr.strip()[-300:]}")
             return None
@@ -205,14 +212,8 @@ class Run:
                "--up", f"http://127.0.0.1:{self.ports['up']}", "--n", "25", "--n-slow", "3",
                "--gap", "0.2", "--burst-c", "8", "--burst-s", "2", "--out", str(out)]
         self.log("+ fallback drill through " + target)
-        paused = [self.pids[g] for g in ("drux", "litellm") if g != target and g in self.pids]
-        for pid in paused:
-            os.killpg(pid, signal.SIGSTOP)
-        try:
+        with self.only(target):
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        finally:
-            for pid in paused:
-                os.killpg(pid, signal.SIGCONT)
         if done.returncode != 0:
             self.log(f"fallback drill {target} failed: {done.stderr.strip()[-300:]}")
 
