@@ -215,7 +215,7 @@ class HybridBackend:
 
     name = "hybrid"
 
-    def __init__(self, fast: FastBackend, judge: JudgeBackend, judge_weight: float = 0.5) -> None:
+    def __init__(self, fast: FastBackend, judge: AgreementBackend, judge_weight: float = 0.5) -> None:
         self.fast = fast
         self.judge = judge
         self.judge_weight = judge_weight

@@ -51,7 +51,8 @@ def make_backend(backend: str, judge: Any) -> AgreementBackend:
             raise InputError(f"the {backend} backend needs a judge model (configure one, or use --backend fast)")
         if isinstance(judge, Provider):
             judge = sync_provider_judge(judge)
-        llm = judge if isinstance(judge, JudgeBackend) else JudgeBackend(judge)
+        # A ready backend (JudgeBackend, LogprobJudge) or a text judge callable.
+        llm = judge if hasattr(judge, "judge_pairs") else JudgeBackend(judge)
         return llm if backend == "judge" else HybridBackend(fast_backend(), llm)
     raise InputError(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}")
 

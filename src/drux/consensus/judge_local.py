@@ -1,0 +1,101 @@
+"""A graded LLM judge on a local llama.cpp model: log P("yes") - log P("no").
+
+A small model's greedy one-word reply is nearly always "yes" (measured: 58 of 63
+dev pairs), so a text-only judge ranks pairs barely above chance. Reading the
+next-token distribution instead gives a graded score: the question is "Could
+both answers be true at the same time?" (asking "Do they contradict?" came out
+inverted for Qwen-1.5B, see ../shared/MODELS.md), the score is the log-odds of
+"yes" over "no" at the first answer token, averaged over both answer orders.
+
+Works with any provider that exposes ``async load()`` returning a loaded model
+with ``llm`` (a ``llama_cpp.Llama``), ``lock`` and ``chat_prompt(messages)``, as
+drux's local provider does.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from drux.consensus.backends import JudgmentCache, PairJudgment
+
+LOGPROB_PROMPT = (
+    "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
+    "Could both answers be true at the same time? Answer yes or no."
+)
+YES = ("yes", "Yes", " yes", " Yes", "YES")
+NO = ("no", "No", " no", " No", "NO")
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    top = float(values.max())
+    return top + math.log(float(np.exp(values - top).sum()))
+
+
+def last_logits(llm: Any) -> np.ndarray:
+    """The next-token logits after ``llm.eval`` (llama.cpp keeps the last row only)."""
+    import llama_cpp
+
+    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(llm.n_vocab(),))
+    return row.astype(np.float64)
+
+
+class LogprobJudge:
+    """An agreement backend: sigmoid(mean log-odds of yes vs no), cached by content hash."""
+
+    name = "judge"
+
+    def __init__(self, loaded: Any, *, both_orders: bool = True, cache: JudgmentCache | None = None,
+                 bias: float = 0.0) -> None:
+        self._model = loaded
+        self._both_orders = both_orders
+        self._cache = cache or JudgmentCache()
+        # Subtracted from the log-odds: the model's lean towards "yes" (0 = uncalibrated).
+        self._bias = bias
+        self._yes = self._first_tokens(YES)
+        self._no = self._first_tokens(NO)
+
+    def _first_tokens(self, words: tuple[str, ...]) -> list[int]:
+        llm = self._model.llm
+        ids = {llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0] for w in words}
+        return sorted(ids)
+
+    def log_odds(self, question: str, a: str, b: str) -> float:
+        """log P(yes) - log P(no) for one order of the answers."""
+        prompt = LOGPROB_PROMPT.format(question=question, a=a, b=b)
+        with self._model.lock:
+            tokens, _ = self._model.chat_prompt([{"role": "user", "content": prompt}])
+            llm = self._model.llm
+            llm.reset()
+            llm.eval(tokens)
+            logits = last_logits(llm)
+        return _logsumexp(logits[self._yes]) - _logsumexp(logits[self._no])
+
+    def judge_pair(self, question: str, a: str, b: str) -> PairJudgment:
+        key = JudgmentCache.key("logprob", question, a, b)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        orders = [(a, b), (b, a)] if self._both_orders else [tuple(sorted((a, b)))]
+        score = sum(self.log_odds(question, x, y) for x, y in orders) / len(orders) - self._bias
+        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, score))))
+        relation = "agree" if p >= 0.5 else "contradict"
+        reasons = [] if p >= 0.5 else ["judge: answers cannot both be true"]
+        judgment = PairJudgment(p, relation, None, reasons)
+        self._cache.put(key, judgment)
+        return judgment
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        return {
+            (i, j): self.judge_pair(question, answers[i], answers[j])
+            for i, j in combinations(range(len(answers)), 2)
+        }
+
+
+async def local_logprob_judge(provider: Any, **kw: Any) -> LogprobJudge:
+    """Load (or reuse) a local provider's model and wrap it as a graded judge."""
+    loaded = await provider.load()
+    return LogprobJudge(loaded, **kw)
