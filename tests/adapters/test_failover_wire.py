@@ -117,7 +117,7 @@ async def test_status_failures_fail_over(server: FakeServer, primary: str, kind:
     finally:
         await route.aclose()
     assert answer.text == BACKUP_TEXT
-    assert answer.substituted_for == "primary"
+    assert answer.substituted_for == "primary" and answer.answered_by == "backup"
     assert route.answered_by(answer.deployment).family == "fam-back"  # type: ignore[union-attr]
     assert len(server.requests_for(model="primary-up")) == hits
     assert health(registry, "prim:primary")["state"] == state

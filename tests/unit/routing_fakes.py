@@ -26,6 +26,7 @@ class Fail:
 
     error: ProviderError
     pieces: tuple[str, ...] = ()
+    gate: asyncio.Event | None = None
 
 
 @dataclass
@@ -59,7 +60,7 @@ class ScriptedProvider:
         try:
             if isinstance(step, Hang):
                 await asyncio.Event().wait()
-            if isinstance(step, Reply) and step.gate is not None:
+            if isinstance(step, Reply | Fail) and step.gate is not None:
                 await step.gate.wait()
         except asyncio.CancelledError:
             self.cancelled += 1

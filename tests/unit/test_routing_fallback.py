@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from routing_fakes import Fail, Hang, Reply, ScriptedProvider
 
@@ -59,6 +61,7 @@ async def test_complete_fails_over_and_labels_the_substitute(error: ProviderErro
     assert completion.text == "from backup"
     assert completion.deployment == "b:backup"
     assert completion.substituted_for == "primary"
+    assert completion.answered_by == "backup"
     assert second.requests[0].model == "backup"
 
 
@@ -68,7 +71,9 @@ async def test_stream_fails_over_before_output(error: ProviderError) -> None:
     second = ScriptedProvider("b:backup", [Reply(("x", "y"))])
     chunks = [c async for c in route(first, second).stream(REQ)]
     assert "".join(c.text for c in chunks) == "xy"
-    assert all(c.substituted_for == "primary" and c.deployment == "b:backup" for c in chunks)
+    assert all(c.substituted_for == "primary" and c.deployment == "b:backup"
+               and c.answered_by == "backup" for c in chunks)
+    assert (await collect(_replay(chunks), model="primary")).answered_by == "backup"
     assert not any(c.restart for c in chunks)
 
 
@@ -76,7 +81,7 @@ async def test_primary_answer_is_not_labelled_as_substitute() -> None:
     first = ScriptedProvider("a:primary", [Reply()])
     second = ScriptedProvider("b:backup", [Reply()])
     completion = await collect(route(first, second).stream(REQ), model="primary")
-    assert completion.substituted_for is None
+    assert completion.substituted_for is None and completion.answered_by is None
     assert completion.deployment == "a:primary"
     assert second.calls == 0
 
@@ -208,3 +213,36 @@ async def test_route_closes_every_deployment() -> None:
     fakes = [ScriptedProvider("a:primary"), ScriptedProvider("b:backup")]
     await route(*fakes).aclose()
     assert all(f.closed for f in fakes)
+
+
+async def test_content_filter_mid_stream_ends_the_route() -> None:
+    first = ScriptedProvider("a:primary", [Fail(ContentFilteredError("withheld"),
+                                                pieces=("Some", " text"))])
+    second = ScriptedProvider("b:backup", [Reply()])
+    with pytest.raises(ContentFilteredError):
+        await collect(route(first, second).stream(REQ), model="primary")
+    assert second.calls == 0
+
+
+async def test_cancelled_hedge_is_still_a_candidate_after_a_mid_stream_break() -> None:
+    import asyncio
+
+    primary_gate = asyncio.Event()
+    first = ScriptedProvider("a:primary", [Fail(ServerError("500"), pieces=("torn",),
+                                                gate=primary_gate)])
+    second = ScriptedProvider("b:two", [Reply(("late",), gate=asyncio.Event()), Reply(("two",))])
+    third = ScriptedProvider("c:three", [Hang()])
+    hedge = HedgePolicy(enabled=True, floor=0.0, default=0.0)
+    task = asyncio.create_task(collect(route(first, second, third, hedge=hedge).stream(REQ),
+                                       model="primary"))
+    await second.started.wait()  # b:two started as a hedge...
+    primary_gate.set()  # ...then a:primary speaks first, so b:two is cancelled
+    completion = await asyncio.wait_for(task, 10)
+    # After a:primary broke, b:two (next in the chain) was asked again and answered.
+    assert completion.text == "two" and completion.recovered
+    assert second.cancelled == 1 and second.calls == 2
+
+
+async def _replay(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
+    for chunk in chunks:
+        yield chunk

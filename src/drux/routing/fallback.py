@@ -15,8 +15,10 @@ next deployment, a slow first token starts the next one alongside. Rules:
 - When every deployment failed: ``AllDeploymentsFailedError`` with each attempt.
   A one-deployment route raises that deployment's own error.
 
-Chunks and completions are labelled with the deployment that answered, and with
-``substituted_for`` (the route's model id) when it was not the primary.
+Chunks and completions are labelled with the deployment that answered and, when
+it was not the primary, ``substituted_for`` (the route's model id) and
+``answered_by`` (the drux model id that answered; its family is on the
+``Deployment``, see ``answered_by()``).
 """
 
 from __future__ import annotations
@@ -157,9 +159,12 @@ class FallbackProvider:
         budget = request.timeout if request.timeout is not None else self.deadline
         return _Call(self, request, self._clock() + budget)
 
-    def _label(self, index: int) -> tuple[str, str | None]:
+    def _label(self, index: int) -> tuple[str, str | None, str | None]:
+        """(deployment, substituted_for, answered_by) for answers from ``index``."""
         dep = self.deployments[index]
-        return dep.name, (self.model_id if index != 0 else None)
+        if index == 0:
+            return dep.name, None, None
+        return dep.name, self.model_id, dep.model
 
     async def complete(self, request: ChatRequest) -> Completion:
         call = self._new_call(request)
@@ -170,7 +175,8 @@ class FallbackProvider:
         index, completion = await self._race(
             call, lambda i: self.deployments[i].provider.complete(call.sub_request(i)),
             nothing, streaming=False)
-        completion.deployment, completion.substituted_for = self._label(index)
+        (completion.deployment, completion.substituted_for,
+         completion.answered_by) = self._label(index)
         return completion
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
@@ -179,29 +185,29 @@ class FallbackProvider:
         while True:
             index, (head, tail) = await self._race(
                 call, lambda i: self._open(i, call.sub_request(i)), self._discard, streaming=True)
-            deployment, substituted = self._label(index)
+            label = self._label(index)
             if shown_text:
-                yield Chunk(restart=True, deployment=deployment, substituted_for=substituted)
+                yield self._stamp(Chunk(restart=True), label)
             try:
                 for chunk in head:
                     shown_text = shown_text or bool(chunk.text)
-                    yield self._stamp(chunk, deployment, substituted)
+                    yield self._stamp(chunk, label)
                 while (chunk_or_none := await self._next(tail, call)) is not None:
                     shown_text = shown_text or bool(chunk_or_none.text)
-                    yield self._stamp(chunk_or_none, deployment, substituted)
+                    yield self._stamp(chunk_or_none, label)
                 return
             except ProviderError as err:
-                # The chain continues after the deployment that broke; those before it
-                # were already tried or overtaken.
-                call.note_failure(index, err)
-                call.cursor = max(call.cursor, index + 1)
+                # Same rules as before output (a content filter ends the route). The chain
+                # continues after the deployment that broke: those before it were tried or
+                # overtaken; hedges after it that were cancelled may still answer.
+                call.on_error(index, err)
+                call.cursor = index + 1
             finally:
                 await aclose_quietly(tail)
 
     @staticmethod
-    def _stamp(chunk: Chunk, deployment: str, substituted: str | None) -> Chunk:
-        chunk.deployment = deployment
-        chunk.substituted_for = substituted
+    def _stamp(chunk: Chunk, label: tuple[str, str | None, str | None]) -> Chunk:
+        chunk.deployment, chunk.substituted_for, chunk.answered_by = label
         return chunk
 
     async def _next(self, tail: AsyncIterator[Chunk], call: _Call) -> Chunk | None:
