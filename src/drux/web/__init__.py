@@ -1,0 +1,20 @@
+"""The web app: the Hub, "Ask the AIs", live side-by-side answers and shareable results.
+
+    from drux.web.app import create_app
+    app = create_app(Services.from_settings(), WebSettings())   # drux serve does this
+
+Layout (FastAPI-template style):
+
+- ``app.py``        ``create_app``: state, middleware, error handlers, routers
+- ``deps.py``       ``Annotated`` dependencies handlers receive (services, runner, hub, ...)
+- ``routes/``       ``pages.py`` (server-rendered Jinja2) and ``api.py`` (JSON + SSE)
+- ``runner.py``     ``AskRunner``: asks run in background tasks, events fan out to SSE readers
+- ``events.py``     ask events as JSON dicts with a ``type`` field (live and rebuilt from the store)
+- ``views.py``      what the pages show of a stored ask; ``svg.py`` the gauge and heatmap
+- ``middleware.py`` security headers (strict CSP), body size cap, quiet shutdown
+- ``ratelimit.py``  per-client token bucket on starting asks; ``settings.py`` its limits
+- ``templates/``, ``static/``  Jinja2 templates, one CSS file, two small scripts (no build step)
+
+Untrusted text (model answers, articles) is rendered by ``drux.hub.render`` and only
+ever reaches a page as sanitized HTML or as escaped text.
+"""
