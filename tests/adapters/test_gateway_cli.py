@@ -1,0 +1,53 @@
+"""``drux keys`` as a user runs it: the secret is printed once, never listed, and
+mistakes are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from drux.config import Settings
+from drux.store import Store
+from drux.store.keys import hash_key
+
+
+def drux(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from drux.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_keys_create_list_revoke(drux_env: Path) -> None:
+    made = drux("keys", "create", "ci-bot", "--models", "gpt-4.1,gpt-4.1-mini", "--rpm", "60",
+                "--budget", "2.5")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("drux-") and len(secret) > 40
+    assert "shown only now" in made.stderr and secret not in made.stderr
+
+    listed = drux("keys", "list", "--json")
+    assert listed.returncode == 0 and secret not in listed.stdout
+    (info,) = json.loads(listed.stdout)
+    assert info["name"] == "ci-bot" and info["active"] and info["rpm"] == 60
+    assert info["allowed_models"] == ["gpt-4.1", "gpt-4.1-mini"] and info["budget_usd"] == 2.5
+    assert secret not in drux("keys", "list").stdout
+
+    store = Store(Settings().db_url)
+    assert [k.info.id for k in store.keys.active() if k.key_hash == hash_key(secret)] == [info["id"]]
+    store.close()
+
+    revoked = drux("keys", "revoke", secret[:12])
+    assert revoked.returncode == 0 and "revoked key" in revoked.stdout
+    assert json.loads(drux("keys", "list", "--json").stdout)[0]["active"] is False
+
+
+def test_keys_mistakes_are_one_line_errors(drux_env: Path) -> None:
+    for args, needle in [(("keys", "create", "x", "--models", "no-such-model"), "unknown model"),
+                         (("keys", "create", "x", "--rpm", "0"), "--rpm"),
+                         (("keys", "revoke", "drux-"), "at least 8"),
+                         (("keys", "revoke", "drux-nothing-like-this"), "no key matches")]:
+        done = drux(*args)
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], done.stderr
