@@ -49,12 +49,14 @@ class LogprobJudge:
     name = "judge"
 
     def __init__(self, loaded: Any, *, both_orders: bool = True, cache: JudgmentCache | None = None,
-                 bias: float = 0.0) -> None:
+                 bias: float = 0.0, scale: float = 1.0) -> None:
         self._model = loaded
         self._both_orders = both_orders
         self._cache = cache or JudgmentCache()
-        # Subtracted from the log-odds: the model's lean towards "yes" (0 = uncalibrated).
+        # P(agree) = sigmoid(scale * (log-odds - bias)): bias removes the model's lean
+        # towards "yes"; both come from a fit on dev pairs (defaults: uncalibrated).
         self._bias = bias
+        self._scale = scale
         self._yes = self._first_tokens(YES)
         self._no = self._first_tokens(NO)
 
@@ -80,8 +82,9 @@ class LogprobJudge:
         if hit is not None:
             return hit
         orders = [(a, b), (b, a)] if self._both_orders else [tuple(sorted((a, b)))]
-        score = sum(self.log_odds(question, x, y) for x, y in orders) / len(orders) - self._bias
-        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, score))))
+        mean = sum(self.log_odds(question, x, y) for x, y in orders) / len(orders)
+        z = self._scale * (mean - self._bias)
+        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         relation = "agree" if p >= 0.5 else "contradict"
         reasons = [] if p >= 0.5 else ["judge: answers cannot both be true"]
         judgment = PairJudgment(p, relation, None, reasons)
