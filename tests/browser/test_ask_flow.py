@@ -130,3 +130,21 @@ def test_a_failing_model_shows_failed_while_the_others_answer(serve: Any, page: 
     page.reload()
     assert "gamma was withdrawn" in gamma.locator('[data-role="error"]').inner_text()
     screenshot(page, "result-with-failure")
+
+
+def test_when_every_model_fails_the_page_says_so(serve: Any, page: Any) -> None:
+    from drux.errors import ModelNotFoundError
+
+    def build(spec: Any, _config: Any) -> ScriptedProvider:
+        return ScriptedProvider(spec.id, [Raise(ModelNotFoundError(
+            f"{spec.id} was withdrawn", provider="ollama", model=spec.id), delay=0.2)])
+
+    server = serve(build, fake_panel=True)
+    _ask(page, server.url, "Anyone there?")
+    page.wait_for_selector('#result[data-done="1"]', timeout=90_000)
+    assert page.locator(".column.status-failed").count() == 3
+    assert page.locator("#ask-status").inner_text() == "failed"
+    page.wait_for_function(
+        "!document.querySelector('#consensus-slot').textContent.includes('appears when')")
+    slot = page.locator("#consensus-slot").inner_text()
+    assert "No Consensus Score" in slot or "No consensus score" in slot

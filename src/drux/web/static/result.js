@@ -55,7 +55,10 @@
     scoreLoaded = true;
     fetch(root.dataset.consensusUrl, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : ""; })
-      .then(function (html) { if (html.trim()) slot.innerHTML = html; })
+      .then(function (html) {
+        if (html.trim()) slot.innerHTML = html;  // rendered by the server from stored data
+        else if (finished) slot.textContent = "No Consensus Score for this ask.";
+      })
       .catch(function () { scoreLoaded = false; });
   }
 
