@@ -177,3 +177,22 @@ async def test_providers_are_built_once_and_reused(make_services) -> None:  # ty
         await _run(services, AskOptions("q?", models=["alpha", "beta"]))
     assert sorted(built) == ["alpha", "beta"]
     assert providers["alpha"].calls == 2
+
+
+async def test_scoring_failure_keeps_answers_and_says_why(make_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import drux.consensus
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("embedding model exploded")
+
+    monkeypatch.setattr(drux.consensus, "score_answers", broken)
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("yes")]),
+                 "beta": ScriptedProvider("beta", [Reply("no")])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
+    assert isinstance(events[-1], AskDone) and events[-1].status == "complete"
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert record["status"] == "complete"
+    assert [a["text"] for a in record["answers"]] == ["yes", "no"]
+    assert record["consensus"]["score"] is None
+    assert "embedding model exploded" in record["consensus"]["reason"]

@@ -150,10 +150,16 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
 
 def score(services: Services, question: str, answers: dict[str, str],
           families: dict[str, str], backend: str) -> tuple[dict[str, Any], str]:
+    """Score the answers. A scoring failure never loses the answers: the ask is stored
+    with a consensus of n/a that says why."""
     from drux.consensus import score_answers
 
-    result = score_answers(question, answers, families, backend=backend)
-    return result.to_dict(), result.explanation()
+    try:
+        result = score_answers(question, answers, families, backend=backend)
+        return result.to_dict(), result.explanation()
+    except Exception as exc:  # the answers are already stored; keep them, report the failure
+        reason = f"scoring failed: {type(exc).__name__}: {exc}"
+        return {"score": None, "verdict": "n/a", "reason": reason, "backend": backend}, reason
 
 
 async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
