@@ -66,12 +66,13 @@ async def _drux_caller(primary: str, backup: str, deadline: float) -> Any:
     catalog.with_model(ModelSpec("backup", "back", BACKUP, "b"))
     config = AppConfig(settings=Settings(timeout=deadline), catalog=catalog,
                        explicit_keys={"prim": "bench", "back": "bench"})
-    route = build_route("primary", config, HealthRegistry(),
-                        policy=RoutingPolicy(deadline=deadline))
+    registry, policy = HealthRegistry(), RoutingPolicy(deadline=deadline)
+    routes = {name: build_route(name, config, registry, policy=policy)
+              for name in ("primary", "backup")}
 
-    async def call() -> str:
+    async def call(model: str) -> str:
         request = ChatRequest([Message("user", "hi")], max_tokens=16)
-        return (await route.complete(request)).deployment
+        return (await routes[model].complete(request)).deployment
 
     return call
 
@@ -91,8 +92,8 @@ async def _litellm_caller(primary: str, backup: str, deadline: float) -> Any:
         timeout=deadline,
     )
 
-    async def call() -> str:
-        resp = await router.acompletion(model="primary", max_tokens=16,
+    async def call(model: str) -> str:
+        resp = await router.acompletion(model=model, max_tokens=16,
                                         messages=[{"role": "user", "content": "hi"}])
         hidden = getattr(resp, "_hidden_params", {}) or {}
         return str(hidden.get("api_base") or resp.model)
@@ -100,30 +101,44 @@ async def _litellm_caller(primary: str, backup: str, deadline: float) -> Any:
     return call
 
 
-Record = tuple[float, float, bool, str, str]
+# (start wall time, ms, ok, who answered, error type, asked model)
+Record = tuple[float, float, bool, str, str, str]
 
 
 async def _drive(args: argparse.Namespace) -> list[Record]:
     make = _drux_caller if args.system == "drux" else _litellm_caller
     call = await make(args.primary, args.backup, args.timeout)
-    await call()  # warm-up: imports, connection pool
+    await call("primary")  # warm-up: imports, connection pools
+    await call("backup")
     records: list[Record] = []
     stop = asyncio.Event()
 
-    async def worker() -> None:
+    in_flight: dict[int, tuple[float, float, str]] = {}
+
+    async def worker(index: int) -> None:
+        # Alternate the routed model and the backup asked directly: the backup calls
+        # are the baseline for "added latency", measured under the same load.
+        turn = index
         while not stop.is_set():
+            model = ("primary", "backup")[turn % 2]
+            turn += 1
             started, t0 = time.time(), time.perf_counter()
+            in_flight[index] = (started, t0, model)
             try:
-                who, ok, err = await call(), True, ""
+                who, ok, err = await call(model), True, ""
             except Exception as exc:  # a user-visible failure is what we count
                 who, ok, err = "", False, type(exc).__name__
-            records.append((started, (time.perf_counter() - t0) * 1000, ok, who, err))
+            records.append((started, (time.perf_counter() - t0) * 1000, ok, who, err, model))
+            in_flight.pop(index, None)
 
     print("READY", flush=True)
-    tasks = [asyncio.create_task(worker()) for _ in range(args.concurrency)]
+    tasks = [asyncio.create_task(worker(i)) for i in range(args.concurrency)]
     await asyncio.sleep(args.duration)
     stop.set()
     await asyncio.wait(tasks, timeout=args.timeout + 5)
+    for started, t0, model in in_flight.values():  # still waiting: not an answer
+        records.append((started, (time.perf_counter() - t0) * 1000, False, "", "Unfinished",
+                        model))
     return records
 
 
@@ -272,20 +287,25 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def _phase_stats(mark: dict[str, Any], records: list[list[Any]],
                  args: argparse.Namespace) -> dict[str, Any]:
-    inside = [r for r in records if mark["start"] <= r[0] < mark["end"]]
-    settled = [r for r in inside if r[0] >= mark["start"] + args.settle]
-    lat = [r[1] for r in settled if r[2]]
+    window = [r for r in records if mark["start"] <= r[0] < mark["end"]]
+    inside = [r for r in window if r[5] == "primary"]
+    settled_at = mark["start"] + args.settle
+    lat = [r[1] for r in inside if r[2] and r[0] >= settled_at]
+    base = [r[1] for r in window if r[5] == "backup" and r[2] and r[0] >= settled_at]
     settled_s = args.phase_s - args.settle
     errors: dict[str, int] = {}
     for r in inside:
         if not r[2]:
             errors[r[4]] = errors.get(r[4], 0) + 1
+    p50, p99, b50, b99 = _pct(lat, 0.5), _pct(lat, 0.99), _pct(base, 0.5), _pct(base, 0.99)
     return {
         "phase": mark["phase"], "requests": len(inside),
         "failures": sum(1 for r in inside if not r[2]), "errors": errors,
         "answered_by_backup": sum(1 for r in inside if r[2] and (
             "back" in r[3].lower() or str(args.backup_port) in r[3])),
-        "p50_ms": _pct(lat, 0.50), "p99_ms": _pct(lat, 0.99),
+        "p50_ms": p50, "p99_ms": p99, "direct_backup_p50_ms": b50, "direct_backup_p99_ms": b99,
+        "added_p50_ms": None if p50 is None or b50 is None else round(p50 - b50, 2),
+        "added_p99_ms": None if p99 is None or b99 is None else round(p99 - b99, 2),
         "mean_ms_all": round(statistics.fmean(r[1] for r in inside), 2) if inside else None,
         "primary_hits": mark["hits"],
         "primary_hits_per_min_settled": (None if mark["settled_hits"] is None
@@ -293,17 +313,10 @@ def _phase_stats(mark: dict[str, Any], records: list[list[Any]],
     }
 
 
-def _added(result: dict[str, Any]) -> None:
-    base = next((p for p in result["phases"] if p["phase"] == "healthy"), None)
-    for phase in result["phases"]:
-        for key in ("p50_ms", "p99_ms"):
-            ok = base and base[key] is not None and phase[key] is not None
-            phase["added_" + key] = round(phase[key] - base[key], 2) if ok else None  # type: ignore[index]
-
-
 def _table(results: list[dict[str, Any]]) -> str:
-    head = ("| drill | system | phase | requests | user-visible failures | settled p50 / p99 ms | "
-            "added p50 / p99 ms | primary hits/min (settled) |")
+    head = ("| drill | system | phase | routed requests | user-visible failures | "
+            "settled p50 / p99 ms | added p50 / p99 ms vs backup direct | "
+            "primary hits/min (settled) |")
     lines = [head, "|" + "---|" * 8]
     for res in results:
         for p in res["phases"]:
@@ -336,7 +349,6 @@ def orchestrate(args: argparse.Namespace) -> None:
                 print(f"# {drill} {system}: {' -> '.join(phases)}", file=sys.stderr, flush=True)
                 res = run_drill(system, phases, backup.url, args, workdir)
                 res["drill"] = drill
-                _added(res)
                 results.append(res)
     report = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU, {platform.platform()}",
