@@ -23,8 +23,9 @@ from drux.errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
+    WeightsError,
 )
-from drux.routing.breaker import CircuitOpenError
+from drux.routing.breaker import BreakerProvider, CircuitBreaker, CircuitOpenError
 from drux.routing.fallback import Deployment, FallbackProvider
 from drux.routing.hedge import HedgePolicy
 from drux.types import ChatRequest, Chunk, Message, collect
@@ -246,3 +247,28 @@ async def test_cancelled_hedge_is_still_a_candidate_after_a_mid_stream_break() -
 async def _replay(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
     for chunk in chunks:
         yield chunk
+
+
+class _NoWeights(ScriptedProvider):
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        raise WeightsError("weights missing; run `make models`")
+        yield Chunk()  # pragma: no cover - makes this an async generator
+
+
+async def test_setup_error_of_a_lone_deployment_is_raised_unchanged() -> None:
+    breaker = CircuitBreaker("a:primary")
+    guarded = BreakerProvider(_NoWeights("a:primary"), breaker)
+    lone = FallbackProvider("primary", [Deployment("a:primary", "primary", "f", guarded)])
+    with pytest.raises(WeightsError, match="make models"):
+        await collect(lone.stream(REQ), model="primary")
+    assert breaker.state.value == "closed"  # a setup problem is not an outage
+
+
+async def test_setup_error_moves_on_to_the_fallback() -> None:
+    guarded = BreakerProvider(_NoWeights("a:primary"), CircuitBreaker("a:primary"))
+    backup = ScriptedProvider("b:backup", [Reply(("ok",))])
+    r = FallbackProvider("primary", [Deployment("a:primary", "primary", "f", guarded),
+                                     Deployment("b:backup", "backup", "g", backup)],
+                         hedge=NO_HEDGE)
+    completion = await collect(r.stream(REQ), model="primary")
+    assert completion.text == "ok" and completion.answered_by == "backup"

@@ -235,6 +235,12 @@ class BreakerProvider:
         try:
             async with asyncio.timeout(self._attempt_timeout):
                 completion = await self._inner.complete(self._capped(request))
+        except DruxError as exc:
+            if not isinstance(exc, ProviderError):
+                self._unusable(exc)
+                raise
+            self._failed(exc)
+            raise
         except Exception as exc:
             err = self._error(exc)
             self._failed(err)
@@ -266,6 +272,12 @@ class BreakerProvider:
                 raise StreamInterruptedError(
                     f"{self._name}: stream ended before the answer was finished",
                     provider=self._name)
+        except DruxError as exc:
+            if not isinstance(exc, ProviderError):
+                self._unusable(exc)
+                raise
+            self._failed(exc)
+            raise
         except Exception as exc:
             err = self._error(exc)
             self._failed(err)
@@ -306,6 +318,12 @@ class BreakerProvider:
         if self._registry is not None:
             self._registry.record_success(self._name, latency=latency,
                                           ttft=ttft if record_ttft else None)
+
+    def _unusable(self, err: DruxError) -> None:
+        """Missing weights or config: a problem of setup, not of the deployment's health."""
+        self.breaker.on_abandoned()
+        if self._registry is not None:
+            self._registry.note_unavailable(self._name, err)
 
     def _failed(self, err: ProviderError) -> None:
         self.breaker.on_failure(err)

@@ -33,6 +33,7 @@ from drux.errors import (
     AllDeploymentsFailedError,
     BadRequestError,
     ContextWindowExceededError,
+    DruxError,
     ProviderError,
     ProviderTimeoutError,
 )
@@ -64,6 +65,10 @@ class Deployment:
 def _as_error(exc: BaseException, name: str) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, DruxError):  # missing weights or key: keep its one-line message
+        wrapped = ProviderError(f"{name}: {exc}", provider=name, retryable=False)
+        wrapped.code = exc.code
+        return wrapped
     return ProviderError(f"{name}: {type(exc).__name__}: {exc}", provider=name, retryable=False)
 
 
@@ -78,6 +83,9 @@ class _Call:
     failed: set[int] = field(default_factory=set)
     min_context: int = 0
     cursor: int = 0
+    # Setup errors (missing weights, bad config) that are not ProviderErrors, kept
+    # so a one-deployment route raises them unchanged.
+    originals: dict[int, DruxError] = field(default_factory=dict)
 
     def remaining(self) -> float:
         return self.deadline_at - self.route._clock()
@@ -100,6 +108,8 @@ class _Call:
     def note_failure(self, index: int, exc: BaseException) -> ProviderError:
         dep = self.route.deployments[index]
         err = _as_error(exc, dep.name)
+        if isinstance(exc, DruxError) and exc is not err:
+            self.originals[len(self.attempts)] = exc
         err.provider = err.provider or dep.name
         err.model = err.model or dep.model
         self.failed.add(index)
@@ -114,10 +124,10 @@ class _Call:
         elif isinstance(err, BadRequestError) and not self.route.fallback_on_bad_request:
             raise err
 
-    def give_up(self) -> ProviderError:
+    def give_up(self) -> DruxError:
         if len(self.attempts) == 1 and (len(self.route.deployments) == 1
                                         or isinstance(self.attempts[0], BadRequestError)):
-            return self.attempts[0]
+            return self.originals.get(0, self.attempts[0])
         names = ", ".join(f"{a.provider or '?'} ({a.code})" for a in self.attempts)
         return AllDeploymentsFailedError(
             f"{self.route.model_id}: every deployment failed: {names}",
