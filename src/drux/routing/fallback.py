@@ -128,7 +128,7 @@ class _Call:
         if len(self.attempts) == 1 and (len(self.route.deployments) == 1
                                         or isinstance(self.attempts[0], BadRequestError)):
             return self.originals.get(0, self.attempts[0])
-        names = ", ".join(f"{a.provider or '?'} ({a.code})" for a in self.attempts)
+        names = ", ".join(f"{a.model or a.provider or '?'} ({a.code})" for a in self.attempts)
         return AllDeploymentsFailedError(
             f"{self.route.model_id}: every deployment failed: {names}",
             attempts=list(self.attempts), provider="route", model=self.route.model_id)
