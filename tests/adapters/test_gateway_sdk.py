@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
-from gateway_kit import Served, running_gateway
+from gateway_kit import Served, running_gateway, wait_for
+from sqlalchemy import text
 
 from fakes import Fail, FakeServer, Reply
 
@@ -156,3 +158,19 @@ def test_error_after_output_ends_the_stream_with_an_error_event(
 def test_models_lists_public_models_and_groups(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
     assert ids == ["m-primary", "m-backup", "m-solo", "m-pricey", "g-fast"]
+
+
+def test_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
+        gateway: Served, fake_llm: FakeServer) -> None:
+    fake_llm.script("up-solo", Reply(chunks=["tick "] * 200, chunk_delay=0.02))
+    body = {"model": "m-solo", "messages": MESSAGES, "stream": True}
+    with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=body,
+                      timeout=20) as r:
+        lines = r.iter_lines()
+        assert next(line for line in lines if '"tick ' in line)
+    usage = gateway.services.store.keys.usage
+    rows = wait_for(lambda: usage(), timeout=5)
+    assert rows and rows[0]["requests"] == 1
+    with gateway.services.store.sessions() as session:
+        statuses = session.execute(text("SELECT status FROM usage_records")).scalars().all()
+    assert statuses == [499]  # ended by the client, well before 200 pieces at 20 ms each

@@ -125,44 +125,90 @@ def _answered_by(ex: Exchange, chunk: Chunk) -> str:
     return deployment.split(":", 1)[1] if ":" in deployment else ex.call.model
 
 
-async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: ChunkEncoder,
-                 watcher: asyncio.Task[None]) -> None:
-    """Everything after the response head; errors end the stream with an error event."""
-    usage: Usage | None = first.usage
-    status = 200
-    tail = b""
+class _Outbox:
+    """Frames made by the pump task, written by the handler in as few writes as it can:
+    chunks that arrive together from the upstream leave together."""
+
+    __slots__ = ("_ready", "done", "error", "frames", "usage")
+
+    def __init__(self, usage: Usage | None) -> None:
+        self.frames: list[bytes] = []
+        self.usage = usage
+        self.error: DruxError | None = None
+        self.done = False
+        self._ready = asyncio.Event()
+
+    def put(self, data: bytes) -> None:
+        self.frames.append(data)
+        self._ready.set()
+
+    def finish(self) -> None:
+        self.done = True
+        self._ready.set()
+
+    async def take(self) -> bytes:
+        await self._ready.wait()
+        self._ready.clear()
+        data = b"".join(self.frames)
+        self.frames.clear()
+        return data
+
+
+async def _pump(ex: Exchange, stream: Any, encoder: ChunkEncoder, box: _Outbox) -> None:
     try:
-        body = encoder.role() + encoder.chunk(first)
-        await send({"type": "http.response.body", "body": body, "more_body": True})
         async for chunk in stream:
             if chunk.restart:
                 raise StreamInterruptedError(
                     f"{ex.call.model}: the upstream stream broke after partial output; "
                     f"{chunk.deployment} would restart the answer, which this protocol cannot "
                     "express", provider="route", model=ex.call.model)
-            usage = chunk.usage or usage
+            box.usage = chunk.usage or box.usage
             frames = encoder.chunk(chunk)
-            if chunk.finish_reason is not None or tail:
-                tail += frames  # the end of the answer goes out in one write with [DONE]
-            elif frames:
-                await send({"type": "http.response.body", "body": frames, "more_body": True})
-        if ex.call.include_usage:
-            tail += encoder.usage(usage or Usage())
+            if frames:
+                box.put(frames)
     except DruxError as err:
-        mapped = from_drux(err, ex.app.redact)
-        status = mapped.status
-        tail += encoder.error(mapped)
+        box.error = err
+    finally:
+        box.finish()
+
+
+async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: ChunkEncoder,
+                 watcher: asyncio.Task[None]) -> None:
+    """Everything after the response head; errors end the stream with an error event."""
+    box = _Outbox(first.usage)
+    pump = asyncio.create_task(_pump(ex, stream, encoder, box))
+    try:
+        await send({"type": "http.response.body", "body": encoder.role() + encoder.chunk(first),
+                    "more_body": True})
+        while True:
+            data = await box.take()
+            if box.done:
+                break
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await pump  # re-raises anything that is not a DruxError
     except asyncio.CancelledError as exc:
         if _CLIENT_GONE not in exc.args:
             raise
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
-        ex.record(499, usage, encoder.model)
+        ex.record(499, box.usage, encoder.model)
         return
+    finally:
+        if not pump.done():
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
+    status = 200
+    if box.error is not None:
+        mapped = from_drux(box.error, ex.app.redact)
+        status = mapped.status
+        data += encoder.error(mapped)
+    elif ex.call.include_usage:
+        data += encoder.usage(box.usage or Usage())
     watcher.cancel()
-    ex.record(status, usage, encoder.model)
-    await send({"type": "http.response.body", "body": tail + encoder.done(), "more_body": False})
+    ex.record(status, box.usage, encoder.model)
+    await send({"type": "http.response.body", "body": data + encoder.done(), "more_body": False})
 
 
 __all__ = ["Exchange", "GatewayError", "respond_json", "respond_stream"]
