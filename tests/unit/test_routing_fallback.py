@@ -272,3 +272,19 @@ async def test_setup_error_moves_on_to_the_fallback() -> None:
                          hedge=NO_HEDGE)
     completion = await collect(r.stream(REQ), model="primary")
     assert completion.text == "ok" and completion.answered_by == "backup"
+
+
+async def test_open_breaker_is_skipped_before_any_call() -> None:
+    breaker = CircuitBreaker("a:primary")
+    breaker.on_failure(ModelNotFoundError("404"))
+    dead = ScriptedProvider("a:primary", [Reply(("must not be asked",))])
+    backup = ScriptedProvider("b:backup", [Reply(("ok",))])
+    r = FallbackProvider("primary", [Deployment("a:primary", "primary", "f", dead, breaker=breaker),
+                                     Deployment("b:backup", "backup", "g", backup)],
+                         hedge=NO_HEDGE)
+    assert (await r.complete(REQ)).text == "ok"
+    assert dead.calls == 0 and breaker.rejected_count == 1
+    backup.script = [Fail(ServerError("500"))]
+    with pytest.raises(AllDeploymentsFailedError) as info:
+        await r.complete(REQ)
+    assert [a.code for a in info.value.attempts] == ["circuit_open", "server_error"]

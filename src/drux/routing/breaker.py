@@ -122,10 +122,18 @@ class CircuitBreaker:
             self.rejected_count += 1
             raise CircuitOpenError(f"{self.name}: circuit half-open, a probe is in flight",
                                    provider=self.name, retry_after=None)
+        raise self.rejection()
+
+    def is_open(self) -> bool:
+        """Open and cooling down: a call would be refused (half-open is not open)."""
+        return self.state is BreakerState.OPEN
+
+    def rejection(self) -> CircuitOpenError:
+        """The error for a call refused while open (counted as a rejection)."""
         self.rejected_count += 1
-        wait = max(0.0, self._open_until - now)
-        raise CircuitOpenError(f"{self.name}: circuit open for another {wait:.1f} s",
-                               provider=self.name, retry_after=wait)
+        wait = max(0.0, self._open_until - self._clock())
+        return CircuitOpenError(f"{self.name}: circuit open for another {wait:.1f} s",
+                                provider=self.name, retry_after=wait)
 
     def on_success(self) -> None:
         if self.state is BreakerState.HALF_OPEN:

@@ -98,6 +98,12 @@ class _Call:
             too_small = self.min_context > 0 and chain[index].context <= self.min_context
             if index in self.failed or too_small:
                 continue
+            breaker = chain[index].breaker
+            if breaker is not None and breaker.is_open():
+                # Skip a dead deployment here, without a task or a loop turn: this is
+                # the path every request takes while a primary is down.
+                self.note_failure(index, breaker.rejection())
+                continue
             return index
         return None
 
