@@ -17,8 +17,8 @@ that stops at the next question or blank line.
 
 The window is ``min(spec.context, MAX_CONTEXT)`` tokens: the KV cache is
 allocated for the whole window up front, and panel questions and answers are
-short, so 4096 keeps memory small (three models fit in well under 1 GB of KV
-cache) while leaving room for long questions. A prompt that does not fit
+short, so 4096 keeps memory small (the default panel's three KV caches come
+to about 0.2 GB in f16) while leaving room for long questions. A prompt that does not fit
 raises ``ContextWindowExceededError`` before anything is generated.
 """
 
@@ -178,11 +178,11 @@ class _NativeLog:
 def import_llama() -> type[Llama]:
     """Import llama-cpp-python the way drux runs it; import it through here, not directly.
 
-    Idle OpenMP threads of llama.cpp spin by default. A panel runs several models
-    on few cores, and spinning threads then take the CPU from the ones working:
-    on 2 busy cores, three concurrent models took 2-3 s with a passive wait and
-    5-11 s spinning. libgomp reads the variable once, when llama.cpp loads, and
-    a value the user set wins.
+    Idle OpenMP threads of llama.cpp spin for a while by default. A panel runs
+    several models on few cores, and spinning threads then take the CPU from the
+    ones working: on 2 busy cores the default panel answering at once took about
+    3x longer with libgomp's default wait (``bench/local.py --omp``). libgomp
+    reads the variable once, when llama.cpp loads; a value the user set wins.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
@@ -268,10 +268,10 @@ class _Channel:
     """Worker thread -> event loop, waking the loop at most every ``interval`` seconds.
 
     Every wake-up runs the event loop's thread while llama.cpp computes the next
-    token on all cores; on a busy machine that preempts a compute thread and the
-    others stall at its barriers. Waking per token cost about a third of the
-    token rate on 2 cores (bench/local.py); 20 updates a second still reads as
-    live streaming. The first text and the end are handed over at once.
+    token on all cores; on a busy machine that can preempt a compute thread while
+    the others wait for it at their barriers (bench/local.py compares waking per
+    token with this). 20 updates a second still reads as live streaming. The
+    first text and the end are handed over at once.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
@@ -403,8 +403,11 @@ class LocalProvider:
     """A ``Provider`` answering from a GGUF file through llama.cpp, fully offline."""
 
     def __init__(self, spec: ModelSpec, path: Path, *, vendor: str = "local", threads: int = 0,
-                 defaults: tuple[float, int] = (0.0, 200), pool: LocalModelPool | None = None) -> None:
+                 defaults: tuple[float, int] = (0.0, 200), pool: LocalModelPool | None = None,
+                 stream_interval: float = 0.05) -> None:
+        """``stream_interval``: seconds between hand-overs of text to the consumer (see ``_Channel``)."""
         self._spec = spec
+        self._stream_interval = stream_interval
         self._path = path
         self._name = f"{vendor}:{spec.id}"
         self._threads = resolve_threads(threads)
@@ -428,7 +431,7 @@ class LocalProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         plan = self._plan(request)
-        channel = _Channel(asyncio.get_running_loop())
+        channel = _Channel(asyncio.get_running_loop(), self._stream_interval)
         worker = threading.Thread(target=self._work, args=(plan, channel), daemon=True,
                                   name=f"drux-local:{self._spec.id}")
         worker.start()
