@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from drux.providers.local import FEWSHOT_EXAMPLES, _StopScanner, fewshot_prompt
+import asyncio
+import threading
+
+from drux.providers.local import FEWSHOT_EXAMPLES, _Channel, _End, _StopScanner, fewshot_prompt
+from drux.types import Usage
 
 
 def _run(stops: list[str], pieces: list[str], strip: bool = False) -> tuple[list[str], bool, str]:
@@ -61,3 +65,24 @@ def test_fewshot_prompt_uses_system_and_history() -> None:
     ])
     assert prompt.startswith("Answer in one word.\n")
     assert prompt.endswith("Q: First?\nA: One.\n\nQ: Second?\nA:")
+
+
+async def test_channel_hands_over_batches_and_the_end_at_once() -> None:
+    channel = _Channel(asyncio.get_running_loop(), interval=3600.0)
+    channel.put_text("first")  # the first text wakes the loop at once
+
+    def worker() -> None:
+        for piece in ("a", "b", "c"):  # inside the interval: queued, no wake-up
+            channel.put_text(piece)
+
+    assert await channel.get() == ("first", None)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    waiting = asyncio.ensure_future(channel.get())
+    await asyncio.sleep(0.05)
+    assert not waiting.done(), "queued text inside the interval must not wake the loop"
+    channel.put_end(_End("stop", Usage(3, 4)))
+    text, end = await asyncio.wait_for(waiting, 5)
+    assert text == "abc"
+    assert isinstance(end, _End) and end.usage.output_tokens == 4
