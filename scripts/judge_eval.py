@@ -25,7 +25,7 @@ import numpy as np
 from drux.consensus.backends import HybridBackend, PairJudgment
 from drux.consensus.engine import fast_backend, score_with
 from drux.consensus.evaluate import load_items, sample
-from drux.consensus.metrics import auroc
+from drux.consensus.metrics import auroc, bootstrap_ci
 
 DEFAULT_DATA = Path("/work/shared/bench/agreement")
 
@@ -134,12 +134,20 @@ def main() -> None:
     ys = [it["label"] for it in sets]
     print(f"dev sample: {len(pairs)} pairs ({int(y.sum())} agree), {len(sets)} sets ({sum(ys)} consistent)")
     print(f"judge calibration on these pairs: scale={scale:.3f} bias={bias:.3f}")
-    print(f"  fast   pairs AUROC {auroc(y, fast_pairs):.4f}   sets AUROC {auroc(ys, set_scores(fast, sets)):.4f}")
-    print(f"  judge  pairs AUROC {auroc(y, s):.4f}   sets AUROC {auroc(ys, set_scores(judge, sets)):.4f}")
+
+    def line(name: str, pair_scores: list[float] | np.ndarray, backend: object) -> None:
+        ss = set_scores(backend, sets)
+        plo, phi = bootstrap_ci(pairs, pair_scores, 1000)
+        slo, shi = bootstrap_ci(sets, ss, 1000)
+        print(f"  {name:12s} pairs AUROC {auroc(y, pair_scores):.4f} ({plo:.2f}-{phi:.2f})   "
+              f"sets AUROC {auroc(ys, ss):.4f} ({slo:.2f}-{shi:.2f})")
+
+    line("fast", fast_pairs, fast)
+    line("judge", s, judge)
     for w in (0.3, 0.5, 0.7):
         hybrid = HybridBackend(fast, judge, judge_weight=w)
         hp = [hybrid.judge_pairs(it["question"], it["answers"])[(0, 1)].agreement for it in pairs]
-        print(f"  hybrid w={w} pairs AUROC {auroc(y, hp):.4f}   sets AUROC {auroc(ys, set_scores(hybrid, sets)):.4f}")
+        line(f"hybrid w={w}", hp, hybrid)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ LOGPROB_PROMPT = (
     "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
     "Could both answers be true at the same time? Answer yes or no."
 )
+# Qwen2.5-Coder-1.5B Q4_K_M, both orders averaged: logistic fit on 120 sampled dev
+# pairs (scripts/judge_eval.py). Another judge model needs its own fit.
+DEV_SCALE = 1.59
+DEV_BIAS = -0.25
 YES = ("yes", "Yes", " yes", " Yes", "YES")
 NO = ("no", "No", " no", " No", "NO")
 
@@ -49,12 +53,12 @@ class LogprobJudge:
     name = "judge"
 
     def __init__(self, loaded: Any, *, both_orders: bool = True, cache: JudgmentCache | None = None,
-                 bias: float = 0.0, scale: float = 1.0) -> None:
+                 bias: float = DEV_BIAS, scale: float = DEV_SCALE) -> None:
         self._model = loaded
         self._both_orders = both_orders
         self._cache = cache or JudgmentCache()
         # P(agree) = sigmoid(scale * (log-odds - bias)): bias removes the model's lean
-        # towards "yes"; both come from a fit on dev pairs (defaults: uncalibrated).
+        # towards "yes"; the defaults come from a fit on dev pairs.
         self._bias = bias
         self._scale = scale
         self._yes = self._first_tokens(YES)
