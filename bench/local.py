@@ -1,10 +1,12 @@
 """Tokens/s through drux's local provider vs raw llama-cpp-python, in one run.
 
 Same model file, prompt, thread count, window and max tokens; greedy decoding.
-Four ways to generate take turns, the first one rotating each round:
+Five ways to generate take turns, the first one rotating each round:
 
 - ``drux``: ``LocalProvider.stream()`` (worker thread, asyncio hand-off, stop
   strings, usage), in its own ``LocalModelPool``;
+- ``drux (wake per token)``: the same with ``stream_interval=0``, handing each
+  token to the event loop as it comes (what drux did before coalescing);
 - ``raw chat``: ``Llama.create_chat_completion(stream=True)`` with the model's own
   chat template, the usual way to stream a chat answer from llama-cpp-python;
 - ``raw generate``: a bare ``Llama.generate()`` token loop on the same prompt
@@ -21,9 +23,17 @@ it per ask; the raw paths call ``Llama.reset()``), so no path skips the prompt
 because the benchmark repeats it.
 
 Decode tokens/s = (output tokens - 1) / (end - first token), the panel's
-definition. Medians over the rounds; the ratio is drux / baseline.
+definition. The load of a shared machine drifts within seconds, so the ratio
+drux / baseline is taken per round (runs next to each other in time) and the
+median of those paired ratios is reported, with the medians of each path.
+CPU time per token (the whole process, every thread) is far less disturbed by
+other programs than wall time, so it shows the wrapper's own cost best.
 
-    .venv/bin/python bench/local.py [--model smollm2-135m] [--rounds 7] [--max-tokens 128] [--append]
+    .venv/bin/python bench/local.py [--model smollm2-135m] [--rounds 15] [--max-tokens 128] [--append]
+
+``--omp`` measures instead why drux sets ``OMP_WAIT_POLICY=PASSIVE``: the
+default panel's local models answering at once, each round in two fresh
+processes, one with the passive wait and one with libgomp's default.
 """
 
 from __future__ import annotations
@@ -31,10 +41,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +76,11 @@ class Run:
     first_s: float
     total_s: float
     text: str
+    cpu_s: float = 0.0  # CPU time of the whole process during the run, all threads
+
+    @property
+    def cpu_ms_per_token(self) -> float:
+        return 1000 * self.cpu_s / self.tokens
 
     @property
     def decode_tps(self) -> float:
@@ -74,7 +91,7 @@ class Run:
         return self.tokens / self.total_s
 
 
-def run_drux(provider: LocalProvider, max_tokens: int) -> Run:
+def run_drux(loop: asyncio.AbstractEventLoop, provider: LocalProvider, max_tokens: int) -> Run:
     async def go() -> Run:
         request = ChatRequest([Message("user", PROMPT)], temperature=0.0, max_tokens=max_tokens)
         parts: list[str] = []
@@ -90,7 +107,7 @@ def run_drux(provider: LocalProvider, max_tokens: int) -> Run:
                 tokens = chunk.usage.output_tokens
         return Run(tokens, first, time.perf_counter() - start, "".join(parts))
 
-    return asyncio.run(go())
+    return loop.run_until_complete(go())
 
 
 def run_raw_chat(llm: Any, max_tokens: int) -> Run:
@@ -157,6 +174,13 @@ def machine() -> str:
             f"Python {platform.python_version()}, OMP_WAIT_POLICY={policy}")
 
 
+def timed(runner: Callable[[], Run]) -> Run:
+    cpu = time.process_time()
+    run = runner()
+    run.cpu_s = time.process_time() - cpu
+    return run
+
+
 def measure(runners: dict[str, Callable[[], Run]], rounds: int) -> dict[str, list[Run]]:
     names = list(runners)
     for name in names:  # warm-up: page the file in, settle caches
@@ -165,13 +189,11 @@ def measure(runners: dict[str, Callable[[], Run]], rounds: int) -> dict[str, lis
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
-            results[name].append(runners[name]())
+            results[name].append(timed(runners[name]))
     return results
 
 
 def report(results: dict[str, list[Run]], args: argparse.Namespace, threads: int) -> str:
-    drux = statistics.median(run.decode_tps for run in results["drux"])
-    drux_all = statistics.median(run.overall_tps for run in results["drux"])
     lines = [
         f"### {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · {args.model}",
         "",
@@ -179,18 +201,27 @@ def report(results: dict[str, list[Run]], args: argparse.Namespace, threads: int
         f"- {args.rounds} rounds (after one warm-up each), {threads} threads, greedy, "
         f"max {args.max_tokens} tokens, prompt: \"{PROMPT}\"",
         "",
-        "| path | decode tok/s (median) | end-to-end tok/s (median) | drux / path (decode) "
-        "| drux / path (end-to-end) | tokens | same text as drux |",
-        "|---|---|---|---|---|---|---|",
+        "| path | decode tok/s median (range) | end-to-end tok/s median "
+        "| drux / path, decode: paired median (quartiles) | drux / path, end-to-end: paired median "
+        "| CPU ms per token (median) | path CPU / drux CPU: paired median "
+        "| tokens | same text as drux |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    mine = results["drux"]
     for name, runs in results.items():
-        decode = statistics.median(run.decode_tps for run in runs)
-        overall = statistics.median(run.overall_tps for run in runs)
-        same = all(run.text == results["drux"][0].text for run in runs)
-        tokens = sorted({run.tokens for run in runs})
-        lines.append(f"| {name} | {decode:.1f} | {overall:.1f} | {drux / decode:.1%} | "
-                     f"{drux_all / overall:.1%} | {', '.join(map(str, tokens))} | "
-                     f"{'yes' if same else 'no'} |")
+        decode = sorted(run.decode_tps for run in runs)
+        ratios = [a.decode_tps / b.decode_tps for a, b in zip(mine, runs, strict=True)]
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        overall = statistics.median(a.overall_tps / b.overall_tps for a, b in zip(mine, runs, strict=True))
+        cpu = statistics.median(b.cpu_s / a.cpu_s for a, b in zip(mine, runs, strict=True))
+        same = all(run.text == mine[0].text for run in runs)
+        tokens = ", ".join(map(str, sorted({run.tokens for run in runs})))
+        lines.append(
+            f"| {name} | {statistics.median(decode):.1f} ({decode[0]:.0f}-{decode[-1]:.0f}) | "
+            f"{statistics.median(run.overall_tps for run in runs):.1f} | "
+            f"{statistics.median(ratios):.1%} ({q1:.0%}-{q3:.0%}) | {overall:.1%} | "
+            f"{statistics.median(run.cpu_ms_per_token for run in runs):.2f} | {cpu:.1%} | {tokens} | "
+            f"{'yes' if same else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -207,40 +238,112 @@ def append(entry: str) -> None:
     RESULTS.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=0, help="0: drux's setting (0 = all cores)")
-    parser.add_argument("--append", action="store_true", help=f"append the results to {RESULTS}")
-    args = parser.parse_args()
+def panel_child(args: argparse.Namespace) -> None:
+    """One process: the default panel's local models answer at once; prints the wall time."""
+    if args.native_default:
+        import llama_cpp  # noqa: F401  # loads libgomp before drux can set OMP_WAIT_POLICY
+    config = load_config()
+    pool = LocalModelPool()
+    threads = resolve_threads(args.threads or config.settings.threads)
+    providers = []
+    for model in config.catalog.panel("default"):
+        spec = config.catalog.model(model)
+        providers.append(LocalProvider(spec, ready_path(spec, config.settings.models_dir),
+                                       threads=threads, pool=pool))
+    request = ChatRequest([Message("user", PROMPT)], temperature=0.0, max_tokens=args.max_tokens)
 
+    async def go() -> None:
+        for provider in providers:
+            await provider.load()
+        start = time.perf_counter()
+        done = await asyncio.gather(*(provider.complete(request) for provider in providers))
+        tokens = sum(c.usage.output_tokens for c in done)
+        print(json.dumps({"wall": time.perf_counter() - start, "tokens": tokens}))
+
+    asyncio.run(go())
+    pool.close()
+
+
+def omp_policy(args: argparse.Namespace) -> str:
+    """The default panel, all models at once, in fresh processes: passive wait vs libgomp's default."""
+    variants = {"PASSIVE (drux)": ["--panel-child"],
+                "libgomp default (spin, then sleep)": ["--panel-child", "--native-default"]}
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    common = ["--max-tokens", str(args.max_tokens), "--threads", str(args.threads)]
+    for r in range(args.rounds):
+        for name in list(variants)[r % 2:] + list(variants)[: r % 2]:
+            out = subprocess.run([sys.executable, __file__, *variants[name], *common], env=env,
+                                 capture_output=True, text=True, check=True).stdout
+            walls[name].append(json.loads(out.strip().splitlines()[-1])["wall"])
+    passive = walls["PASSIVE (drux)"]
+    lines = [
+        f"### {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · OpenMP wait policy, default panel at once",
+        "",
+        f"- machine: {machine().rsplit(', OMP', 1)[0]}",
+        f"- {args.rounds} rounds, each a fresh process per variant; the panel's local models "
+        f"answer the same prompt concurrently (greedy, max {args.max_tokens} tokens each)",
+        "",
+        "| variant | wall s median (range) | variant / passive: paired median |",
+        "|---|---|---|",
+    ]
+    for name, values in walls.items():
+        paired = statistics.median(v / p for p, v in zip(passive, values, strict=True))
+        lines.append(f"| {name} | {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+                     f" | {paired:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def overhead(args: argparse.Namespace) -> str:
     config = load_config()
     spec = config.catalog.model(args.model)
     path = ready_path(spec, config.settings.models_dir)
     threads = resolve_threads(args.threads or config.settings.threads)
     n_ctx = context_window(spec)
     pool = LocalModelPool()
+    loop = asyncio.new_event_loop()
     provider = LocalProvider(spec, path, threads=threads, pool=pool)
+    per_token = LocalProvider(spec, path, threads=threads, pool=pool, stream_interval=0.0)
     raw = import_llama()(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                 verbose=False, chat_format="chat_template.default")
     prompt_tokens, _ = pool.get(path, threads=threads, n_ctx=n_ctx).chat_prompt(
         [{"role": "user", "content": PROMPT}])
     runners: dict[str, Callable[[], Run]] = {
-        "drux": lambda: run_drux(provider, args.max_tokens),
+        "drux": lambda: run_drux(loop, provider, args.max_tokens),
+        "drux (wake per token)": lambda: run_drux(loop, per_token, args.max_tokens),
         "raw chat": lambda: run_raw_chat(raw, args.max_tokens),
         "raw generate": lambda: run_raw_generate(raw, prompt_tokens, args.max_tokens),
         "raw generate (thread)": lambda: in_thread(
             lambda: run_raw_generate(raw, prompt_tokens, args.max_tokens)),
     }
-    entry = report(measure(runners, args.rounds), args, threads)
+    try:
+        return report(measure(runners, args.rounds), args, threads)
+    finally:
+        raw.close()
+        pool.close()
+        loop.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0, help="0: drux's setting (0 = all cores)")
+    parser.add_argument("--append", action="store_true", help=f"append the results to {RESULTS}")
+    parser.add_argument("--omp", action="store_true",
+                        help="instead: the default panel at once, passive vs default OpenMP wait")
+    parser.add_argument("--panel-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--native-default", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.panel_child:
+        panel_child(args)
+        return
+    entry = omp_policy(args) if args.omp else overhead(args)
     print(entry)
     if args.append:
         append(entry)
         print(f"appended to {RESULTS}")
-    raw.close()
-    pool.close()
 
 
 if __name__ == "__main__":
