@@ -31,6 +31,7 @@ from drux.consensus.signals import AnswerView, compare, question_terms, read_ans
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
+ECHO_CAP = 0.5  # most agreement an answer that only echoes the question can show
 
 
 @dataclass(slots=True)
@@ -147,6 +148,9 @@ class FastBackend:
                 # Paraphrases this close are agreement whatever the fit says: the
                 # benchmark it learned from has no near-duplicate answers.
                 p = max(p, float(sims[i, j]))
+            if views[i].echoes_question or views[j].echoes_question:
+                # Repeating the question back is not evidence of agreement.
+                p = min(p, ECHO_CAP)
             judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment

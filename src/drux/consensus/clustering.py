@@ -19,7 +19,8 @@ DEFAULT_THRESHOLD = 0.5
 
 def cluster(agreement: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
             weights: Sequence[float] | None = None) -> list[list[int]]:
-    """Index clusters, heaviest first (by ``weights`` sum, then size, then first index)."""
+    """Index clusters, heaviest first (by ``weights`` sum, then size, then mean support
+    from all answers, then first index)."""
     k = agreement.shape[0]
     groups: list[list[int]] = [[i] for i in range(k)]
     while len(groups) > 1:
@@ -34,7 +35,10 @@ def cluster(agreement: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
         groups[a] = sorted(groups[a] + groups[b])
         del groups[b]
     w = list(weights) if weights is not None else [1.0] * k
-    return sorted(groups, key=lambda g: (-sum(w[i] for i in g), -len(g), g[0]))
+    # Equal-weight groups: the one the other answers lean towards comes first.
+    support = (agreement.sum(axis=1) - 1.0) / max(k - 1, 1)
+    return sorted(groups, key=lambda g: (-round(sum(w[i] for i in g), 9), -len(g),
+                                         -round(float(np.mean(support[g])), 9), g[0]))
 
 
 def representative(members: list[int], agreement: np.ndarray) -> int:

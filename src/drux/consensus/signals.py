@@ -160,6 +160,11 @@ class AnswerView:
     absolute: bool = False
     n_words: int = 0
 
+    @property
+    def echoes_question(self) -> bool:
+        """Says nothing beyond the question's own words (no new term, number or yes/no)."""
+        return not (self.content or self.numbers or self.years or self.polarity)
+
 
 def question_terms(question: str) -> set[str]:
     toks = words(question)
