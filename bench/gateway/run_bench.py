@@ -75,7 +75,7 @@ class Run:
         self.out = Path(a.out) if a.out else HERE / "results" / time.strftime("run_%Y%m%d_%H%M%S")
         self.out.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.ports = {k: free_port() for k in ("up", "drux", "litellm", "dead")}
+        self.ports = {k: free_port() for k in ("up", "drux", "drux_sdk", "litellm", "dead")}
         self.keys: dict[str, str] = {}
         self.pids: dict[str, int] = {}
 
@@ -117,19 +117,24 @@ class Run:
                 "DRUX_USER_CONFIG": str(self.work / "none.toml"),
                 "DRUX_PROJECT_CONFIG": str(self.work / "drux.toml")}
 
-    def start_drux(self) -> None:
+    def start_drux(self, name: str = "drux") -> None:
+        """``drux``: the gateway as shipped; ``drux_sdk``: the same with the openai SDK
+        adapter instead of the lean OpenAI-wire client (DRUX_GATEWAY_LEAN_OPENAI=false)."""
         text = (HERE / "drux.toml.in").read_text()
         text = text.replace("@UP@", str(self.ports["up"])).replace("@DEAD@", str(self.ports["dead"]))
         (self.work / "drux.toml").write_text(text)
         env = {**os.environ, **self.drux_env()}
-        made = subprocess.run([self.a.drux, "keys", "create", "bench"], env=env, check=True,
-                              capture_output=True, text=True)
-        self.keys["drux"] = made.stdout.strip()
-        port = self.ports["drux"]
-        proc = self.start("drux", [self.a.drux, "gateway", "--host", "127.0.0.1", "--port", str(port),
-                                   "--workers", str(self.a.workers)], self.drux_env())
+        if "drux" not in self.keys:
+            made = subprocess.run([self.a.drux, "keys", "create", "bench"], env=env, check=True,
+                                  capture_output=True, text=True)
+            self.keys["drux"] = made.stdout.strip()
+        self.keys[name] = self.keys["drux"]
+        port = self.ports[name]
+        extra = {"DRUX_GATEWAY_LEAN_OPENAI": "false"} if name == "drux_sdk" else {}
+        proc = self.start(name, [self.a.drux, "gateway", "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", str(self.a.workers)], {**self.drux_env(), **extra})
         if not wait_http(f"http://127.0.0.1:{port}/health", 60, proc):
-            raise SystemExit("drux gateway did not start; see " + str(self.out / "drux.log"))
+            raise SystemExit(f"{name} did not start; see " + str(self.out / f"{name}.log"))
 
     def start_litellm(self) -> None:
         cfg = (self.kit / "litellm_config.yaml").read_text()
@@ -157,7 +162,8 @@ class Run:
     def only(self, target: str) -> Iterator[None]:
         """Freeze the other gateway (SIGSTOP) while ``target`` is measured, so its idle
         background work is not charged to the target on this two-core machine."""
-        paused = [self.pids[g] for g in ("drux", "litellm") if g != target and g in self.pids]
+        paused = [self.pids[g] for g in ("drux", "drux_sdk", "litellm")
+                  if g != target and g in self.pids]
         for pid in paused:
             os.killpg(pid, signal.SIGSTOP)
         try:
@@ -249,6 +255,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--skip-litellm", action="store_true")
     ap.add_argument("--skip-fallback", action="store_true")
+    ap.add_argument("--with-sdk", action="store_true",
+                    help="also measure drux with the openai SDK adapter instead of the lean client")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     run = Run(a)
@@ -257,6 +265,9 @@ def main() -> None:
         run.start_upstream()
         run.start_drux()
         targets = ["direct", "drux"]
+        if a.with_sdk:
+            run.start_drux("drux_sdk")
+            targets.append("drux_sdk")
         if not a.skip_litellm:
             run.start_litellm()
             targets.append("litellm")

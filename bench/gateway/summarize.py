@@ -89,6 +89,19 @@ def fallback_table(run: Path) -> list[str]:
     return out
 
 
+def sdk_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    out = ["| scenario | drux (lean) rps · p50 ms · CPU ms/req | drux (SDK) rps · p50 ms · CPU ms/req "
+           "| lean ÷ SDK rps |", "|---|---|---|---|"]
+    for label in sorted(k[len("drux_sdk_"):] for k in rows if k.startswith("drux_sdk_")):
+        lean, sdk = rows.get(f"drux_{label}", {}), rows[f"drux_sdk_{label}"]
+        cells = [label] + [f"{fmt(r.get('rps'), 0)} · {fmt(r.get('p50_ms'), 2)} · "
+                           f"{fmt(r.get('server_cpu_ms_per_req'), 2)}" for r in (lean, sdk)]
+        x, y = lean.get("rps"), sdk.get("rps")
+        cells.append(f"{x / y:.1f}x" if x and y else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def main(run: Path) -> None:
     rows = {}
     for line in (run / "loadgen.jsonl").read_text().splitlines():
@@ -102,6 +115,8 @@ def main(run: Path) -> None:
            "## Non-streaming, upstream 50 ms", *load_table(rows, "d50", concs), "",
            "## Streaming: time to first content chunk (TTFC)", *stream_table(rows, concs), "",
            "## Failing primary (kit's fallback drill)", *fallback_table(run), ""]
+    if any(k.startswith("drux_sdk_") for k in rows):
+        out += ["## drux with the openai SDK adapter (lean OpenAI-wire client off)", *sdk_table(rows)]
     text = "\n".join(out)
     (run / "summary.md").write_text(text)
     print(text)
