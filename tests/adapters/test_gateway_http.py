@@ -143,3 +143,11 @@ def test_upstream_key_is_sent_upstream_and_never_shown(fake_llm: FakeServer, dru
     error = error_of(r, 502)
     assert secret not in r.text and "***" in error["message"]
     assert fake_llm.requests_for(model="up-solo")[0].headers["authorization"] == f"Bearer {secret}"
+
+
+def test_a_public_model_without_its_upstream_key_is_a_503(fake_llm: FakeServer,
+                                                          drux_env: Path) -> None:
+    with running_gateway(fake_llm, drux_env, models=["m-solo", "gpt-4.1"]) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", json=with_(model="gpt-4.1"), timeout=20)
+    error = error_of(r, 503)
+    assert error["code"] == "model_unavailable" and "OPENAI_API_KEY" in error["message"]
