@@ -265,3 +265,26 @@ async def test_attempt_timeout_counts_a_hang_before_first_token() -> None:
     assert fake.requests[0].timeout == pytest.approx(0.01)
     row = registry.snapshot()[0]
     assert row["failures"] == 2 and row["last_error"]["type"] == "timeout"
+
+
+async def test_route_returns_to_the_primary_after_a_successful_probe() -> None:
+    from drux.routing.fallback import Deployment, FallbackProvider
+    from drux.routing.hedge import HedgePolicy
+
+    clock = FakeClock()
+    registry = HealthRegistry()
+    primary = ScriptedProvider("a:primary", [Fail(ModelNotFoundError("404")), Reply(("back",))])
+    backup = ScriptedProvider("b:backup", [Reply(("sub",))])
+    breaker = registry.breaker("a:primary", POLICY, clock=clock)
+    guarded = BreakerProvider(primary, breaker, registry=registry, clock=clock)
+    route = FallbackProvider("primary", [
+        Deployment("a:primary", "primary", "f", guarded, breaker=breaker),
+        Deployment("b:backup", "backup", "g", backup)], hedge=HedgePolicy(enabled=False))
+    assert (await route.complete(REQ)).answered_by == "backup"
+    clock.advance(POLICY.hard_cooldown - 1)
+    assert (await route.complete(REQ)).answered_by == "backup"
+    assert primary.calls == 1  # still cooling down: not asked
+    clock.advance(1)
+    answer = await route.complete(REQ)  # this request is the half-open probe
+    assert answer.text == "back" and answer.substituted_for is None
+    assert breaker.state is BreakerState.CLOSED and primary.calls == 2
