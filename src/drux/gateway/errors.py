@@ -92,8 +92,10 @@ def from_drux(err: DruxError, redact: Any = _no_redaction) -> GatewayError:
         return GatewayError(404, err.message, code="model_not_found", param="model")
     if isinstance(err, InputError):
         return invalid(err.message)
-    if not isinstance(err, ProviderError):  # config, store, weights: ours to fix, not the client's
-        return GatewayError(500, err.message, type="server_error", code=err.code)
+    if not isinstance(err, ProviderError):
+        # A missing key or weights, an unwritable store: the gateway cannot serve this
+        # now and its operator must fix it; the request itself was fine.
+        return GatewayError(503, err.message, type="server_error", code=err.code)
     message = redact(err.message)
     if isinstance(err, AllDeploymentsFailedError):
         attempts = [_attempt(a, redact) for a in err.attempts]
