@@ -4,9 +4,14 @@ mistakes are one-line errors."""
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from drux.config import Settings
 from drux.store import Store
@@ -51,3 +56,36 @@ def test_keys_mistakes_are_one_line_errors(drux_env: Path) -> None:
         assert done.returncode != 0
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], done.stderr
+
+
+def test_drux_gateway_serves_until_stopped(drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text('[gateway]\nmodels = ["gpt-4.1"]\n')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from drux.cli import main; main()", "gateway",
+                             "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
+        assert [m["id"] for m in models["data"]] == ["gpt-4.1"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
+
+
+def test_drux_gateway_with_a_bad_config_is_a_one_line_error(drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text('[gateway]\nmodels = ["no-such-model"]\n')
+    done = drux("gateway", "--port", "1")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "no-such-model" in done.stderr

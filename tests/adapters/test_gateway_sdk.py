@@ -6,6 +6,7 @@ routing stack (fallback, retry, breaker) and the lean OpenAI-wire client.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +175,13 @@ def test_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
     with gateway.services.store.sessions() as session:
         statuses = session.execute(text("SELECT status FROM usage_records")).scalars().all()
     assert statuses == [499]  # ended by the client, well before 200 pieces at 20 ms each
+
+
+def test_a_slow_primary_is_hedged_by_the_fallback(client: openai.OpenAI,
+                                                  fake_llm: FakeServer) -> None:
+    fake_llm.script("up-primary", Reply(delay=8))  # far past the 2 s default hedge delay
+    started = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(model="m-primary", messages=MESSAGES)
+    assert time.monotonic() - started < 6
+    assert raw.parse().choices[0].message.content == "fake answer from up-backup"
+    assert raw.headers["x-drux-substituted-for"] == "m-primary"
