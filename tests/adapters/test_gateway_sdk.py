@@ -185,3 +185,13 @@ def test_a_slow_primary_is_hedged_by_the_fallback(client: openai.OpenAI,
     assert time.monotonic() - started < 6
     assert raw.parse().choices[0].message.content == "fake answer from up-backup"
     assert raw.headers["x-drux-substituted-for"] == "m-primary"
+
+
+def test_a_stream_whose_route_fails_entirely_gets_a_json_error_status(
+        client: openai.OpenAI, fake_llm: FakeServer) -> None:
+    fake_llm.script("up-primary", Fail("not_found"))
+    fake_llm.script("up-backup", Fail("permission"))
+    with pytest.raises(openai.APIStatusError) as info:
+        list(client.chat.completions.create(model="m-primary", messages=MESSAGES, stream=True))
+    assert info.value.status_code == 502
+    assert [a["status"] for a in info.value.body["attempts"]] == [404, 403]  # type: ignore[index]
