@@ -29,19 +29,20 @@ def serve(
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level (critical, error, warning, info, debug).")] = "info",
 ) -> None:
-    """Serve the web app and the JSON API (API reference at /docs)."""
+    """Serve the web app, the JSON API (reference at /docs) and the OpenAI-compatible
+    gateway (/v1/chat/completions, /v1/models, /health)."""
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise fail(f"unknown log level {log_level!r}", 2)
     _check_free(host, port)
     import uvicorn
 
     from drux.services import Services
-    from drux.web.app import create_app
+    from drux.web.app import create_server_app
     from drux.web.settings import WebSettings
 
     services = Services.from_settings()
     services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
-    web_app = create_app(services, WebSettings())
+    web_app = create_server_app(services, WebSettings())
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # Open event streams end with their asks; on Ctrl-C do not wait for long local asks.
     uvicorn.run(web_app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drux.services import Services
 from drux.web.errors import install_error_handlers
@@ -64,18 +65,23 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def create_app(services: Services, web_settings: WebSettings | None = None) -> FastAPI:
-    """The app for these services. It closes them when it shuts down."""
+def create_app(services: Services, web_settings: WebSettings | None = None, *,
+               gateway: Any = None) -> FastAPI:
+    """The app for these services. It closes them (and ``gateway``, if given) when it stops."""
     web = web_settings or WebSettings()
     from drux.hub import HubService
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(app.state.hub.ensure_loaded)
+        if gateway is not None:
+            await gateway.startup()
         try:
             yield
         finally:
             await app.state.runner.aclose(grace=2.0)
+            if gateway is not None:
+                await gateway.shutdown()  # flushes the last usage rows
             await services.aclose()
 
     app = FastAPI(
@@ -105,3 +111,28 @@ def create_app(services: Services, web_settings: WebSettings | None = None) -> F
     app.include_router(api.router)
     app.include_router(pages.router)
     return app
+
+
+class GatewayDispatch:
+    """One server for both: OpenAI-compatible paths go straight to the gateway's lean ASGI
+    app (no page middleware on its hot path); everything else to the web app."""
+
+    def __init__(self, web: ASGIApp, gateway: ASGIApp) -> None:
+        self.web = web
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == "/health" or path == "/v1" or path.startswith("/v1/"):
+                await self.gateway(scope, receive, send)
+                return
+        await self.web(scope, receive, send)
+
+
+def create_server_app(services: Services, web_settings: WebSettings | None = None) -> ASGIApp:
+    """What ``drux serve`` runs: the pages, the JSON API and the gateway (/v1, /health)."""
+    from drux.gateway import create_gateway_app
+
+    gateway = create_gateway_app(services)
+    return GatewayDispatch(create_app(services, web_settings, gateway=gateway), gateway)
