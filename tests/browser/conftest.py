@@ -7,6 +7,7 @@ Screenshots go to ``artifacts/screenshots/`` (gitignored).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -94,11 +95,13 @@ def serve(drux_env: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed, but `make test` should have installed it")
         pytest.skip("chromium is not installed (make test installs it)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

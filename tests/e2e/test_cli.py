@@ -76,8 +76,8 @@ def test_ask_default_panel_live_output(env: dict[str, str]) -> None:
 @pytest.mark.e2e
 def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str]) -> None:
     proc = subprocess.Popen(
-        [*DRUX, "ask", "Write a long story about a lighthouse keeper.", "--models",
-         "qwen2.5-0.5b", "--max-tokens", "400", "--json"],
+        [*DRUX, "ask", "Count from 1 to 2000, one number per line.", "--models",
+         "qwen2.5-0.5b", "--max-tokens", "3000", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = Path(env["DRUX_DATA_DIR"]) / "drux.db"
     deadline = time.monotonic() + 120
@@ -89,11 +89,13 @@ def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str]) -> None:
         if db.exists():
             try:
                 with sqlite3.connect(db) as conn:
-                    row = conn.execute("select length(text) from answers").fetchone()
+                    row = conn.execute("select status, length(text) from answers").fetchone()
             except sqlite3.Error:
                 continue
-            if row and row[0]:
+            if row and row[0] == "streaming" and row[1]:
                 break
+    else:
+        pytest.fail("the answer never started streaming")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
