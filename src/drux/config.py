@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     temperature: float = 0.0
     # llama.cpp threads per model; 0 means all cores.
     threads: int = 0
+    # Background health probes in `drux serve` (seconds between probes of one
+    # deployment; 0 = off). Paid vendors are probed only with probe_paid.
+    probe_interval: float = 0.0
+    probe_paid: bool = False
     # Gateway and web server.
     host: str = "127.0.0.1"
     port: int = 8000

@@ -151,6 +151,20 @@ class Services:
                                       provider_factory=factory, policy=self.routing_policy)
         return route
 
+    def health_prober(self) -> Any:
+        """A prober over every usable model's deployments, or ``None`` when probes are off."""
+        if self.settings.probe_interval <= 0:
+            return None
+        from drux.routing import FallbackProvider, probe_targets
+        from drux.routing.probe import HealthProber, ProbePolicy
+
+        routes = [self.provider(spec.id) for spec in self.config.catalog.models.values()
+                  if self.readiness(spec)[0]]
+        policy = ProbePolicy(interval=self.settings.probe_interval,
+                             allow_paid=self.settings.probe_paid)
+        return HealthProber(self.health, probe_targets(
+            r for r in routes if isinstance(r, FallbackProvider)), policy)
+
     async def aclose(self) -> None:
         for provider in self._providers.values():
             try:

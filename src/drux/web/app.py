@@ -76,9 +76,16 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
         await asyncio.to_thread(app.state.hub.ensure_loaded)
         if gateway is not None:
             await gateway.startup()
+        stop_probes = asyncio.Event()
+        prober = services.health_prober()
+        probes = asyncio.create_task(prober.run(stop_probes)) if prober is not None else None
         try:
             yield
         finally:
+            stop_probes.set()
+            if probes is not None:
+                probes.cancel()
+                await asyncio.gather(probes, return_exceptions=True)
             await app.state.runner.aclose(grace=2.0)
             if gateway is not None:
                 await gateway.shutdown()  # flushes the last usage rows
