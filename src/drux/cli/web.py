@@ -29,8 +29,7 @@ def serve(
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level (critical, error, warning, info, debug).")] = "info",
 ) -> None:
-    """Serve the web app, the JSON API (reference at /docs) and the OpenAI-compatible
-    gateway (/v1/chat/completions, /v1/models, /health)."""
+    """Serve the web app, the JSON API (/docs) and the OpenAI-compatible gateway (/v1)."""
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise fail(f"unknown log level {log_level!r}", 2)
     _check_free(host, port)

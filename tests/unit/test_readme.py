@@ -1,0 +1,34 @@
+"""The README's drux.toml example is real configuration: it must load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drux.config import Settings, load_config
+from drux.gateway.settings import load_gateway_settings
+from drux.services import Services
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_config_example_loads(tmp_path: Path) -> None:
+    block = README.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "drux.toml").write_text(block)
+    settings = Settings(user_config=tmp_path / "none.toml", project_config=tmp_path / "drux.toml",
+                        data_dir=tmp_path / "data")
+    config = load_config(settings)
+    assert config.catalog.model("my-llama").vendor == "mylab"
+    assert "mine" in config.catalog.panels
+    services = Services(config)
+    assert services.routing_policy.deadline == 60
+    assert load_gateway_settings(settings).groups["fast"] == ["my-llama", "gpt-4.1-mini"]
+
+
+def test_readme_quick_start_is_the_two_make_commands() -> None:
+    text = README.read_text()
+    quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
+    commands = [ln.split("#")[0].strip() for ln in quick.split("```sh", 1)[1].split("```")[0].splitlines()
+                if ln.strip()]
+    assert commands == ["make demo", "make test"]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "make test" in ci
