@@ -36,6 +36,8 @@ SENTENCES = (
     "Anders Celsius defined his scale in 1742 with the boiling and freezing points of water",
     "Boiling is different from evaporation, which happens at the surface at any temperature",
 )
+ASIDES = ("kettle", "mountain", "kitchen", "physics", "stove", "ocean", "recipe", "altitude",
+          "lid", "steam", "bubble", "weather", "pasta", "tea", "science", "lab")
 QUESTION = "What is the boiling point of water, and what changes it?"
 
 
@@ -44,7 +46,8 @@ def make_answers(rng: random.Random, n: int = 5, words: int = 300) -> dict[str, 
     for i in range(n):
         parts: list[str] = []
         while sum(len(p.split()) for p in parts) < words:
-            parts.append(rng.choice(SENTENCES) + f" (note {rng.randint(1, 10**6)}).")
+            # A random aside keeps every run's texts new (no cache hits) without numbers.
+            parts.append(rng.choice(SENTENCES) + f" ({rng.choice(ASIDES)} {rng.choice(ASIDES)}).")
         answers[f"model{i + 1}"] = " ".join(parts)
     return answers
 

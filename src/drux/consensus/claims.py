@@ -106,12 +106,20 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
     if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
         vectors = embed([it.text for it in items])
         sims = vectors @ vectors.T
+    memo: dict[tuple[int, int], tuple[str, list[str]]] = {}
+
+    def relation(a: _Item, b: _Item) -> tuple[str, list[str]]:
+        key = (a.index, b.index)
+        if key not in memo:
+            memo[key] = _relation(a, b, sims)
+        return memo[key]
+
     groups: list[tuple[_Item, Claim]] = []
     for item in items:
         for head, claim in groups:
             if item.model in claim.models or head.model == item.model:
                 continue
-            if _relation(head, item, sims)[0] == "same":
+            if relation(head, item)[0] == "same":
                 claim.models.append(item.model)
                 break
         else:
@@ -120,7 +128,7 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
         for other in items:
             if other.model in claim.models or other.model in claim.contradicted_by:
                 continue
-            kind, reasons = _relation(head, other, sims)
+            kind, reasons = relation(head, other)
             if kind == "clash":
                 claim.contradicted_by.append(other.model)
                 claim.reasons.extend(r for r in reasons if r not in claim.reasons)
