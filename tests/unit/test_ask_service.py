@@ -182,10 +182,10 @@ async def test_providers_are_built_once_and_reused(make_services) -> None:  # ty
 async def test_scoring_failure_keeps_answers_and_says_why(make_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import drux.consensus
 
-    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("embedding model exploded")
 
-    monkeypatch.setattr(drux.consensus, "score_answers", broken)
+    monkeypatch.setattr(drux.consensus, "ascore_answers", broken)
     providers = {"alpha": ScriptedProvider("alpha", [Reply("yes")]),
                  "beta": ScriptedProvider("beta", [Reply("no")])}
     services = make_services(providers)

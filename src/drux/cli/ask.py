@@ -27,7 +27,9 @@ def ask(
     timeout: Annotated[float | None, typer.Option(help="Seconds each model may take.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Answer length cap.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    backend: Annotated[str, typer.Option(help="Consensus backend (fast, judge).")] = "fast",
+    backend: Annotated[str, typer.Option(help="Consensus backend: fast, judge or hybrid.")] = "fast",
+    judge: Annotated[str | None, typer.Option(
+        help="Judge model for the judge/hybrid backends (default qwen2.5-1.5b).")] = None,
 ) -> None:
     """Ask every model of a panel the same question and score their agreement."""
     from drux.services import Services
@@ -35,7 +37,8 @@ def ask(
 
     services = Services.from_settings()
     opts = AskOptions(question=question, models=_split(models), panel=panel, max_tokens=max_tokens,
-                      timeout=timeout, temperature=temperature, consensus_backend=backend)
+                      timeout=timeout, temperature=temperature, consensus_backend=backend,
+                      judge_model=judge)
     if models is not None and not opts.models:
         from drux.errors import InputError
 

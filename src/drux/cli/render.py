@@ -89,8 +89,8 @@ def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel
     for c in (consensus.get("contradictions") or [])[:5]:
         if isinstance(c, dict):
             pair = " vs ".join(str(m) for m in (c.get("models") or c.get("pair") or []))
-            lines.append(Text(f"  contradiction: {pair} ({c.get('why') or c.get('kind', '')})",
-                              style="red"))
+            why = "; ".join(c.get("reasons") or c.get("kinds") or [])
+            lines.append(Text(f"  contradiction: {pair} ({why})", style="red"))
     return Panel(Group(*lines), title=f"ask {record['id']}", expand=False)
 
 

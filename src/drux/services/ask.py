@@ -8,7 +8,6 @@ periodically, so an interrupted ask keeps what was received, marked partial.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ class AskOptions:
     article_id: str | None = None
     source: str = "cli"
     consensus_backend: str = "fast"
+    judge_model: str | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +93,9 @@ def validate(opts: AskOptions) -> str:
         raise InputError("--timeout must be between 0 and 3600 seconds")
     if opts.temperature is not None and not 0 <= opts.temperature <= 2:
         raise InputError("--temperature must be between 0 and 2")
+    if opts.consensus_backend not in ("fast", "judge", "hybrid"):
+        raise InputError(f"unknown consensus backend {opts.consensus_backend!r}; "
+                         "use fast, judge or hybrid")
     return question
 
 
@@ -148,14 +151,20 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
     return base
 
 
-def score(services: Services, question: str, answers: dict[str, str],
-          families: dict[str, str], backend: str) -> tuple[dict[str, Any], str]:
+async def score(services: Services, question: str, answers: dict[str, str],
+                families: dict[str, str], backend: str,
+                judge_model: str | None = None) -> tuple[dict[str, Any], str]:
     """Score the answers. A scoring failure never loses the answers: the ask is stored
     with a consensus of n/a that says why."""
-    from drux.consensus import score_answers
+    from drux.consensus import ascore_answers
 
     try:
-        result = score_answers(question, answers, families, backend=backend)
+        judge = None
+        if backend != "fast" and len(answers) >= 2:
+            from drux.services.judge import make_judge
+
+            judge = await make_judge(services, judge_model)
+        result = await ascore_answers(question, answers, families, backend=backend, judge=judge)
         return result.to_dict(), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
@@ -202,8 +211,8 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
     answers = {m: e.completion.text for m, e in finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
     answer_families = _answer_families(services, finals, families)
-    consensus, explanation = await asyncio.to_thread(
-        score, services, question, answers, answer_families, opts.consensus_backend)
+    consensus, explanation = await score(services, question, answers, answer_families,
+                                         opts.consensus_backend, opts.judge_model)
     status = "complete" if answers else "failed"
     save_health(services, source=opts.source)
     repo.finish(ask_id, status=status, score=consensus.get("score"),
