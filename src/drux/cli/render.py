@@ -91,6 +91,21 @@ def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel
             pair = " vs ".join(str(m) for m in (c.get("models") or c.get("pair") or []))
             why = "; ".join(c.get("reasons") or c.get("kinds") or [])
             lines.append(Text(f"  contradiction: {pair} ({why})", style="red"))
+    claims = consensus.get("claims") or []
+    if claims:
+        lines.append(Text("Claims:", style="bold"))
+    for claim in claims[:10]:
+        if claim.get("contradicted_by"):
+            mark, style = "✗ contradicted by " + ", ".join(claim["contradicted_by"]), "red"
+        elif claim.get("unique"):
+            mark, style = "· only " + ", ".join(claim.get("supported_by") or []), "dim"
+        else:
+            mark, style = "✓ " + ", ".join(claim.get("supported_by") or []), "green"
+        lines.append(Text(f"  {claim['text'][:110]}  [{mark}]", style=style))
+    if consensus.get("consensus_answer"):
+        kind = consensus.get("consensus_kind") or "representative"
+        lines.append(Text(f"Consensus answer ({kind}, {consensus.get('consensus_model') or ''}): "
+                          f"{consensus['consensus_answer'][:300]}"))
     return Panel(Group(*lines), title=f"ask {record['id']}", expand=False)
 
 
