@@ -161,11 +161,21 @@ BUILTIN_PANELS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class PanelOptions:
+    """Per-panel request settings; they win over each model's own, lose to the ask's."""
+
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
 @dataclass
 class Catalog:
     vendors: dict[str, VendorSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     panels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    panel_options: dict[str, PanelOptions] = field(default_factory=dict)
 
     @classmethod
     def builtin(cls) -> Catalog:

@@ -21,6 +21,12 @@ the catalog gives (explicit ``api_key`` in config wins over the environment).
 
     [panels]
     default = ["smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"]
+
+    [panels.careful]             # a panel with its own request settings
+    models = ["gpt-4.1-mini", "claude-haiku-3.5"]
+    system = "Answer in one sentence."
+    temperature = 0.0
+    max_tokens = 120
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from drux.catalog import Catalog, ModelSpec, VendorSpec
+from drux.catalog import Catalog, ModelSpec, PanelOptions, VendorSpec
 from drux.errors import ConfigError, MissingKeyError
 
 
@@ -217,6 +223,26 @@ def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
         catalog.models[model_id] = ModelSpec(id=model_id, **fields)
 
 
+def _apply_panel(catalog: Catalog, name: str, value: Any) -> None:
+    """``name = ["a", "b"]``, or a table ``[panels.name]`` with ``models`` and the
+    panel's own ``system``, ``temperature`` and ``max_tokens``."""
+    options = PanelOptions()
+    if isinstance(value, dict):
+        unknown = set(value) - {"models", "system", "temperature", "max_tokens"}
+        if unknown:
+            raise ConfigError(f"[panels.{name}] unknown keys: {', '.join(sorted(unknown))}")
+        try:
+            options = PanelOptions(system=value.get("system"), temperature=value.get("temperature"),
+                                   max_tokens=value.get("max_tokens"))
+        except TypeError as exc:
+            raise ConfigError(f"[panels.{name}] {exc}") from None
+        value = value.get("models")
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise ConfigError(f"panel {name!r} must be a non-empty list of model names")
+    catalog.panels[name] = tuple(value)
+    catalog.panel_options[name] = options
+
+
 def _validate(catalog: Catalog) -> None:
     for spec in catalog.models.values():
         if spec.vendor not in catalog.vendors:
@@ -243,9 +269,7 @@ def load_config(settings: Settings | None = None) -> AppConfig:
         routing.update(table)
         _apply_providers(catalog, data.get("providers", {}), keys)
         _apply_models(catalog, data.get("models", {}))
-        for name, members in data.get("panels", {}).items():
-            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                raise ConfigError(f"[panels] {name} must be a list of model names")
-            catalog.panels[name] = tuple(members)
+        for name, value in data.get("panels", {}).items():
+            _apply_panel(catalog, name, value)
     _validate(catalog)
     return AppConfig(settings=settings, catalog=catalog, explicit_keys=keys, routing=routing)

@@ -21,6 +21,9 @@ family = "fam-a"
 [models.beta]
 provider = "ollama"
 family = "fam-b"
+system = "Beta's own system prompt."
+temperature = 0.3
+max_tokens = 50
 [models.gamma]
 provider = "ollama"
 family = "fam-c"
@@ -31,6 +34,12 @@ model = "gpt-x"
 [panels]
 trio = ["alpha", "beta", "gamma"]
 with-keyed = ["alpha", "keyed"]
+
+[panels.strict]
+models = ["alpha", "beta"]
+system = "Answer in one word."
+temperature = 0.7
+max_tokens = 9
 """
 
 
@@ -196,3 +205,18 @@ async def test_scoring_failure_keeps_answers_and_says_why(make_services, monkeyp
     assert [a["text"] for a in record["answers"]] == ["yes", "no"]
     assert record["consensus"]["score"] is None
     assert "embedding model exploded" in record["consensus"]["reason"]
+
+
+async def test_request_settings_ask_over_panel_over_model(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("a")]),
+                 "beta": ScriptedProvider("beta", [Reply("b")])}
+    services = make_services(providers)
+    await _run(services, AskOptions("q?", models=["beta"]))
+    own = providers["beta"].requests[-1]
+    assert (own.system, own.temperature, own.max_tokens) == ("Beta's own system prompt.", 0.3, 50)
+    await _run(services, AskOptions("q?", panel="strict"))
+    panel = providers["beta"].requests[-1]
+    assert (panel.system, panel.temperature, panel.max_tokens) == ("Answer in one word.", 0.7, 9)
+    await _run(services, AskOptions("q?", panel="strict", temperature=0.0, max_tokens=20))
+    ask = providers["beta"].requests[-1]
+    assert (ask.temperature, ask.max_tokens) == (0.0, 20)

@@ -183,3 +183,23 @@ acme = ["acme-large", "smollm2-135m"]
         assert spec.cost(answer.usage.input_tokens, answer.usage.output_tokens) == pytest.approx(13e-6)
         [seen] = fake.requests
         assert seen.headers["authorization"] == "Bearer acme-secret"
+
+
+def test_panel_tables_carry_their_own_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from drux.config import Settings, load_config
+    from drux.errors import ConfigError
+
+    path = tmp_path / "drux.toml"
+    path.write_text('[panels.careful]\nmodels = ["smollm2-135m"]\nsystem = "Be brief."\n'
+                    'temperature = 0.1\nmax_tokens = 64\n')
+    settings = Settings(user_config=tmp_path / "none.toml", project_config=path)
+    config = load_config(settings)
+    assert config.catalog.panels["careful"] == ("smollm2-135m",)
+    options = config.catalog.panel_options["careful"]
+    assert (options.system, options.temperature, options.max_tokens) == ("Be brief.", 0.1, 64)
+    path.write_text('[panels.bad]\nmodels = ["smollm2-135m"]\ncolour = "red"\n')
+    with pytest.raises(ConfigError, match="unknown keys: colour"):
+        load_config(settings)
+    path.write_text('[panels]\nempty = []\n')
+    with pytest.raises(ConfigError, match="non-empty list"):
+        load_config(settings)

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
+from drux.catalog import PanelOptions
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.services import Resolution, Services
@@ -114,19 +115,26 @@ def _check_context(question: str, context: str | None, resolution: Resolution) -
 def build_requests(services: Services, resolution: Resolution, question: str,
                    opts: AskOptions) -> dict[str, ChatRequest]:
     settings = services.settings
+    panel = services.config.catalog.panel_options.get(resolution.panel or "", PanelOptions())
     user = question if not opts.context else (
         f"Context:\n{opts.context.strip()}\n\nQuestion: {question}")
     requests = {}
     for spec in resolution.members:
-        max_tokens = opts.max_tokens or spec.max_tokens or settings.max_tokens
-        temperature = opts.temperature if opts.temperature is not None else (
-            spec.temperature if spec.temperature is not None else settings.temperature)
+        # The ask's own settings, then the panel's, then the model's, then the defaults.
+        max_tokens = opts.max_tokens or panel.max_tokens or spec.max_tokens or settings.max_tokens
+        temperature = _first(opts.temperature, panel.temperature, spec.temperature,
+                             settings.temperature)
+        system = panel.system or spec.system or DEFAULT_SYSTEM
         requests[spec.id] = ChatRequest(
-            messages=[Message("system", spec.system or DEFAULT_SYSTEM), Message("user", user)],
+            messages=[Message("system", system), Message("user", user)],
             model=spec.id, temperature=temperature, max_tokens=max_tokens,
             timeout=opts.timeout or settings.timeout,
         )
     return requests
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
 
 
 def _answer_update(services: Services, event: Finished | Failed) -> dict[str, Any]:
