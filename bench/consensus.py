@@ -9,8 +9,8 @@ same 5 answers (plus the question) with the same MiniLM session. Also reported:
 a warm re-score of identical answers (cache hits) and the first call of the
 process (model load).
 
-``--judge-pairs N`` asks the offline judge (Qwen2.5-Coder-1.5B, `make models-judge`)
-N pairs and reports seconds per pair.
+``--judge-pairs N`` times the offline judge (Qwen2.5-Coder-1.5B, `make models-judge`)
+on N pairs: the graded log-odds judge (both orders) and the one-word text judge.
 """
 
 from __future__ import annotations
@@ -93,22 +93,27 @@ def bench_fast(runs: int) -> None:
 async def bench_judge(pairs: int) -> None:
     from drux.config import load_config
     from drux.consensus.engine import judge_request
+    from drux.consensus.judge_local import local_logprob_judge
     from drux.providers import build_provider
 
     config = load_config()
     provider = build_provider(config.catalog.model("qwen2.5-1.5b"), config)
+    graded = await local_logprob_judge(provider)  # loads the model once
     rng = random.Random(1)
-    await provider.complete(judge_request(QUESTION, "100 degrees.", "212 Fahrenheit."))  # load
-    times = []
-    for _ in range(pairs):
-        a, b = rng.sample(SENTENCES, 2)
+    samples = [tuple(rng.sample(SENTENCES, 2)) for _ in range(pairs)]
+    text, logprob = [], []
+    for a, b in samples:
         t0 = time.perf_counter()
         await provider.complete(judge_request(QUESTION, a, b))
-        times.append(time.perf_counter() - t0)
+        text.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        await asyncio.to_thread(graded.judge_pair, QUESTION, a, b)
+        logprob.append(time.perf_counter() - t0)
     await provider.aclose()
-    print(f"judge backend (Qwen2.5-Coder-1.5B, one order, <= 3 tokens): "
-          f"{statistics.median(times):.2f} s per pair (median of {pairs}); "
-          f"5 answers = 10 pairs = {10 * statistics.median(times):.0f} s")
+    med = statistics.median
+    print(f"judge backends on Qwen2.5-Coder-1.5B, median of {pairs} pairs (5 answers = 10 pairs):")
+    print(f"  graded log-odds judge, both orders : {med(logprob):.2f} s per pair")
+    print(f"  text judge, one order, <= 3 tokens : {med(text):.2f} s per pair")
 
 
 def main() -> None:
