@@ -196,3 +196,10 @@ async def test_synthesis_by_a_judge_is_labelled():
     assert "Sydney" not in judge.requests[-1].messages[-1].content
     fast = await ascore_answers("Capital of Australia?", answers, FAMS)
     assert fast.consensus_kind == "representative" and fast.synthesized_by is None
+
+
+async def test_build_judge_keeps_a_remote_provider_as_a_text_judge():
+    from drux.consensus import build_judge
+
+    judge = ScriptedJudge()
+    assert await build_judge(judge) is judge

@@ -73,3 +73,19 @@ def test_graded_judge_drives_the_score(judge):
     assert r.clusters[0] == ["a", "b"] and r.score is not None and r.score < 30
     hybrid = score_answers("Capital?", answers, {"a": "x", "b": "y", "c": "z"}, backend="hybrid", judge=j)
     assert hybrid.backend == "hybrid" and hybrid.clusters[0] == ["a", "b"]
+
+
+async def test_build_judge_grades_a_loadable_local_model(judge):
+    from drux.consensus import build_judge
+
+    _, loaded = judge
+
+    class LocalLike:
+        name = "local:qwen2.5-1.5b"
+
+        async def load(self):
+            return loaded
+
+    built = await build_judge(LocalLike())
+    assert isinstance(built, LogprobJudge)
+    assert built.judge_pair("Capital?", "Canberra.", "Sydney.").relation == "contradict"

@@ -7,7 +7,7 @@
 
 from drux.consensus.backends import AgreementBackend, FastBackend, JudgeBackend, PairJudgment
 from drux.consensus.claims import Claim
-from drux.consensus.engine import BACKENDS, ascore_answers, score_answers
+from drux.consensus.engine import BACKENDS, ascore_answers, build_judge, score_answers
 from drux.consensus.result import ConsensusResult, Contradiction
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "JudgeBackend",
     "PairJudgment",
     "ascore_answers",
+    "build_judge",
     "score_answers",
 ]

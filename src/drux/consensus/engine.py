@@ -33,6 +33,17 @@ def fast_backend() -> FastBackend:
     return _fast_backends.setdefault(0, FastBackend())
 
 
+async def build_judge(provider: Provider) -> Any:
+    """The best judge a provider allows: graded log-odds when its model is loaded
+    in this process (it has ``load()``, as local models do), else the provider itself
+    (one-word replies through ``ascore_answers``)."""
+    if hasattr(provider, "load"):
+        from drux.consensus.judge_local import local_logprob_judge
+
+        return await local_logprob_judge(provider)
+    return provider
+
+
 def not_scored(reason: str, backend: str, families: dict[str, str]) -> ConsensusResult:
     return ConsensusResult(score=None, verdict="n/a", backend=backend, reason=reason,
                            families=dict(families))
