@@ -24,9 +24,6 @@ async def make_judge(services: Services, model_id: str | None = None) -> Any:
     usable, reason = services.readiness(spec)
     if not usable:
         raise InputError(f"judge model {model_id} is not usable: {reason}")
-    provider = build_provider(spec, services.config)
-    if spec.weights is not None:
-        from drux.consensus.judge_local import local_logprob_judge
+    from drux.consensus.engine import build_judge
 
-        return await local_logprob_judge(provider)
-    return provider
+    return await build_judge(build_provider(spec, services.config))
