@@ -196,3 +196,17 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert "AskCreate" in spec["components"]["schemas"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/api/asks/{ask_id}/events" in docs.text
+
+
+def test_status_shows_snapshots_other_processes_saved(client: TestClient) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.store.health.save([{"deployment": "openai:gpt-4.1", "model": "gpt-4.1",
+                                 "state": "open", "requests": 3, "failures": 3,
+                                 "error_rate": 1.0,
+                                 "last_error": {"type": "model_not_found", "message": "gone"}}],
+                               source="cli")
+    data = client.get("/api/status").json()
+    stored = next(d for d in data["deployments"] if d["deployment"] == "openai:gpt-4.1")
+    assert stored["state"] == "open" and stored["source"] == "cli" and stored["as_of"]
+    page = client.get("/status").text
+    assert "openai:gpt-4.1" in page and "model_not_found" in page

@@ -139,6 +139,9 @@ async def api_list_articles(request: Request, hub: HubDep,
 @router.get("/status", response_model=StatusPublic, summary="Models and provider health")
 async def api_status(services: ServicesDep, runner: RunnerDep) -> StatusPublic:
     """Which models are ready, and each deployment's health and breaker state."""
-    health = services.health.snapshot() if services.health is not None else []
+    from drux.services.status import deployment_status
+
+    # Live entries of this server, then the latest snapshots other processes saved.
+    health = await asyncio.to_thread(deployment_status, services)
     return StatusPublic(models=[r.to_dict() for r in services.model_rows()],
                         deployments=health, running_asks=runner.running)

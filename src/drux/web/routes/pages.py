@@ -184,7 +184,9 @@ async def history_page(request: Request, services: ServicesDep, hub: HubDep,
 @router.get("/status", response_class=HTMLResponse, name="status_page")
 async def status_page(request: Request, services: ServicesDep, runner: RunnerDep,
                       templates: TemplatesDep) -> Response:
-    health = services.health.snapshot() if services.health is not None else None
+    from drux.services.status import deployment_status
+
+    health = await asyncio.to_thread(deployment_status, services)
     return templates.TemplateResponse(request, "status.html", {
         "models": services.model_rows(), "deployments": health, "running": runner.running,
         "panels": services.config.catalog.panels})
