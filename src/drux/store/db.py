@@ -1,13 +1,15 @@
 """Engine set-up and migrations. SQLite gets WAL, foreign keys and a busy timeout;
-PostgreSQL works through the same URL setting (``DRUX_DATABASE_URL``)."""
+PostgreSQL works through the same URL setting (``DRUX_DATABASE_URL``) with the psycopg 3
+driver: ``postgresql://`` and ``postgres://`` URLs mean ``postgresql+psycopg://``, and every
+PostgreSQL session runs in UTC so stored times read back as UTC."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.errors import StoreError
@@ -40,16 +42,37 @@ def _prepare_sqlite_path(url: str) -> None:
         ) from None
 
 
+def _postgres_utc(dbapi_conn: Any, _record: Any) -> None:
+    # SET is transactional in PostgreSQL: commit it, or the pool's reset rolls it back.
+    cur = dbapi_conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.close()
+    dbapi_conn.commit()
+
+
+def _with_driver(url: URL) -> URL:
+    """A bare PostgreSQL URL gets psycopg 3, the driver drux depends on."""
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def make_engine(url: str) -> Engine:
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
         _prepare_sqlite_path(url)
     try:
-        engine = create_engine(url, future=True, pool_pre_ping=not is_sqlite)
+        parsed = _with_driver(make_url(url))
+    except (ArgumentError, ValueError):  # their messages can repeat the password
+        raise StoreError(f"not a database URL: {url.split('@')[-1]!r}") from None
+    try:
+        engine = create_engine(parsed, future=True, pool_pre_ping=not is_sqlite)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open database {url.split('@')[-1]!r}: {exc}") from None
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgres_utc)
     return engine
 
 
