@@ -20,6 +20,11 @@ ANSWER_FIELDS = {
 }
 
 
+def _text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL (SQLite can); it carries nothing, so it is dropped everywhere.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def new_ask_id() -> str:
     # 16 random bytes: the permalink must not be guessable.
     return secrets.token_urlsafe(16)
@@ -83,8 +88,8 @@ class AskRepository:
         ask_id = new_ask_id()
 
         def fn(session: Session) -> None:
-            ask = Ask(id=ask_id, question=question, models=models, panel=panel,
-                      skipped=skipped or [], params=params or {}, context=context,
+            ask = Ask(id=ask_id, question=_text(question), models=models, panel=panel,
+                      skipped=skipped or [], params=params or {}, context=_text(context),
                       article_id=article_id, source=source, status="running")
             ask.answers = [Answer(model=m, family=families.get(m), position=i)
                            for i, m in enumerate(models)]
@@ -104,7 +109,7 @@ class AskRepository:
                 for key, value in updates.get(row.model, {}).items():
                     if key not in ANSWER_FIELDS:
                         raise ValueError(f"unknown answer field {key}")
-                    setattr(row, key, value)
+                    setattr(row, key, _text(value))
 
         self._write(fn)
 
