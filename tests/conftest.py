@@ -3,6 +3,8 @@ non-loopback connection or resolves a non-local host name."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,3 +30,28 @@ def drux_env(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                 "TOGETHER_API_KEY", "OPENROUTER_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster (tests/pgcluster.py) for the whole run.
+
+    Skipped when PostgreSQL is not installed, except under CI, where ``make test`` installs it.
+    """
+    from pgcluster import find_bindir, start_cluster
+
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "PostgreSQL is not installed (make postgresql installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = start_cluster(bindir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """The SQLAlchemy URL of a new, empty database in the throwaway cluster."""
+    return str(pg_cluster.create_database(f"t_{uuid.uuid4().hex[:16]}"))
