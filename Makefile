@@ -1,6 +1,7 @@
 # Two commands set up everything on a fresh Debian machine with Python 3.11:
 #   make demo   - venv, dependencies, offline models, then `drux ask` on the offline panel
-#   make test   - the above plus test tools (chromium for browser tests), lint, the whole suite
+#   make test   - the above plus test tools (chromium for browser tests, postgresql for the
+#                 PostgreSQL store tests), lint, the whole suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.stamps
 QUESTION ?= What is the boiling point of water at sea level in Celsius?
 
-.PHONY: demo test lint models models-judge install install-test chromium clean-venv
+.PHONY: demo test lint models models-judge install install-test chromium postgresql clean-venv
 
 demo: install models
 	$(BIN)/drux ask "$(QUESTION)"
@@ -53,11 +54,18 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+# The PostgreSQL store tests start their own throwaway cluster from these binaries
+# (tests/pgcluster.py); no system service is started or changed.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
+
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: install-test models chromium lint
+test: install-test models chromium postgresql lint
 	$(BIN)/python -m pytest -q
 
 clean-venv:
