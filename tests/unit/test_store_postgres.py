@@ -6,7 +6,6 @@ cluster runs in a non-UTC time zone, so times that are not normalised to UTC sho
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -280,7 +279,6 @@ async def test_run_ask_stores_the_record_in_postgres(
     assert record["consensus"] is not None and record["consensus"]["score"] is not None
     assert record["score"] == record["consensus"]["score"]
     _assert_utc_now(record["finished_at"])
-    await asyncio.sleep(0)
 
 
 def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
