@@ -5,7 +5,9 @@ the seeds" vs "...grow in your stomach"; "Yes, ..." vs "No, ..."; "in 1969" vs
 "in 1972"). This module reads each answer once into an ``AnswerView`` (polarity,
 negation, numbers, years, named entities, asserted and denied terms, with the
 "it is a myth that X, but Y" form turned into "X denied, Y asserted") and compares
-two views into ``PairSignals``. Pure Python and regular expressions: fast, no model.
+two views into ``PairSignals``. Numbers are read with their units (quantities.py), so
+"100 °C" and "100 degrees Celsius" agree; reasons quote the answers as written.
+Pure Python and regular expressions: fast, no model.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+
+from drux.consensus.quantities import (
+    UNIT_NAMES,
+    Quantity,
+    comparable,
+    is_year,
+    read_quantities,
+    same_quantity,
+)
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:,\d{3})*(?:\.\d+)?%?")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
@@ -36,14 +47,6 @@ ABSTAIN = re.compile(
     r"i'?m not sure|i cannot (?:answer|say)|there is no (?:single|definitive|consensus))",
     re.I,
 )
-NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
-    "million": 1_000_000, "billion": 1_000_000_000, "half": 0.5, "dozen": 12,
-}
 STOPWORDS = frozenset(
     """a an the and or but if then than so of to in on at by for with from as is are was were be
     been being am do does did doing have has had having it its it's this that these those there
@@ -69,47 +72,50 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if s and s.strip()]
 
 
-def _number(token: str) -> float | None:
-    token = token.rstrip("%").replace(",", "")
-    if token in NUMBER_WORDS:
-        return float(NUMBER_WORDS[token])
-    try:
-        return float(token)
-    except ValueError:
-        return None
+def _numbers(text: str, exclude: set[str]) -> tuple[tuple[Quantity, ...], frozenset[int], set[str]]:
+    """(quantities other than years, years, the unit words as written)."""
+    found, spans = read_quantities(text, exclude)
+    quantities = tuple(q for q in found if not is_year(q))
+    years = frozenset(int(q.value) for q in found if is_year(q))
+    unit_words = {m.group() for start, end in spans for m in WORD.finditer(text, start, end)}
+    return quantities, years, unit_words
 
 
-def _numbers(tokens: list[str], exclude: set[str]) -> tuple[frozenset[float], frozenset[int]]:
-    values: set[float] = set()
-    years: set[int] = set()
-    for tok in tokens:
-        if tok in exclude:
-            continue
-        value = _number(tok)
-        if value is None:
-            continue
-        if tok.isdigit() and len(tok) == 4 and 1000 <= value <= 2100:
-            years.add(int(value))
-        else:
-            values.add(value)
-    return frozenset(values), frozenset(years)
+def _entity_key(low: str) -> str:
+    return low.rstrip("'s").rstrip("’s") or low
 
 
-def _entities(text: str, exclude: set[str]) -> frozenset[str]:
-    """Capitalised words that are not a sentence's first word, lower-cased."""
-    found: set[str] = set()
+def _entities(text: str, exclude: set[str], unit_words: set[str]) -> dict[str, str]:
+    """Capitalised words that are not a sentence's first word (key -> the word as written).
+
+    Units are never names: "Celsius", or the "C" of "100 °C".
+    """
+    found: dict[str, str] = {}
+
+    def skip(tok: str, low: str) -> bool:
+        return low in STOPWORDS or low in exclude or low in UNIT_NAMES or tok in unit_words
+
     for sentence in split_sentences(text):
         tokens = WORD.findall(sentence)
         for i, tok in enumerate(tokens):
             low = tok.lower()
-            if i == 0 or not tok[0].isupper() or low in STOPWORDS or low in exclude:
+            if i == 0 or not tok[0].isupper() or skip(tok, low):
                 continue
-            found.add(low.rstrip("'s").rstrip("’s") or low)
-        if tokens and tokens[0][0].isupper() and tokens[0].lower() not in STOPWORDS | exclude:
+            found.setdefault(_entity_key(low), tok)
+        if tokens and tokens[0][0].isupper() and not skip(tokens[0], tokens[0].lower()):
             # A sentence-initial capital counts when the word is capitalised elsewhere too.
             if any(t == tokens[0] for t in WORD.findall(text)[1:]):
-                found.add(tokens[0].lower())
-    return frozenset(found)
+                found.setdefault(tokens[0].lower(), tokens[0])
+    return found
+
+
+def _as_written(term: str, *texts: str) -> str:
+    """The first word of the texts whose stem is ``term``, as written (the term if none)."""
+    for text in texts:
+        for tok in WORD.findall(text):
+            if stem_word(tok.lower().replace("’", "'")) == term:
+                return tok
+    return term
 
 
 def _scoped_terms(tokens: list[str], exclude: set[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -159,6 +165,8 @@ class AnswerView:
     hedged: bool = False
     absolute: bool = False
     n_words: int = 0
+    quantities: tuple[Quantity, ...] = ()  # numbers with their units; ``numbers`` are their values
+    names: dict[str, str] = field(default_factory=dict)  # entity key -> the name as written
 
     @property
     def echoes_question(self) -> bool:
@@ -191,16 +199,17 @@ def read_answer(text: str, question: str = "", q_terms: set[str] | None = None) 
     else:
         asserted, denied = _scoped_terms(tokens, exclude)
         negated = any(t in NEGATORS or t.endswith("n't") for t in tokens)
-    numbers, years = _numbers(tokens, exclude)
+    quantities, years, unit_words = _numbers(text, exclude)
+    names = _entities(text, exclude, unit_words)
     content = frozenset(stem_word(t) for t in tokens
                         if t not in STOPWORDS and t not in exclude and len(t) >= 3)
     return AnswerView(
         text=text, polarity=polarity, negated=negated or polarity == "no",
-        abstains=bool(ABSTAIN.match(text)), numbers=numbers, years=years,
-        entities=_entities(text, exclude), content=content, asserted=asserted, denied=denied,
+        abstains=bool(ABSTAIN.match(text)), numbers=frozenset(q.value for q in quantities),
+        years=years, entities=frozenset(names), content=content, asserted=asserted, denied=denied,
         contrastive=contrast is not None,
         hedged=any(t in HEDGES for t in tokens), absolute=any(t in ABSOLUTES for t in tokens),
-        n_words=len(tokens),
+        n_words=len(tokens), quantities=quantities, names=names,
     )
 
 
@@ -232,8 +241,33 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(union) if union else 0.0
 
 
-def _fmt(values: frozenset[float] | frozenset[int]) -> str:
-    return ", ".join(f"{v:g}" for v in sorted(values)[:3])
+def _fmt(values: frozenset[int]) -> str:
+    return ", ".join(str(v) for v in sorted(values)[:3])
+
+
+def _shown(quantities: tuple[Quantity, ...], with_unit: bool) -> str:
+    return ", ".join(list(dict.fromkeys(q.shown(with_unit) for q in quantities))[:3])
+
+
+def _compare_numbers(a: AnswerView, b: AnswerView, s: PairSignals) -> None:
+    """Numbers clash when some can be compared (same kind of unit, or a bare number) and none agree."""
+    pairs = [(x, y) for x in a.quantities for y in b.quantities if comparable(x, y)]
+    if not pairs:
+        return
+    s.number_match = any(same_quantity(x, y) for x, y in pairs)
+    s.number_clash = not s.number_match
+    if s.number_clash:
+        # Units are shown only when the two answers state different ones ("5 km vs 5 miles").
+        units_a = {q.unit.key for q in a.quantities if q.unit}
+        with_unit = units_a != {q.unit.key for q in b.quantities if q.unit}
+        s.reasons.append(f"number: {_shown(a.quantities, with_unit)} vs {_shown(b.quantities, with_unit)}")
+
+
+def _names(view: AnswerView) -> str:
+    """The first two names, in the answer's order and spelling ("San Francisco", "Paris, Rome")."""
+    shown = list(view.names.values())[:2] or sorted(view.entities)[:2]
+    joined = " ".join(shown)
+    return joined if len(shown) == 2 and joined in view.text else ", ".join(shown)
 
 
 def compare(a: AnswerView, b: AnswerView) -> PairSignals:
@@ -245,11 +279,7 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
             s.reasons.append(f"polarity: {a.polarity} vs {b.polarity}")
     s.negation_mismatch = a.negated != b.negated
     s.both_negated = a.negated and b.negated
-    if a.numbers and b.numbers:
-        s.number_match = bool(a.numbers & b.numbers)
-        s.number_clash = not s.number_match
-        if s.number_clash:
-            s.reasons.append(f"number: {_fmt(a.numbers)} vs {_fmt(b.numbers)}")
+    _compare_numbers(a, b, s)
     if a.years and b.years:
         s.year_match = bool(a.years & b.years)
         s.year_clash = not s.year_match
@@ -259,12 +289,12 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
         s.entity_overlap = _jaccard(a.entities, b.entities)
         s.entity_clash = s.entity_overlap == 0.0
         if s.entity_clash:
-            names = f"{', '.join(sorted(a.entities)[:2])} vs {', '.join(sorted(b.entities)[:2])}"
-            s.reasons.append(f"entity: {names}")
+            s.reasons.append(f"entity: {_names(a)} vs {_names(b)}")
     clash = (a.asserted & b.denied) | (b.asserted & a.denied)
     s.term_clash = len(clash)
     if clash:
-        s.reasons.append(f"negation: one affirms, the other denies '{sorted(clash)[0]}'")
+        term = sorted(clash)[0]
+        s.reasons.append(f"negation: one affirms, the other denies '{_as_written(term, a.text, b.text)}'")
     s.content_jaccard = _jaccard(a.content, b.content)
     s.abstain_any = a.abstains or b.abstains
     s.hedge_mismatch = a.hedged != b.hedged
