@@ -1,3 +1,5 @@
+import pytest
+
 from drux.consensus.signals import compare, read_answer, split_sentences
 
 
@@ -62,3 +64,97 @@ def test_x_not_y_denies_y():
     assert "sydney" in a.denied and "canberra" in a.asserted
     assert compare(a, view("Sydney is the capital.", q)).term_clash == 1
     assert compare(a, view("It is Canberra.", q)).term_clash == 0
+
+
+BOIL = "At what temperature does water boil?"
+
+
+def test_celsius_written_two_ways_is_one_unit_not_an_entity_clash():
+    a = view("Water boils at 100 degrees Celsius at sea level.", BOIL)
+    b = view("At sea level, water boils at 100 °C.", BOIL)
+    s = compare(a, b)
+    assert s.number_match and not s.number_clash
+    assert not s.entity_clash and s.reasons == []
+    assert not a.entities and not b.entities
+
+
+def test_a_different_temperature_is_reported_in_the_answers_words():
+    a = view("Water boils at 100 degrees Celsius at sea level.", BOIL)
+    c = view("Water boils at 90 degrees Celsius at sea level.", BOIL)
+    for first in (a, view("At sea level, water boils at 100 °C.", BOIL)):
+        s = compare(first, c)
+        assert s.number_clash
+        assert s.reasons == ["number: 100 vs 90"]
+    assert not any("celsiu" in r.lower() or r.startswith("entity") for r in compare(a, c).reasons)
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("It is 40 °C", "It is 40 ℃"),
+    ("It is 40 degrees C", "It is 40 Celsius"),
+    ("It is 40 °F", "It is 40 degrees Fahrenheit"),
+    ("It is 300 K", "It is 300 kelvin"),
+    ("It is 42 km", "It is 42 kilometres away, or 42 kilometers"),
+    ("It is 8 m", "It is 8 metres, 8 meters"),
+    ("It weighs 3 kg", "It weighs 3 kilograms"),
+    ("About 20%", "About 20 percent, or 20 per cent"),
+    ("It costs $5", "It costs 5 USD, that is 5 dollars"),
+    ("It costs $5 million", "It costs 5 million dollars"),
+    ("It boils at 100 °C", "It boils at 212 °F"),
+    ("Normal is 37 °C", "Normal is 98.6 degrees Fahrenheit"),
+    ("Absolute zero is 0 K", "Absolute zero is -273.15 °C"),
+    ("The race is 5 km", "The race is 5,000 m"),
+    ("A marathon is 26.2 miles", "A marathon is 42.195 km"),
+])
+def test_same_quantity_in_other_words_or_units_matches(one, other):
+    s = compare(view(one), view(other))
+    assert s.number_match and not s.number_clash
+    assert not s.entity_clash
+
+
+@pytest.mark.parametrize(("one", "other", "reason"), [
+    ("It boils at 100 °C", "It boils at 100 °F", "number: 100 °C vs 100 °F"),
+    ("The race is 5 km", "The race is 5 miles", "number: 5 km vs 5 miles"),
+    ("About 5 million people", "About 6 million people", "number: 5 million vs 6 million"),
+    ("It has two moons", "It has 3 moons", "number: two vs 3"),
+])
+def test_different_quantities_clash_with_surface_reasons(one, other, reason):
+    s = compare(view(one), view(other))
+    assert s.number_clash and reason in s.reasons
+
+
+def test_quantities_of_different_kinds_are_not_compared():
+    s = compare(view("Water boils at 100 °C"), view("It takes about 5 minutes"))
+    assert not s.number_clash and not s.number_match
+
+
+def test_unit_names_are_never_entities_but_letters_outside_quantities_are():
+    assert not view("Measure it in Celsius or Fahrenheit, not Kelvin").entities
+    assert view("It is 20 °C and 68 °F").entities == frozenset()
+    s = compare(view("Take some vitamin C"), view("Take some vitamin D"))
+    assert s.entity_clash and "entity: C vs D" in s.reasons
+
+
+def test_entity_clash_shows_names_as_written():
+    q = "Which city is the capital?"
+    s = compare(view("The answer is Paris.", q), view("The answer is Lyon.", q))
+    assert s.entity_clash and s.reasons == ["entity: Paris vs Lyon"]
+    assert not compare(view("The answer is Paris.", q), view("It is Paris, of course.", q)).entity_clash
+
+
+def test_negation_reason_uses_the_word_as_written():
+    q = "What is the capital of Australia?"
+    s = compare(view("The capital is Canberra, not Sydney.", q), view("Sydney is the capital.", q))
+    assert "negation: one affirms, the other denies 'Sydney'" in s.reasons
+
+
+def test_years_and_measurements_are_told_apart():
+    assert view("The road is 2000 km long").years == frozenset()
+    assert view("It was popular in the 1960s").years == frozenset({1960})
+    assert compare(view("It ended in 1945"), view("It ended in 1918")).reasons == ["date: 1945 vs 1918"]
+
+
+def test_entity_reason_keeps_multi_word_names_in_order():
+    s = compare(view("It is in San Francisco, California.", "Where?"), view("It is in Los Angeles.", "Where?"))
+    assert s.reasons == ["entity: San Francisco vs Los Angeles"]
+    s = compare(view("It was Paris and later Rome.", "Where?"), view("It was Lyon.", "Where?"))
+    assert s.reasons == ["entity: Paris, Rome vs Lyon"]
