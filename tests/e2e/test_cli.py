@@ -127,6 +127,21 @@ def test_bad_input_gives_one_line_errors(env: dict[str, str]) -> None:
     assert_one_line_error(run(["show", "doesnotexist"], env), "no ask")
 
 
+def test_usage_errors_are_one_line_with_exit_2(env: dict[str, str]) -> None:
+    # typer vendors its own click exceptions: they were reported as "unexpected BadParameter".
+    for args, needle in ((["ask", "hi", "--timeout", "abc"], "--timeout"),
+                         (["ask"], "Missing argument"),
+                         (["ask", "hi", "--bogus"], "--bogus"),
+                         (["history", "--limit", "0"], "--limit"),
+                         (["nosuch"], "nosuch")):
+        proc = run(args, env)
+        assert_one_line_error(proc, needle)
+        assert "unexpected" not in proc.stderr
+        assert proc.returncode == 2
+    bare = run([], env)
+    assert "Usage: drux" in bare.stdout and "unexpected" not in bare.stderr
+
+
 def test_unwritable_database_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()

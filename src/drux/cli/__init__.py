@@ -58,12 +58,26 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unexpected: one line, no traceback
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        _usage_error(exc)
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _usage_error(exc: Exception) -> None:
+    """Exit with a one-line ``error:`` for a usage error (typer vendors its own click
+    exceptions, so both trees are checked); return for anything else."""
+    import click
+
+    if not isinstance(exc, (click.ClickException, typer.TyperException)):
+        return
+    code = getattr(exc, "exit_code", 2)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `drux` or a group: show its help
+        getattr(exc, "show", lambda: None)()
+        sys.exit(code)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    typer.echo(f"error: {message}{hint}", err=True)
+    sys.exit(code)
