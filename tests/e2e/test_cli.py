@@ -125,6 +125,8 @@ def test_bad_input_gives_one_line_errors(env: dict[str, str]) -> None:
     assert_one_line_error(run(["ask", "x" * 9000, "--models", "smollm2-135m"], env), "limit")
     assert_one_line_error(run(["ask", "hi", "--max-tokens", "0"], env), "max-tokens")
     assert_one_line_error(run(["show", "doesnotexist"], env), "no ask")
+    # A prefix longer than any id once reached SQLite as "LIKE pattern too complex".
+    assert_one_line_error(run(["show", "a" * 60000], env), "no ask")
 
 
 def test_usage_errors_are_one_line_with_exit_2(env: dict[str, str]) -> None:

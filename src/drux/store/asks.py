@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from drux.errors import StoreError
 from drux.store.models import Answer, Ask, utcnow
 
+_ID_LENGTH = 32  # Ask.id is String(32)
+
 ANSWER_FIELDS = {
     "family", "deployment", "substituted_for", "answered_by", "recovered", "status", "text", "finish_reason",
     "error_type", "error_message", "error_status", "first_token_s", "total_s", "input_tokens",
@@ -137,12 +139,15 @@ class AskRepository:
     def find(self, prefix: str) -> dict[str, Any] | None:
         """Exact id, or a unique id prefix (handy in the CLI)."""
         exact = self.get(prefix)
-        if exact is not None or len(prefix) < 4:
-            return exact
-        with self._sessions() as session:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            ids = session.scalars(
-                select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
+        if exact is not None or not 4 <= len(prefix) <= _ID_LENGTH:
+            return exact  # longer than any id: no prefix search (SQLite rejects huge patterns)
+        try:
+            with self._sessions() as session:
+                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                ids = session.scalars(
+                    select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
         return self.get(ids[0]) if len(ids) == 1 else None
 
     def list(self, *, limit: int = 20, offset: int = 0,
