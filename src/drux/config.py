@@ -109,11 +109,20 @@ class AppConfig:
     def require_key(self, vendor: VendorSpec) -> str:
         key = self.api_key(vendor)
         if key:
+            if not is_header_safe(key):  # the HTTP client would quote it in its error message
+                raise ConfigError(f"the API key for {vendor.name} has characters an HTTP header "
+                                  "cannot carry (spaces, control or non-ASCII); set it again "
+                                  "(the key is not shown)")
             return key
         if not vendor.key_required:
             return "not-needed"
         where = f"set {vendor.key_env}" if vendor.key_env else f"set providers.{vendor.name}.api_key"
         raise MissingKeyError(f"no API key for {vendor.name}: {where}")
+
+
+def is_header_safe(key: str) -> bool:
+    """A key must be printable ASCII without spaces to travel in an HTTP header."""
+    return all(33 <= ord(c) <= 126 for c in key)
 
 
 def stored_keys(settings: Settings) -> dict[str, str]:

@@ -188,6 +188,9 @@ def test_provider_keys_are_stored_0600_and_never_printed(env: dict[str, str], tm
     assert row["usable"] is True
     assert_one_line_error(run(["provider-keys", "set", "nosuchvendor", "--key", "k"], env),
                           "unknown provider")
+    bad = run(["provider-keys", "set", "openai", "--key", "sk-new\nline"], env)
+    assert_one_line_error(bad, "control")
+    assert "sk-new" not in bad.stderr + bad.stdout
     assert run(["provider-keys", "remove", "openai"], env).returncode == 0
     row = next(r for r in json.loads(run(["models", "--json"], env).stdout) if r["id"] == "gpt-4.1")
     assert row["usable"] is False

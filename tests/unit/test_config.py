@@ -142,6 +142,25 @@ def test_missing_key_names_the_variable_and_local_servers_need_none(settings: Se
     assert config.require_key(config.catalog.vendor("ollama")) == "not-needed"
 
 
+def test_a_key_no_http_header_can_carry_is_refused_without_showing_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx quoted such a key in "Illegal header value b'Bearer ...'", which reached the
+    # answer's error message and the database.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET\nX")
+    write(settings.project_config, '[providers.mistral]\napi_key = "sk-SECRET é"\n')
+    config = load_config(settings)
+    for vendor in ("openai", "mistral"):
+        with pytest.raises(ConfigError, match="HTTP header") as info:
+            build_provider(config.catalog.model("gpt-4.1" if vendor == "openai"
+                                                else "mistral-large"), config)
+        assert "SECRET" not in str(info.value)
+    from drux.services import Services
+
+    usable, reason = Services(config).readiness(config.catalog.model("gpt-4.1"))
+    assert not usable and "SECRET" not in reason
+
+
 def test_building_a_cloud_model_without_its_key_fails_before_any_request(settings: Settings) -> None:
     config = load_config(settings)
     with pytest.raises(MissingKeyError, match="OPENAI_API_KEY"):

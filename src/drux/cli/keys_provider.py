@@ -23,13 +23,15 @@ def set_key(
     key: Annotated[str | None, typer.Option(help="The key (prompted, hidden, when omitted).")] = None,
 ) -> None:
     """Save a provider's API key."""
-    from drux.config import Settings, load_config, store_key
+    from drux.config import Settings, is_header_safe, load_config, store_key
 
     config = load_config()
     config.catalog.vendor(vendor)  # unknown vendor: one-line error
     secret = key if key is not None else typer.prompt(f"{vendor} API key", hide_input=True)
     if not secret.strip():
         raise fail("the key is empty")
+    if not is_header_safe(secret.strip()):
+        raise fail("the key has spaces, control or non-ASCII characters (not saved, not shown)")
     store_key(Settings(), vendor, secret.strip())
     typer.echo(f"saved a key for {vendor}")
 

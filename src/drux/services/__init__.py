@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from drux.config import AppConfig, Settings, load_config
+from drux.config import AppConfig, Settings, is_header_safe, load_config
 from drux.errors import DruxError, InputError
 
 if TYPE_CHECKING:
@@ -85,8 +85,11 @@ class Services:
 
             st = status(spec.weights, self.settings.models_dir)
             return st.ready, ("weights verified" if st.ready else f"weights {st.reason}")
-        if vendor.key_required and not self.config.api_key(vendor):
+        key = self.config.api_key(vendor)
+        if vendor.key_required and not key:
             return False, f"set {vendor.key_env}" if vendor.key_env else "no API key configured"
+        if key and not is_header_safe(key):
+            return False, "API key has spaces, control or non-ASCII characters"
         return True, "key present" if vendor.key_required else "no key needed"
 
     def model_rows(self) -> list[ModelRow]:
