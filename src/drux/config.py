@@ -178,6 +178,41 @@ _PROVIDER_KEYS = {"base_url", "api_key_env", "api_key", "family", "protocol", "p
                   "key_required"}
 _PROTOCOLS = ("openai", "anthropic", "gemini", "local")
 
+# What each drux.toml value must be: "str", "bool", "names" (a list of strings), or a
+# number kind with its range ("price" >= 0, "count" an integer >= 1, "temperature" 0-2).
+_STR, _BOOL, _NAMES = "str", "bool", "names"
+_TYPES: dict[str, str] = {
+    "base_url": _STR, "api_key_env": _STR, "api_key": _STR, "family": _STR, "protocol": _STR,
+    "paid": _BOOL, "key_required": _BOOL, "provider": _STR, "model": _STR, "system": _STR,
+    "description": _STR, "template": _STR, "fallbacks": _NAMES, "equivalents": _NAMES,
+    "context": "count", "max_tokens": "count", "input_price": "price", "output_price": "price",
+    "temperature": "temperature", "models": _NAMES,
+}
+
+
+def _check_types(where: str, raw: dict[str, Any]) -> None:
+    """One ConfigError for the first value of the wrong type or out of range."""
+    for key, value in raw.items():
+        kind = _TYPES.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = {
+            _STR: isinstance(value, str),
+            _BOOL: isinstance(value, bool),
+            _NAMES: isinstance(value, list) and all(isinstance(v, str) for v in value),
+            "count": number and isinstance(value, int) and value >= 1,
+            "price": number and 0 <= value < float("inf"),
+            "temperature": number and 0 <= value <= 2,
+            None: True,
+        }[kind]
+        if not ok:
+            want = {_STR: "a string", _BOOL: "true or false", _NAMES: "a list of names",
+                    "count": "a whole number of at least 1", "price": "a number of at least 0",
+                    "temperature": "a number from 0 to 2"}[kind or _STR]
+            raise ConfigError(f"[{where}] {key} must be {want}")
+    url = raw.get("base_url")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"[{where}] base_url must start with http:// or https://")
+
 
 def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, str]) -> None:
     for name, raw in table.items():
@@ -186,6 +221,7 @@ def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, st
         unknown = set(raw) - _PROVIDER_KEYS
         if unknown:
             raise ConfigError(f"[providers.{name}] unknown keys: {', '.join(sorted(unknown))}")
+        _check_types(f"providers.{name}", raw)
         if raw.get("protocol", "openai") not in _PROTOCOLS:
             raise ConfigError(f"[providers.{name}] protocol must be one of {', '.join(_PROTOCOLS)}")
         base = catalog.vendors.get(name)
@@ -216,6 +252,9 @@ def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
         unknown = set(raw) - set(_MODEL_KEYS)
         if unknown:
             raise ConfigError(f"[models.{model_id}] unknown keys: {', '.join(sorted(unknown))}")
+        _check_types(f"models.{model_id}", raw)
+        if raw.get("template", "chat") not in ("chat", "fewshot"):
+            raise ConfigError(f"[models.{model_id}] template must be chat or fewshot")
         fields = {_MODEL_KEYS[k]: v for k, v in raw.items()}
         for seq in ("fallbacks", "equivalents"):
             if seq in fields:
@@ -240,6 +279,7 @@ def _apply_panel(catalog: Catalog, name: str, value: Any) -> None:
         unknown = set(value) - {"models", "system", "temperature", "max_tokens"}
         if unknown:
             raise ConfigError(f"[panels.{name}] unknown keys: {', '.join(sorted(unknown))}")
+        _check_types(f"panels.{name}", {k: v for k, v in value.items() if k != "models"})
         try:
             options = PanelOptions(system=value.get("system"), temperature=value.get("temperature"),
                                    max_tokens=value.get("max_tokens"))
@@ -276,6 +316,9 @@ def load_config(settings: Settings | None = None) -> AppConfig:
         if not isinstance(table, dict):
             raise ConfigError("[routing] must be a table")
         routing.update(table)
+        for name in ("providers", "models", "panels"):
+            if not isinstance(data.get(name, {}), dict):
+                raise ConfigError(f"[{name}] must be a table")
         _apply_providers(catalog, data.get("providers", {}), keys)
         _apply_models(catalog, data.get("models", {}))
         for name, value in data.get("panels", {}).items():

@@ -92,10 +92,27 @@ def test_project_file_overrides_user_file(settings: Settings) -> None:
         ('[panels]\np = ["gpt-4.1", "ghost"]\n', "unknown model 'ghost'"),
         ('[panels]\np = "gpt-4.1"\n', "list of model names"),
         ('[models.gpt-4.1]\noutput_price = 1.0\n', 'quote model ids'),
+        # Wrong types once passed silently or ended as "unexpected AttributeError/ValueError".
+        ("providers = 3\n", r"\[providers\] must be a table"),
+        ("models = []\n", r"\[models\] must be a table"),
+        ("panels = 3\n", r"\[panels\] must be a table"),
+        ('[providers.acme]\nbase_url = 3\n', "base_url must be a string"),
+        ('[providers.acme]\nbase_url = "127.0.0.1:1"\n', "http://"),
+        ('[providers.openai]\npaid = "yes"\n', "paid must be true or false"),
+        ('[models.x]\nprovider = "openai"\ninput_price = "cheap"\n', "input_price must be"),
+        ('[models.x]\nprovider = "openai"\noutput_price = -1\n', "output_price must be"),
+        ('[models.x]\nprovider = "openai"\nequivalents = 3\n', "equivalents must be"),
+        ('[models.x]\nprovider = "openai"\nfallbacks = "gpt-4.1"\n', "fallbacks must be"),
+        ('[models.x]\nprovider = "openai"\ntemperature = "hot"\n', "temperature must be"),
+        ('[models.x]\nprovider = "openai"\nmax_tokens = 0\n', "max_tokens must be"),
+        ('[models.x]\nprovider = "openai"\ntemplate = "zz"\n', "template must be"),
+        ('[panels.p]\nmodels = ["gpt-4.1"]\ntemperature = 9\n', "temperature must be"),
     ],
     ids=["bad-toml", "model-key", "provider-key", "new-provider", "protocol", "provider-table",
          "no-provider", "unknown-provider", "fallback", "panel-member", "panel-type",
-         "dotted-id"],
+         "dotted-id", "providers-type", "models-type", "panels-type", "base-url-type",
+         "base-url-scheme", "paid-type", "price-type", "price-negative", "equivalents-type",
+         "fallbacks-type", "temperature-type", "max-tokens-range", "template", "panel-temperature"],
 )
 def test_bad_config_is_one_clear_config_error(settings: Settings, text: str, complaint: str) -> None:
     write(settings.project_config, text)
