@@ -73,6 +73,15 @@ def test_routing_policy_from_dict() -> None:
         RoutingPolicy.from_dict({"retry": {"tries": 3}})
     with pytest.raises(ConfigError):
         RoutingPolicy.from_dict({"breaker": 5})
+    # Wrong types used to pass here and fail later, mid-request.
+    for table, complaint in (({"deadline": "x"}, "deadline must be a number"),
+                             ({"breaker": {"consecutive_failures": "3"}}, "whole number"),
+                             ({"retry": {"max_attempts": 0}}, "max_attempts"),
+                             ({"hedge": {"enabled": 1}}, "true or false"),
+                             ({"hedge": {"quantile": 5}}, "at most 1")):
+        with pytest.raises(ConfigError, match=complaint):
+            RoutingPolicy.from_dict(table)
+    assert RoutingPolicy.from_dict({"hedge": {"min_samples": 0}}).hedge.min_samples == 0
 
 
 def config(drux_env: Any) -> AppConfig:

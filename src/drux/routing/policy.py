@@ -60,7 +60,31 @@ def _build(kind: Any, values: dict[str, Any], where: str) -> Any:
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"[{where}] unknown keys: {', '.join(sorted(unknown))}")
+    types = {f.name: str(f.type) for f in fields(kind)}
+    for key, value in values.items():
+        if key not in ("retry", "breaker", "hedge"):
+            _check_value(where, key, types[key], value)
     try:
         return kind(**values)
     except TypeError as exc:
         raise ConfigError(f"[{where}] {exc}") from None
+
+
+_FRACTIONS = {"failure_rate", "quantile"}
+_MAY_BE_ZERO = {"min_calls", "min_samples"}
+
+
+def _check_value(where: str, key: str, annotation: str, value: Any) -> None:
+    """Booleans are true/false; counts whole numbers >= 1; times and rates numbers >= 0."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation == "bool":
+        ok, want = isinstance(value, bool), "true or false"
+    elif annotation == "int":
+        low = 0 if key in _MAY_BE_ZERO else 1
+        ok, want = number and isinstance(value, int) and value >= low, f"a whole number >= {low}"
+    elif key in _FRACTIONS:
+        ok, want = number and 0 < value <= 1, "a number above 0 and at most 1"
+    else:
+        ok, want = number and 0 <= value < float("inf"), "a number of at least 0"
+    if not ok:
+        raise ConfigError(f"[{where}] {key} must be {want}")
