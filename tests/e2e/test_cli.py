@@ -65,6 +65,18 @@ def test_ask_json_with_real_smollm2_is_stored(env: dict[str, str]) -> None:
 
 
 @pytest.mark.e2e
+def test_output_survives_an_ask_that_ends_while_a_model_loads(env: dict[str, str]) -> None:
+    # llama-cpp-python pointed fds 1/2 at /dev/null during the load; the record and the
+    # error printed meanwhile were lost and the command exited 1 in silence.
+    proc = run(["ask", "hi", "--models", "smollm2-135m", "--json", "--timeout", "0.01"], env)
+    record = json.loads(proc.stdout)
+    assert record["answers"][0]["status"] in ("failed", "partial", "done")
+    live = run(["ask", "hi", "--models", "smollm2-135m", "--timeout", "0.01"], env)
+    assert "Consensus Score" in live.stdout
+    assert live.returncode == 0 or live.stderr.startswith("error: ")
+
+
+@pytest.mark.e2e
 def test_ask_default_panel_live_output(env: dict[str, str]) -> None:
     proc = run(["ask", "Is the Sun a star? Answer yes or no.", "--max-tokens", "16"], env)
     assert proc.returncode == 0, proc.stderr

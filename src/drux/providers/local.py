@@ -175,6 +175,23 @@ class _NativeLog:
         llama_cpp.llama_log_set(cls._callback, ctypes.c_void_p(0))
 
 
+def _keep_stdout_stderr() -> None:
+    """With ``verbose=False`` llama-cpp-python points fds 1 and 2 and ``sys.stdout``/``stderr``
+    at /dev/null while a model loads: process-wide and not thread-safe, so whatever other
+    threads printed meanwhile vanished (``drux ask --timeout 0.01`` printed nothing at all)
+    and overlapping loads could leave them there for good. llama.cpp's own log lines
+    already go to ``_NativeLog``, so the redirection is switched off."""
+    import contextlib
+
+    import llama_cpp._internals as internals
+    import llama_cpp.llama as llama_module
+
+    for module in (internals, llama_module):
+        if hasattr(module, "suppress_stdout_stderr"):
+            setattr(module, "suppress_stdout_stderr",  # noqa: B010
+                    lambda disable=True: contextlib.nullcontext())
+
+
 def import_llama() -> type[Llama]:
     """Import llama-cpp-python the way drux runs it; import it through here, not directly.
 
@@ -190,6 +207,7 @@ def import_llama() -> type[Llama]:
     except ImportError:
         raise ConfigError("llama-cpp-python is not installed; run `make install`") from None
     _NativeLog.install()
+    _keep_stdout_stderr()
     return Llama
 
 
