@@ -62,18 +62,18 @@ class Settings(BaseSettings):
     )
     project_config: Path = Path("drux.toml")
     panel: str = "default"
-    timeout: float = 180.0
-    max_tokens: int = 200
-    temperature: float = 0.0
+    timeout: float = Field(default=180.0, gt=0, allow_inf_nan=False)
+    max_tokens: int = Field(default=200, ge=1)
+    temperature: float = Field(default=0.0, ge=0, le=2)
     # llama.cpp threads per model; 0 means all cores.
-    threads: int = 0
+    threads: int = Field(default=0, ge=0)
     # Background health probes in `drux serve` (seconds between probes of one
     # deployment; 0 = off). Paid vendors are probed only with probe_paid.
-    probe_interval: float = 0.0
+    probe_interval: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     probe_paid: bool = False
     # Gateway and web server.
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
 
     @property
     def models_dir(self) -> Path:

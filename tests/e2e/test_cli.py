@@ -100,8 +100,11 @@ def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str], tmp_path: P
         (tmp_path / "p.toml").write_text(
             f'[providers.slowvendor]\nbase_url = "{server.openai_url}"\nkey_required = false\n'
             '[models.slow]\nprovider = "slowvendor"\n')
+        # Like a terminal: SIGINT at its default (a test runner may ignore it, and an
+        # ignored disposition is inherited across exec).
         proc = subprocess.Popen([*DRUX, "ask", "Say many words.", "--models", "slow", *mode],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         db = Path(env["DRUX_DATA_DIR"]) / "drux.db"
         deadline = time.monotonic() + 60
         # Wait until tokens are flowing (the periodic flush has written some text).
@@ -154,6 +157,17 @@ def test_usage_errors_are_one_line_with_exit_2(env: dict[str, str]) -> None:
         assert proc.returncode == 2
     bare = run([], env)
     assert "Usage: drux" in bare.stdout and "unexpected" not in bare.stderr
+
+
+
+def test_bad_drux_settings_name_the_variable_in_one_line(env: dict[str, str]) -> None:
+    # Was "error: unexpected ValidationError: 1 validation error for Settings" over 3 lines,
+    # and DRUX_PORT=99999 or DRUX_MAX_TOKENS=-5 were accepted.
+    for var, value in (("DRUX_TIMEOUT", "abc"), ("DRUX_PORT", "99999"),
+                       ("DRUX_MAX_TOKENS", "-5"), ("DRUX_TIMEOUT", "nan")):
+        proc = run(["history"], dict(env, **{var: value}))
+        assert_one_line_error(proc, var)
+        assert proc.returncode == 2
 
 
 def test_unwritable_database_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors and anything unexpected: one line, no traceback
         _usage_error(exc)
+        _settings_error(exc)
         typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     if isinstance(code, int) and code:
@@ -81,3 +82,15 @@ def _usage_error(exc: Exception) -> None:
     hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
     typer.echo(f"error: {message}{hint}", err=True)
     sys.exit(code)
+
+
+def _settings_error(exc: Exception) -> None:
+    """Exit with a one-line ``error:`` naming the DRUX_* variable a bad setting came from."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+        return
+    first = exc.errors()[0]
+    name = "DRUX_" + "_".join(str(part) for part in first["loc"]).upper()
+    typer.echo(f"error: {name}: {first['msg']}", err=True)
+    sys.exit(2)

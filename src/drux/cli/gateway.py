@@ -28,7 +28,7 @@ def build_app() -> object:
 @app.command("gateway")
 def gateway(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default DRUX_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default DRUX_PORT).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default DRUX_PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     open_loopback: Annotated[bool, typer.Option(
         "--open-loopback", help="Let loopback clients in without a key even when keys exist.")] = False,
@@ -45,6 +45,9 @@ def gateway(
     asgi = build_app()  # fails here, once, with a one-line error if the config is wrong
     bind_host = host or settings.host
     bind_port = port or settings.port
+    from drux.cli.web import _check_free
+
+    _check_free(bind_host, bind_port)  # one line, not uvicorn's log, when the address is unusable
     typer.echo(f"drux gateway on http://{bind_host}:{bind_port}/v1 ({workers} worker"
                f"{'s' if workers > 1 else ''})", err=True)
     options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": "httptools",
