@@ -220,3 +220,11 @@ async def test_request_settings_ask_over_panel_over_model(make_services) -> None
     await _run(services, AskOptions("q?", panel="strict", temperature=0.0, max_tokens=20))
     ask = providers["beta"].requests[-1]
     assert (ask.temperature, ask.max_tokens) == (0.0, 20)
+
+
+def test_ask_ids_are_long_random_and_never_look_like_options() -> None:
+    from drux.store.asks import new_ask_id
+
+    ids = {new_ask_id() for _ in range(3000)}
+    assert len(ids) == 3000
+    assert all(len(i) >= 22 and i[0] not in "-_" for i in ids)

@@ -28,8 +28,12 @@ def _text(value: Any) -> Any:
 
 
 def new_ask_id() -> str:
-    # 16 random bytes: the permalink must not be guessable.
-    return secrets.token_urlsafe(16)
+    """16 random bytes, URL-safe: the permalink must not be guessable. Ids never start
+    with '-' or '_', so `drux show ID` never mistakes one for an option."""
+    while True:
+        ask_id = secrets.token_urlsafe(16)
+        if ask_id[0] not in "-_":
+            return ask_id
 
 
 @dataclass(frozen=True, slots=True)
