@@ -182,6 +182,18 @@ def test_unwritable_database_is_a_one_line_error(env: dict[str, str], tmp_path: 
     assert_one_line_error(run(["history"], env), "cannot write the database")
 
 
+def test_unreachable_or_garbage_databases_are_one_line_errors(env: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    # psycopg's "connection refused" spans two lines; it was printed as is.
+    proc = run(["history"], dict(env, DRUX_DATABASE_URL="postgresql://u:SECRETPW@127.0.0.1:1/db"))
+    assert_one_line_error(proc, "cannot migrate the database")
+    assert "SECRETPW" not in proc.stderr
+    data = tmp_path / "garbage"
+    data.mkdir()
+    (data / "drux.db").write_bytes(os.urandom(20000))
+    assert_one_line_error(run(["history"], dict(env, DRUX_DATA_DIR=str(data))), "not a database")
+
+
 def test_corrupted_or_missing_weights_are_refused(env: dict[str, str], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     (cache / "models").mkdir(parents=True)

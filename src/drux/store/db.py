@@ -88,7 +88,8 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate the database: {exc.__class__.__name__}: {exc.args[0]}") from None
+        detail = " ".join(str(exc.args[0]).split())  # drivers' messages span lines
+        raise StoreError(f"cannot migrate the database: {exc.__class__.__name__}: {detail}") from None
     except OSError as exc:
         raise StoreError(f"cannot migrate the database: {exc.strerror}") from None
 
