@@ -131,6 +131,36 @@ async def test_interrupted_ask_keeps_partial_text(make_services) -> None:  # typ
     assert providers["beta"].cancelled == 1
 
 
+async def test_a_briefly_busy_database_neither_ends_the_ask_nor_loses_an_answer(  # type: ignore[no-untyped-def]
+    make_services, monkeypatch
+) -> None:
+    # Another writer holding the SQLite lock past the busy timeout made the first failed
+    # write end the ask; a finished answer whose write failed was then left out.
+    from drux.errors import StoreError
+
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("first answer")]),
+                 "beta": ScriptedProvider("beta", [Reply("second answer " * 5, delay=0.02)])}
+    services = make_services(providers)
+    repo = services.store.asks
+    real, failures = repo.update_answers, [2]  # both final writes fail; the last try works
+
+    def busy(ask_id, updates):  # type: ignore[no-untyped-def]
+        if failures[0]:
+            failures[0] -= 1
+            raise StoreError("cannot write to the database: OperationalError")
+        return real(ask_id, updates)
+
+    monkeypatch.setattr(repo, "update_answers", busy)
+    events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
+    assert isinstance(events[-1], AskDone) and events[-1].status == "complete"
+    record = repo.get(events[0].ask_id)  # type: ignore[attr-defined]
+    answers = {a["model"]: a for a in record["answers"]}
+    assert answers["alpha"]["status"] == "done" and answers["alpha"]["text"] == "first answer"
+    assert answers["beta"]["status"] == "done"
+    assert answers["beta"]["text"].strip() == ("second answer " * 5).strip()
+    assert failures[0] == 0
+
+
 async def test_all_failed_is_stored_as_failed(make_services) -> None:  # type: ignore[no-untyped-def]
     providers = {"alpha": ScriptedProvider("alpha", [Hang()]),
                  "beta": ScriptedProvider("beta", [Raise(ModelNotFoundError("gone"))])}

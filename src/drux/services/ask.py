@@ -197,6 +197,9 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
 
     states = {m: _AnswerState() for m in members}
     finals: dict[str, Finished | Failed] = {}
+    # Final answers not yet written: a database busy for a moment (another writer) must not
+    # end the ask or lose an answer; they are retried with each flush and at the end.
+    pending: dict[str, dict[str, Any]] = {}
     last_flush = time.monotonic()
     timeout = opts.timeout or services.settings.timeout
     completed = False
@@ -205,16 +208,21 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
             _track(states, event)
             if isinstance(event, Finished | Failed):
                 finals[event.model] = event
-                repo.update_answers(ask_id, {event.model: _answer_update(services, event)})
+                pending[event.model] = _answer_update(services, event)
                 states[event.model].dirty = False
+                _write_pending(repo, ask_id, pending)
             elif time.monotonic() - last_flush > FLUSH_EVERY_S:
+                _write_pending(repo, ask_id, pending)
                 _flush(repo, ask_id, states)
                 last_flush = time.monotonic()
             yield event
+        if pending:
+            repo.update_answers(ask_id, pending)  # still failing: the ask fails, saved partial
+            pending.clear()
         completed = True
     finally:
         if not completed:
-            _save_partial(repo, ask_id, states, finals)
+            _save_partial(repo, ask_id, states, finals, pending)
 
     answers = {m: e.completion.text for m, e in finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
@@ -258,18 +266,33 @@ def _track(states: dict[str, _AnswerState], event: PanelEvent) -> None:
         state.dirty = True
 
 
+def _write_pending(repo: Any, ask_id: str, pending: dict[str, dict[str, Any]]) -> None:
+    if not pending:
+        return
+    try:
+        repo.update_answers(ask_id, pending)
+    except DruxError:
+        return  # kept for the next try
+    pending.clear()
+
+
 def _flush(repo: Any, ask_id: str, states: dict[str, _AnswerState]) -> None:
     updates = {m: {"text": s.text, "status": "streaming"} for m, s in states.items() if s.dirty}
     if updates:
-        repo.update_answers(ask_id, updates)
+        try:
+            repo.update_answers(ask_id, updates)
+        except DruxError:
+            return  # progress only: the final write carries the whole text
         for m in updates:
             states[m].dirty = False
 
 
 def _save_partial(repo: Any, ask_id: str, states: dict[str, _AnswerState],
-                  finals: dict[str, Finished | Failed]) -> None:
+                  finals: dict[str, Finished | Failed],
+                  pending: dict[str, dict[str, Any]] | None = None) -> None:
     """Interrupted: keep every finished answer and every partial text, marked partial."""
     updates = {m: {"text": s.text, "status": "partial"} for m, s in states.items() if m not in finals}
+    updates.update(pending or {})
     try:
         repo.update_answers(ask_id, updates)
         repo.finish(ask_id, status="partial")
