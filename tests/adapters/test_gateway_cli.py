@@ -58,6 +58,28 @@ def test_keys_mistakes_are_one_line_errors(drux_env: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], done.stderr
 
 
+def test_a_leaked_key_is_revoked_by_its_secret_which_is_never_echoed(drux_env: Path) -> None:
+    # Pasting the whole secret matched nothing (only the 12-character prefix is stored)
+    # and the error printed the secret back.
+    secret = drux("keys", "create", "leaky").stdout.strip()
+    wrong = drux("keys", "revoke", secret[:-1] + ("A" if secret[-1] != "A" else "B"))
+    assert wrong.returncode != 0 and "no key matches" in wrong.stderr
+    assert secret[12:20] not in wrong.stderr
+    revoked = drux("keys", "revoke", secret)
+    assert revoked.returncode == 0 and secret[12:20] not in revoked.stdout + revoked.stderr
+    assert json.loads(drux("keys", "list", "--json").stdout)[0]["active"] is False
+
+
+def test_drux_gateway_refuses_a_busy_port_or_bad_port_in_one_line(drux_env: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done = drux("gateway", "--port", str(busy.getsockname()[1]))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1 and "cannot listen" in lines[0], done.stderr
+    assert drux("gateway", "--port", "99999").returncode == 2
+
+
 def test_drux_gateway_serves_until_stopped(drux_env: Path) -> None:
     (drux_env / "project.toml").write_text('[gateway]\nmodels = ["gpt-4.1"]\n')
     with socket.socket() as s:

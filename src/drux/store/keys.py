@@ -156,12 +156,15 @@ class KeyRepository:
             raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
 
     def revoke(self, id_or_prefix: str) -> KeyInfo:
-        """Revoke one key named by its id or its prefix (at least 8 characters)."""
+        """Revoke one key named by its id, its prefix (at least 8 characters) or its secret."""
         ref = id_or_prefix.strip()
         conditions = []
         if ref.isdigit():
             conditions.append(GatewayKey.id == int(ref))
-        if len(ref) >= 8:
+        if len(ref) > PREFIX_LENGTH:  # longer than a prefix: the secret itself (a leaked key)
+            conditions.append(GatewayKey.key_hash == hash_key(ref))
+            ref = ref[:PREFIX_LENGTH] + "…"  # never echoed back
+        elif len(ref) >= 8:
             conditions.append(GatewayKey.prefix.startswith(ref, autoescape=True))
         if not conditions:
             raise InputError("name a key by its id or by at least 8 characters of its prefix")
