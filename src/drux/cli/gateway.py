@@ -51,7 +51,8 @@ def gateway(
     typer.echo(f"drux gateway on http://{bind_host}:{bind_port}/v1 ({workers} worker"
                f"{'s' if workers > 1 else ''})", err=True)
     options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": "httptools",
-                                  "access_log": access_log, "log_level": "warning",
+                                  "access_log": access_log,
+                                  "log_level": "info" if access_log else "warning",
                                   "lifespan": "on"}
     try:
         import uvloop  # noqa: F401
