@@ -86,8 +86,8 @@ def test_drux_gateway_serves_until_stopped(drux_env: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-c", "from drux.cli import main; main()", "gateway",
-                             "--port", str(port), "--access-log"], stderr=subprocess.PIPE,
-                            text=True)
+                             "--port", str(port), "--access-log"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -102,7 +102,7 @@ def test_drux_gateway_serves_until_stopped(drux_env: Path) -> None:
         assert [m["id"] for m in models["data"]] == ["gpt-4.1"]
     finally:
         proc.terminate()
-        _, log = proc.communicate(timeout=15)
+        log, _ = proc.communicate(timeout=15)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
     assert '"GET /v1/models HTTP/1.1" 200' in log  # --access-log was silenced by log level warning
 
