@@ -67,3 +67,17 @@ def test_eval_calibration_reports_accuracy_auroc_and_selective_accuracy(tmp_path
     assert report["selective_accuracy_top50"] == 1.0
     with pytest.raises(InputError):
         eval_calibration(data, tmp_path / "none.jsonl")
+
+
+def test_undecodable_files_and_a_folder_for_answers_are_input_errors(tmp_path):
+    # Were "unexpected UnicodeDecodeError" / "IsADirectoryError" in drux eval calibration.
+    from drux.consensus.calibration import load_questions
+
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b"\xf7\xff\x00 not text")
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_questions(garbage, None)
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_recorded(garbage)
+    with pytest.raises(InputError, match="folder"):
+        read_recorded(tmp_path)

@@ -37,6 +37,9 @@ def test_missing_or_broken_data_is_an_input_error(tmp_path):
     (tmp_path / "dev_sets.jsonl").write_text("not json\n")
     with pytest.raises(InputError, match="not a benchmark item"):
         eval_agreement(tmp_path, "fast", None, tasks=("sets",))
+    (tmp_path / "dev_sets.jsonl").write_bytes(b"\xf7\xff garbage")  # was UnicodeDecodeError
+    with pytest.raises(InputError, match="not UTF-8"):
+        eval_agreement(tmp_path, "fast", None, tasks=("sets",))
 
 
 def test_sample_is_seeded_and_bounded():

@@ -18,9 +18,10 @@ import asyncio
 import json
 import re
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from drux.consensus.engine import score_answers
 from drux.consensus.metrics import auroc
@@ -52,8 +53,8 @@ def is_correct(prediction: str, accepted: list[str], question: str = "") -> bool
 def load_questions(data_file: Path, limit: int | None) -> list[dict[str, Any]]:
     if not Path(data_file).is_file():
         raise InputError(f"no calibration data at {data_file}")
-    rows = []
-    with Path(data_file).open(encoding="utf-8") as fh:
+    rows: list[dict[str, Any]] = []
+    with _reading(data_file) as fh:
         for n, line in enumerate(fh, 1):
             try:
                 row = json.loads(line)
@@ -66,11 +67,25 @@ def load_questions(data_file: Path, limit: int | None) -> list[dict[str, Any]]:
     return rows
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text file; undecodable or unreadable is an ``InputError``."""
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            yield fh
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_recorded(answers_file: Path) -> dict[str, dict[str, Any]]:
     """Recorded panels by question text; a torn last line (interrupted run) is ignored."""
     done: dict[str, dict[str, Any]] = {}
+    if Path(answers_file).is_dir():
+        raise InputError(f"{answers_file} is a folder; --answers takes a file")
     if Path(answers_file).is_file():
-        with Path(answers_file).open(encoding="utf-8") as fh:
+        with _reading(answers_file) as fh:
             for line in fh:
                 try:
                     row = json.loads(line)

@@ -26,14 +26,19 @@ def load_items(data_dir: Path, split: str, task: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError(f"no benchmark file {path}; pass the folder holding {split}_{task}.jsonl")
     items = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            try:
-                item = json.loads(line)
-                _ = item["question"], item["answers"], item["label"], item["qid"]
-            except (ValueError, KeyError, TypeError):
-                raise InputError(f"{path}:{n} is not a benchmark item") from None
-            items.append(item)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                try:
+                    item = json.loads(line)
+                    _ = item["question"], item["answers"], item["label"], item["qid"]
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(f"{path}:{n} is not a benchmark item") from None
+                items.append(item)
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
     return items
 
 
