@@ -172,6 +172,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {path}: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read {path}: values nested too deeply") from None
 
 
 _PROVIDER_KEYS = {"base_url", "api_key_env", "api_key", "family", "protocol", "paid",

@@ -121,6 +121,21 @@ def test_bad_config_is_one_clear_config_error(settings: Settings, text: str, com
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(("content", "complaint"),
+                         [(b"\x9e\xff\x00garbage", "not UTF-8"),
+                          (b"[a]\nb = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply")])
+def test_unreadable_toml_bytes_are_a_config_error(settings: Settings, content: bytes,
+                                                  complaint: str) -> None:
+    # Were "unexpected UnicodeDecodeError" / "unexpected RecursionError".
+    settings.project_config.write_bytes(content)
+    with pytest.raises(ConfigError, match=complaint):
+        load_config(settings)
+    from drux.gateway.settings import load_gateway_settings
+
+    with pytest.raises(ConfigError, match=complaint):
+        load_gateway_settings(settings)
+
+
 def test_unknown_model_and_panel_names(settings: Settings) -> None:
     catalog = load_config(settings).catalog
     with pytest.raises(UnknownModelError, match="known models"):

@@ -19,7 +19,6 @@ loopback, so leave ``open_loopback`` off there.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +59,9 @@ class GatewaySettings(BaseSettings):
 def _table(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-    table = data.get("gateway", {})
+    from drux.config import _read_toml  # one reader: undecodable or too deep files included
+
+    table = _read_toml(path).get("gateway", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [gateway] must be a table")
     return table
