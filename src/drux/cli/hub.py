@@ -66,13 +66,15 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
+    from drux.cli.render import clean
+
     table = Table(box=None, pad_edge=False)
     table.add_column("id", no_wrap=True)
     for name in ("date", "title", "tags", "faq"):
         table.add_column(name)
     for v in items:
         date = v.published.date().isoformat() if v.published else ""
-        table.add_row(v.id, date, v.title, ", ".join(v.tags), str(len(v.faq)))
+        table.add_row(v.id, date, clean(v.title), clean(", ".join(v.tags)), str(len(v.faq)))
     console = Console()
     console.print(table)
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}" if items else "none"
@@ -90,9 +92,11 @@ def show(article: Annotated[str, typer.Argument(help="The article id (see drux h
     hub = _hub()
     hub.ensure_loaded()
     record = hub.require(article)
-    typer.echo(record.title)
+    from drux.cli.render import clean
+
+    typer.echo(clean(record.title))
     if record.source_url:
-        typer.echo(f"via {record.source_url}")
+        typer.echo(f"via {clean(record.source_url)}")
     if record.published:
         typer.echo(f"published {record.published.date().isoformat()}")
     for r in hub.faq_results(article):
@@ -100,6 +104,9 @@ def show(article: Annotated[str, typer.Argument(help="The article id (see drux h
 
 
 def _print_result(r: dict[str, Any]) -> None:
+    from drux.cli.render import clean
+
+    r = clean(r)
     if r.get("ask_id") is None:
         typer.echo(f"- {r['question']}\n    not asked yet")
         return

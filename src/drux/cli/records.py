@@ -83,13 +83,15 @@ def history(
 
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
+    from drux.cli.render import clean
+
     table = Table(title="drux history")
     for name in ("id", "when", "score", "verdict", "status", "question"):
         table.add_column(name, overflow="fold")
     for r in rows:
         score = "n/a" if r.score is None else f"{r.score:.0f}"
         table.add_row(r.id, r.created_at[:19].replace("T", " "), score, r.verdict or "",
-                      r.status, r.question[:80])
+                      r.status, clean(r.question[:80]))
     Console().print(table)
 
 

@@ -10,6 +10,23 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+# C0/C1 control characters but newline and tab: questions (the web API takes them from
+# anyone), answers (from upstreams) and imported articles must not drive the terminal
+# (escape sequences can retitle it, rewrite the screen or set the clipboard).
+_CONTROLS = {c: None for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
+
+
+def clean(value: Any) -> Any:
+    """``value`` with control characters removed from every string in it (dicts, lists)."""
+    if isinstance(value, str):
+        return value.translate(_CONTROLS)
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
 STATUS_STYLE = {
     "waiting": "dim", "streaming": "cyan", "done": "green", "failed": "red", "partial": "yellow",
 }
@@ -42,8 +59,8 @@ def columns_table(columns: list[Column], *, tail_lines: int = 14) -> Table:
     for col in columns:
         status = Text(col.status, style=STATUS_STYLE.get(col.status, ""))
         if col.note:
-            status.append(f"  {col.note}", style="yellow")
-        body = col.text.strip()
+            status.append(f"  {clean(col.note)}", style="yellow")
+        body = clean(col.text).strip()
         lines = body.splitlines()
         if len(lines) > tail_lines:
             body = "…\n" + "\n".join(lines[-tail_lines:])
@@ -110,6 +127,7 @@ def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel
 
 
 def record_view(record: dict[str, Any], explanation: str | None = None) -> Group:
+    record, explanation = clean(record), clean(explanation)
     cols = []
     for a in record["answers"]:
         col = Column(a["model"], a.get("family") or "", a["status"], [a["text"] or ""])

@@ -1,0 +1,40 @@
+"""Terminal rendering never passes control characters from stored text to the terminal."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from drux.cli.render import Column, clean, columns_table, record_view
+
+ESCAPES = "\x1b]0;PWNED\x07\x1b[31m\x9b2J"
+
+
+def _record() -> dict[str, object]:
+    answer = {"model": "m1", "family": "f", "status": "failed", "text": f"answer {ESCAPES}",
+              "substituted_for": None, "error": {"type": "x", "message": f"boom {ESCAPES}"},
+              "timings": {"first_token_s": 0.1, "total_s": 0.2, "tokens_per_s": 3.0},
+              "usage": {"output_tokens": 2}, "cost_usd": 0.0}
+    return {"id": "abc", "question": f"q {ESCAPES}", "skipped": [], "answers": [answer],
+            "consensus": {"score": None, "reason": f"r {ESCAPES}"}}
+
+
+def _render(renderable: object) -> str:
+    out = io.StringIO()
+    Console(file=out, width=120, force_terminal=False).print(renderable)
+    return out.getvalue()
+
+
+def test_stored_escape_sequences_do_not_reach_the_terminal() -> None:
+    # A question posted to the web API with ESC sequences was printed raw by show/history/ask.
+    shown = _render(record_view(_record(), f"explained {ESCAPES}"))
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
+    assert "PWNED" in shown and "answer" in shown  # the text stays, only the controls go
+    live = _render(columns_table([Column("m", "f", "streaming", [ESCAPES, "tail"])]))
+    assert "\x1b" not in live and "tail" in live
+
+
+def test_clean_keeps_newlines_tabs_and_unicode() -> None:
+    assert clean("a\n\tb é 💥\x1b[0m\x00") == "a\n\tb é 💥[0m"
+    assert clean({"k": ["\x1bx", 3]}) == {"k": ["x", 3]}
