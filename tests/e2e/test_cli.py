@@ -157,6 +157,11 @@ def test_usage_errors_are_one_line_with_exit_2(env: dict[str, str]) -> None:
         assert proc.returncode == 2
     bare = run([], env)
     assert "Usage: drux" in bare.stdout and "unexpected" not in bare.stderr
+    # Non-UTF-8 bytes in an argument failed deep in the store as "unexpected UnicodeEncodeError".
+    for args in (["show", os.fsdecode(b"a\xffb")], ["ask", os.fsdecode(b"caf\xe9?")]):
+        proc = run(args, env)
+        assert_one_line_error(proc, "not valid UTF-8")
+        assert proc.returncode == 2
 
 
 

@@ -43,6 +43,14 @@ _register()
 
 
 def main() -> None:
+    for n, arg in enumerate(sys.argv[1:], 1):
+        # Bytes that are not UTF-8 arrive as lone surrogates and fail later, deep in the store.
+        if not arg.isascii():
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                typer.echo(f"error: argument {n} is not valid UTF-8 text", err=True)
+                sys.exit(2)
     try:
         code = app(standalone_mode=False)
     except DruxError as err:
