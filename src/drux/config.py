@@ -148,7 +148,9 @@ def store_key(settings: Settings, vendor: str, key: str | None) -> None:
     path = settings.keys_file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A fresh file: a leftover .tmp would keep its own mode (0644) or be a symlink.
+        path.with_suffix(".tmp").unlink(missing_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(keys, fh)
         os.replace(path.with_suffix(".tmp"), path)

@@ -167,6 +167,22 @@ def test_stored_key_sits_between_explicit_and_environment(
     assert config.require_key(config.catalog.vendor("mistral")) == "from-toml"
 
 
+def test_stored_keys_file_is_0600_even_over_a_leftover_tmp_file(settings: Settings,
+                                                                 tmp_path: Path) -> None:
+    # A leftover keys.tmp kept its 0644 mode (O_CREAT does not change it) and became the
+    # keys file; a symlink there was followed.
+    leftover = settings.keys_file.with_suffix(".tmp")
+    leftover.write_text("{}")
+    leftover.chmod(0o644)
+    store_key(settings, "openai", "sk-one")
+    assert settings.keys_file.stat().st_mode & 0o777 == 0o600
+    target = tmp_path / "elsewhere"
+    leftover.symlink_to(target)
+    store_key(settings, "openai", "sk-two")
+    assert not target.exists() and not settings.keys_file.is_symlink()
+    assert settings.keys_file.stat().st_mode & 0o777 == 0o600
+
+
 def test_missing_key_names_the_variable_and_local_servers_need_none(settings: Settings) -> None:
     config = load_config(settings)
     with pytest.raises(MissingKeyError, match="GEMINI_API_KEY"):
