@@ -4,7 +4,7 @@ drux error with provider, model, status and retryable set."""
 from __future__ import annotations
 
 import pytest
-from adapter_kit import PROTOCOLS, MakeProvider, ask, drain
+from adapter_kit import KEY, PROTOCOLS, MakeProvider, ask, drain
 
 from drux.errors import (
     AuthenticationError,
@@ -75,6 +75,25 @@ async def test_vendor_error_maps_to_drux_error(
     assert len(fake_llm.requests) == 1
     if error is AuthenticationError:
         assert err.body is None  # vendors echo part of the key in their message
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize("kind", ["server", "bad_request", "rate_limit"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_key_echoed_by_the_server_is_masked(
+    protocol: str, kind: str, streaming: bool, make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # Messages of non-401 errors quoted the server's text, key included, into the stored
+    # answer and the terminal.
+    fake_llm.default = Fail(kind, message=f"request with key {KEY} refused")  # type: ignore[arg-type]
+    provider = make_provider(protocol)
+    with pytest.raises(ProviderError) as info:
+        if streaming:
+            await drain(provider.stream(ask()))
+        else:
+            await provider.complete(ask())
+    assert KEY not in str(info.value) and "refused" in str(info.value)
+    assert KEY not in repr(info.value.body)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

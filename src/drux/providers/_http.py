@@ -85,6 +85,19 @@ def short(message: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def without_secret(error: ProviderError | None, secret: str | None) -> ProviderError | None:
+    """``error`` with ``secret`` (the API key sent) masked: some servers echo the key back in
+    their error bodies, and error messages are stored, printed and served."""
+    if error is None or not secret or len(secret) < 8:
+        return error
+    if secret in error.message:
+        error.message = error.message.replace(secret, "***")
+        error.args = (error.message,)
+    if error.body is not None and secret in repr(error.body):
+        error.body = None
+    return error
+
+
 def transport_error(exc: BaseException, *, name: str, provider: str, model: str) -> ProviderError | None:
     """httpx/httpx2 timeouts and network failures that reach us unwrapped."""
     for module in (sys.modules.get("httpx2"), sys.modules.get("httpx")):

@@ -39,6 +39,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
@@ -78,6 +79,7 @@ class AnthropicMessages:
         self._spec = spec
         self._vendor = vendor.name
         self._default_max_tokens = default_max_tokens
+        self._api_key = api_key  # masked out of error messages
         self._client = AsyncAnthropic(api_key=api_key, base_url=vendor.base_url,
                                       max_retries=0, timeout=timeout)
 
@@ -148,6 +150,9 @@ class AnthropicMessages:
         return _FINISH.get(stop_reason or "", stop_reason)
 
     def _map_error(self, exc: BaseException) -> ProviderError | None:
+        return without_secret(self._map_sdk_error(exc), self._api_key)
+
+    def _map_sdk_error(self, exc: BaseException) -> ProviderError | None:
         import anthropic
 
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}

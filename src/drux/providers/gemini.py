@@ -40,6 +40,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
@@ -86,6 +87,7 @@ class GeminiModel:
             base_url=vendor.base_url, timeout=int(timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
         )
+        self._api_key = api_key  # masked out of error messages
         self._client = genai.Client(api_key=api_key, http_options=options).aio
 
     @property
@@ -173,6 +175,9 @@ class GeminiModel:
         return Usage(meta.prompt_token_count or 0, output)
 
     def _map_error(self, exc: BaseException) -> ProviderError | None:
+        return without_secret(self._map_sdk_error(exc), self._api_key)
+
+    def _map_sdk_error(self, exc: BaseException) -> ProviderError | None:
         from google.genai import errors
 
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}

@@ -35,6 +35,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
@@ -51,6 +52,7 @@ class OpenAIChat:
 
         self._spec = spec
         self._vendor = vendor.name
+        self._api_key = api_key  # masked out of error messages
         self._client = AsyncOpenAI(api_key=api_key, base_url=vendor.base_url,
                                    max_retries=0, timeout=timeout)
 
@@ -124,6 +126,9 @@ class OpenAIChat:
                                       model=self._spec.id)
 
     def _map_error(self, exc: BaseException) -> ProviderError | None:
+        return without_secret(self._map_sdk_error(exc), self._api_key)
+
+    def _map_sdk_error(self, exc: BaseException) -> ProviderError | None:
         import openai
 
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}
