@@ -183,6 +183,13 @@ async def test_unknown_model_and_panel(make_services) -> None:  # type: ignore[n
         await _run(services, AskOptions("q?", models=["nope"]))
     with pytest.raises(UnknownModelError, match="unknown panel"):
         await _run(services, AskOptions("q?", panel="nope"))
+    # An unknown judge was only noticed after the whole panel had answered ("scoring failed").
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("a")])}
+    services = make_services(providers)
+    with pytest.raises(UnknownModelError, match="unknown model 'no-judge'"):
+        await _run(services, AskOptions("q?", models=["alpha"], consensus_backend="judge",
+                                        judge_model="no-judge"))
+    assert providers["alpha"].calls == 0 and services.store.asks.count() == 0
 
 
 async def test_panel_skips_unusable_members_and_says_why(make_services) -> None:  # type: ignore[no-untyped-def]

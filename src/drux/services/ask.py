@@ -181,6 +181,8 @@ async def score(services: Services, question: str, answers: dict[str, str],
 
 async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
     question = validate(opts)
+    if opts.judge_model is not None:  # unknown: say so now, not after the whole panel ran
+        services.config.catalog.model(opts.judge_model)
     resolution = services.resolve(opts.models, opts.panel)
     _check_context(question, opts.context, resolution)
     requests = build_requests(services, resolution, question, opts)
