@@ -50,6 +50,9 @@ def test_keys_create_list_revoke(drux_env: Path) -> None:
 def test_keys_mistakes_are_one_line_errors(drux_env: Path) -> None:
     for args, needle in [(("keys", "create", "x", "--models", "no-such-model"), "unknown model"),
                          (("keys", "create", "x", "--rpm", "0"), "--rpm"),
+                         # were "unexpected OverflowError" and a budget listed as Infinity
+                         (("keys", "create", "x", "--tpm", "99999999999999999999"), "--tpm"),
+                         (("keys", "create", "x", "--budget", "inf"), "--budget"),
                          (("keys", "revoke", "drux-"), "at least 8"),
                          (("keys", "revoke", "drux-nothing-like-this"), "no key matches")]:
         done = drux(*args)

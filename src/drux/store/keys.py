@@ -11,6 +11,7 @@ prefix (the first 12 characters), which carries no useful part of the secret.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -97,10 +98,13 @@ def _info(row: GatewayKey) -> KeyInfo:
 
 def _check_limits(rpm: int | None, tpm: int | None, budget: float | None) -> None:
     for label, value in (("--rpm", rpm), ("--tpm", tpm)):
-        if value is not None and value < 1:
-            raise InputError(f"{label} must be at least 1")
-    if budget is not None and not budget > 0:
+        if value is not None and not 1 <= value <= _MAX_LIMIT:  # a database integer holds it
+            raise InputError(f"{label} must be between 1 and {_MAX_LIMIT}")
+    if budget is not None and not 0 < budget < math.inf:  # inf would be invalid JSON
         raise InputError("--budget must be a positive amount of USD")
+
+
+_MAX_LIMIT = 2**31 - 1
 
 
 class KeyRepository:
