@@ -53,6 +53,8 @@ def test_missing_path_and_unknown_article(drux_env: Path) -> None:
     unknown = _drux("hub", "faq", "no-such-article")
     assert unknown.returncode == 2
     assert unknown.stderr == "error: no article 'no-such-article' in the Hub (see: drux hub list)\n"
+    huge = _drux("hub", "list", "--page", "99999999999999999999")  # was unexpected OverflowError
+    assert huge.returncode == 2 and huge.stderr.startswith("error: page must be between 1 and")
 
 
 def test_list_fills_an_empty_hub_with_the_samples(drux_env: Path) -> None:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 SAMPLE_CONTENT = Path(__file__).parent / "content"
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 MAX_PER_PAGE = 100
+MAX_PAGE = 10_000  # as the web pages and API
 MAX_FILES = 1000
 MAX_QUERY_WORDS = 8
 SNIPPET_CHARS = 240
@@ -110,8 +111,8 @@ class HubService:
     # -- reading ---------------------------------------------------------------------------
     def list_articles(self, query: str | None = None, tag: str | None = None, page: int = 1,
                       per_page: int = 20) -> tuple[list[ArticleView], int]:
-        if page < 1:
-            raise InputError("page must be 1 or more")
+        if not 1 <= page <= MAX_PAGE:  # a huge page overflowed the database's OFFSET
+            raise InputError(f"page must be between 1 and {MAX_PAGE}")
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise InputError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         words = [w[:100] for w in (query or "").split()][:MAX_QUERY_WORDS]
