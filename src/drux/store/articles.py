@@ -77,7 +77,7 @@ class ArticleRepository:
         try:
             with self._sessions() as session:
                 return fn(session)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
 
     def upsert_many(self, records: list[ArticleRecord]) -> None:

@@ -137,7 +137,7 @@ class AskRepository:
                     select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
                 ).first()
                 return ask_to_dict(ask) if ask else None
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
 
     def find(self, prefix: str) -> dict[str, Any] | None:
@@ -150,7 +150,7 @@ class AskRepository:
                 escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 ids = session.scalars(
                     select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
         return self.get(ids[0]) if len(ids) == 1 else None
 
@@ -166,7 +166,7 @@ class AskRepository:
                                a.verdict, list(a.models or []), a.article_id)
                     for a in session.scalars(stmt).all()
                 ]
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
 
     def count(self, *, article_id: str | None = None) -> int:

@@ -36,6 +36,6 @@ class HealthRepository:
             with self._sessions() as session:
                 rows = session.scalars(
                     select(DeploymentHealthRow).order_by(DeploymentHealthRow.deployment)).all()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
             raise StoreError(f"cannot read health snapshots: {exc.__class__.__name__}") from None
         return [dict(r.data, source=r.source, as_of=r.updated_at.isoformat()) for r in rows]

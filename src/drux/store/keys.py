@@ -139,7 +139,7 @@ class KeyRepository:
         try:
             with self._sessions() as session:
                 return [_info(r) for r in session.scalars(stmt)]
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
             raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
 
     def active(self) -> list[ActiveKey]:
@@ -148,7 +148,7 @@ class KeyRepository:
         try:
             with self._sessions() as session:
                 return [ActiveKey(r.key_hash, _info(r)) for r in session.scalars(stmt)]
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
 
     def exists(self) -> bool:
@@ -156,7 +156,7 @@ class KeyRepository:
         try:
             with self._sessions() as session:
                 return session.scalar(select(GatewayKey.id).limit(1)) is not None
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
 
     def revoke(self, id_or_prefix: str) -> KeyInfo:
@@ -226,5 +226,5 @@ class KeyRepository:
                 return [{"key_id": k, "model": m, "requests": n, "input_tokens": i or 0,
                          "output_tokens": o or 0, "cost_usd": round(c or 0.0, 6)}
                         for k, m, n, i, o, c in session.execute(stmt)]
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
             raise StoreError(f"cannot read usage: {exc.__class__.__name__}") from None
