@@ -90,8 +90,16 @@ def without_secret(error: ProviderError | None, secret: str | None) -> ProviderE
     their error bodies, and error messages are stored, printed and served."""
     if error is None or not secret or len(secret) < 8:
         return error
-    if secret in error.message:
-        error.message = error.message.replace(secret, "***")
+    message = error.message.replace(secret, "***")
+    if message.endswith("…"):
+        # ``short`` may have cut the echoed key in half: mask a trailing piece of it too.
+        body = message[:-1]
+        for size in range(len(secret) - 1, 7, -1):
+            if body.endswith(secret[:size]):
+                message = body[:-size] + "***…"
+                break
+    if message != error.message:
+        error.message = message
         error.args = (error.message,)
     if error.body is not None and secret in repr(error.body):
         error.body = None
