@@ -27,6 +27,9 @@ max_tokens = 50
 [models.gamma]
 provider = "ollama"
 family = "fam-c"
+[models.judgey]
+provider = "ollama"
+family = "fam-j"
 [models.keyed]
 provider = "openai"
 model = "gpt-x"
@@ -265,3 +268,22 @@ def test_ask_ids_are_long_random_and_never_look_like_options() -> None:
     ids = {new_ask_id() for _ in range(3000)}
     assert len(ids) == 3000
     assert all(len(i) >= 22 and i[0] not in "-_" for i in ids)
+
+
+async def test_judge_backend_with_a_text_judge_synthesises_the_consensus(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {
+        "alpha": ScriptedProvider("alpha", [Reply("Water boils at 100 degrees.")]),
+        "beta": ScriptedProvider("beta", [Reply("It boils at 100 C at sea level.")]),
+        # One pair to judge ("yes": they agree), then the synthesis of the agreeing group.
+        "judgey": ScriptedProvider("judgey", [Reply("yes"), Reply("Water boils at 100 C.")]),
+    }
+    services = make_services(providers)
+    events = await _run(services, AskOptions("When does water boil?", models=["alpha", "beta"],
+                                             consensus_backend="judge", judge_model="judgey"))
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    consensus = record["consensus"]
+    assert consensus["backend"] == "judge"
+    assert consensus["score"] is not None and consensus["score"] > 50
+    assert consensus["consensus_kind"] == "synthesis"
+    assert consensus["consensus_answer"] == "Water boils at 100 C."
+    assert providers["judgey"].calls == 2

@@ -144,6 +144,12 @@ class Services:
             self._providers[model_id] = provider
         return provider
 
+    def unrouted_provider(self, spec: ModelSpec) -> Provider:
+        """The model's own adapter, without routing (a judge must not be substituted)."""
+        from drux.providers import build_provider
+
+        return (self._provider_factory or build_provider)(spec, self.config)
+
     def _build(self, spec: ModelSpec) -> Provider:
         """Every model is routed: its adapter wrapped in breaker, retry, fallback and hedge."""
         from drux.providers import build_provider

@@ -172,7 +172,9 @@ async def score(services: Services, question: str, answers: dict[str, str],
             from drux.services.judge import make_judge
 
             judge = await make_judge(services, judge_model)
-        result = await ascore_answers(question, answers, families, backend=backend, judge=judge)
+        # A configured text judge also writes the consensus answer, labelled a synthesis.
+        result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
+                                      synthesize=judge is not None)
         return result.to_dict(), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"

@@ -17,8 +17,6 @@ DEFAULT_JUDGE = "qwen2.5-1.5b"
 
 
 async def make_judge(services: Services, model_id: str | None = None) -> Any:
-    from drux.providers import build_provider
-
     model_id = model_id or DEFAULT_JUDGE
     spec = services.config.catalog.model(model_id)
     usable, reason = services.readiness(spec)
@@ -26,4 +24,4 @@ async def make_judge(services: Services, model_id: str | None = None) -> Any:
         raise InputError(f"judge model {model_id} is not usable: {reason}")
     from drux.consensus.engine import build_judge
 
-    return await build_judge(build_provider(spec, services.config))
+    return await build_judge(services.unrouted_provider(spec))
