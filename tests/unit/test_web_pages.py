@@ -86,6 +86,7 @@ def test_result_page_permalink_exports_and_open_graph(client: TestClient) -> Non
     assert '<meta property="og:title" content="Does water boil at 100 C?">' in html
     assert re.search(r'<meta property="og:description" content="Consensus Score \d+/100', html)
     assert f'value="http://testserver/r/{ask_id}"' in html
+    assert "Consensus answer" in html and "(answer of " in html
     assert 'data-live="0"' in html and 'class="gauge' in html and 'class="heatmap"' in html
     for model in ("alpha", "beta", "gamma"):
         assert f'data-model="{model}"' in html

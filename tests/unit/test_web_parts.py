@@ -87,3 +87,19 @@ def test_markdown_export_has_question_score_and_every_answer() -> None:
     assert md.startswith("# Capital of France?\n")
     assert "**Consensus Score: 91/100** (strong consensus)" in md
     assert "## m1" in md and "## m2" in md and "Paris, France." in md
+
+
+def test_consensus_view_labels_a_synthesis_and_sanitises_it() -> None:
+    from drux.web.views import consensus_view
+
+    record = {"models": ["a", "b"], "consensus": {
+        "score": 80.0, "verdict": "strong consensus", "explanation": "a and b agree",
+        "matrix": {}, "claims": [], "contradictions": [],
+        "consensus_answer": "Paris <script>alert(1)</script>", "consensus_kind": "synthesis",
+        "synthesized_by": "openai:gpt-4.1", "consensus_model": "a"}}
+    view = consensus_view(record)
+    assert view is not None
+    assert view.answer_label == "synthesis by openai:gpt-4.1"
+    assert "Paris" in view.answer_html and "<script" not in view.answer_html
+    record["consensus"]["consensus_kind"] = "representative"
+    assert consensus_view(record).answer_label == "answer of a"  # type: ignore[union-attr]

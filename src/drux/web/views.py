@@ -40,6 +40,15 @@ class ConsensusView:
     contradicted: list[dict[str, Any]] = field(default_factory=list)
     unique: list[dict[str, Any]] = field(default_factory=list)
     contradictions: list[dict[str, Any]] = field(default_factory=list)
+    # The largest cluster's representative answer, or a judge's synthesis (labelled).
+    answer_html: Markup = field(default_factory=Markup)
+    answer_label: str = ""
+
+
+def _answer_label(c: dict[str, Any]) -> str:
+    if c.get("consensus_kind") == "synthesis":
+        return f"synthesis by {c.get('synthesized_by') or 'the judge model'}"
+    return f"answer of {c['consensus_model']}" if c.get("consensus_model") else ""
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -88,6 +97,9 @@ def consensus_view(record: dict[str, Any]) -> ConsensusView | None:
         contradicted=[cl for cl in claims if cl["contradicted_by"]],
         unique=[cl for cl in claims if cl.get("unique")],
         contradictions=c.get("contradictions") or [],
+        answer_html=Markup(render_markdown(c["consensus_answer"])) if c.get("consensus_answer")
+        else Markup(""),
+        answer_label=_answer_label(c),
     )
 
 
