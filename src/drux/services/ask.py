@@ -18,7 +18,7 @@ from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.services import Resolution, Services
 from drux.services.status import save_health
-from drux.types import ChatRequest, Message
+from drux.types import ChatRequest, Message, Provider
 
 MAX_QUESTION_CHARS = 8000
 MAX_CONTEXT_CHARS = 12000
@@ -181,7 +181,23 @@ async def score(services: Services, question: str, answers: dict[str, str],
         return {"score": None, "verdict": "n/a", "reason": reason, "backend": backend}, reason
 
 
-async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
+@dataclass(slots=True)
+class _Run:
+    """One ask in flight: what was asked, and what has arrived so far."""
+
+    ask_id: str
+    question: str
+    members: dict[str, Provider]
+    requests: dict[str, ChatRequest]
+    families: dict[str, str]
+    states: dict[str, _AnswerState] = field(default_factory=dict)
+    finals: dict[str, Finished | Failed] = field(default_factory=dict)
+    # Final answers not yet written: a database busy for a moment (another writer) must not
+    # end the ask or lose an answer; they are retried with each flush and at the end.
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
     question = validate(opts)
     if opts.judge_model is not None:  # unknown: say so now, not after the whole panel ran
         services.config.catalog.model(opts.judge_model)
@@ -190,58 +206,64 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
     requests = build_requests(services, resolution, question, opts)
     members = {s.id: services.provider(s.id) for s in resolution.members}
     families = {s.id: s.family for s in resolution.members}
-    repo = services.store.asks
-    ask_id = repo.create(
+    ask_id = services.store.asks.create(
         question=question, models=list(members), families=families, panel=resolution.panel,
         skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
         source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
                                     "temperature": opts.temperature},
     )
-    yield AskCreated(ask_id, list(members), families, resolution.skipped, resolution.panel)
+    run = _Run(ask_id, question, members, requests, families,
+               states={m: _AnswerState() for m in members})
+    return run, AskCreated(ask_id, list(members), families, resolution.skipped, resolution.panel)
 
-    states = {m: _AnswerState() for m in members}
-    finals: dict[str, Finished | Failed] = {}
-    # Final answers not yet written: a database busy for a moment (another writer) must not
-    # end the ask or lose an answer; they are retried with each flush and at the end.
-    pending: dict[str, dict[str, Any]] = {}
+
+async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
+    run, created = _start(services, opts)
+    yield created
+    repo = services.store.asks
     last_flush = time.monotonic()
-    timeout = opts.timeout or services.settings.timeout
     completed = False
     try:
-        async for event in run_panel(members, requests, deadlines=timeout):
-            _track(states, event)
+        async for event in run_panel(run.members, run.requests,
+                                     deadlines=opts.timeout or services.settings.timeout):
+            _track(run.states, event)
             if isinstance(event, Finished | Failed):
-                finals[event.model] = event
-                pending[event.model] = _answer_update(services, event)
-                states[event.model].dirty = False
-                _write_pending(repo, ask_id, pending)
+                run.finals[event.model] = event
+                run.pending[event.model] = _answer_update(services, event)
+                run.states[event.model].dirty = False
+                _write_pending(repo, run.ask_id, run.pending)
             elif time.monotonic() - last_flush > FLUSH_EVERY_S:
-                _write_pending(repo, ask_id, pending)
-                _flush(repo, ask_id, states)
+                _write_pending(repo, run.ask_id, run.pending)
+                _flush(repo, run.ask_id, run.states)
                 last_flush = time.monotonic()
             yield event
-        if pending:
-            repo.update_answers(ask_id, pending)  # still failing: the ask fails, saved partial
-            pending.clear()
+        if run.pending:  # still failing: the ask fails, saved partial
+            repo.update_answers(run.ask_id, run.pending)
+            run.pending.clear()
         completed = True
     finally:
         if not completed:
-            _save_partial(repo, ask_id, states, finals, pending)
+            _save_partial(repo, run.ask_id, run.states, run.finals, run.pending)
+    async for closing in _finish(services, opts, run):
+        yield closing
 
-    answers = {m: e.completion.text for m, e in finals.items()
+
+async def _finish(services: Services, opts: AskOptions, run: _Run) -> AsyncGenerator[AskEvent, None]:
+    """Score what arrived and close the ask."""
+    answers = {m: e.completion.text for m, e in run.finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
-    answer_families = _answer_families(services, finals, families)
-    consensus, explanation = await score(services, question, answers, answer_families,
+    consensus, explanation = await score(services, run.question, answers,
+                                         _answer_families(services, run.finals, run.families),
                                          opts.consensus_backend, opts.judge_model)
     status = "complete" if answers else "failed"
     save_health(services, source=opts.source)
-    repo.finish(ask_id, status=status, score=consensus.get("score"),
-                verdict=consensus.get("verdict"), consensus=consensus)
-    yield Scored(ask_id, consensus, explanation)
-    yield AskDone(ask_id, status)
-    if not answers and finals and all(
+    services.store.asks.finish(run.ask_id, status=status, score=consensus.get("score"),
+                               verdict=consensus.get("verdict"), consensus=consensus)
+    yield Scored(run.ask_id, consensus, explanation)
+    yield AskDone(run.ask_id, status)
+    if not answers and run.finals and all(
         isinstance(e, Failed) and isinstance(e.error, ContextWindowExceededError)
-        for e in finals.values()
+        for e in run.finals.values()
     ):
         raise InputError("the question is longer than every model's context window")
 
