@@ -140,6 +140,9 @@ def test_bad_input_gives_one_line_errors(env: dict[str, str]) -> None:
     assert_one_line_error(run(["ask", "x" * 9000, "--models", "smollm2-135m"], env), "limit")
     assert_one_line_error(run(["ask", "hi", "--max-tokens", "0"], env), "max-tokens")
     assert_one_line_error(run(["show", "doesnotexist"], env), "no ask")
+    long_id = run(["show", "x" * 5000], env)
+    assert_one_line_error(long_id, "no ask")
+    assert len(long_id.stderr) < 200
     # A prefix longer than any id once reached SQLite as "LIKE pattern too complex".
     assert_one_line_error(run(["show", "a" * 60000], env), "no ask")
 

@@ -108,7 +108,8 @@ def show(
 
     record = Services.from_settings().store.asks.find(ask_id)
     if record is None:
-        raise fail(f"no ask with id {ask_id!r}; see `drux history`")
+        shown = ask_id if len(ask_id) <= 64 else ask_id[:64] + "…"
+        raise fail(f"no ask with id {shown!r}; see `drux history`")
     if as_json:
         typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
