@@ -36,7 +36,8 @@ def training_pairs(data: Path) -> list[tuple[str, str, str, str, int]]:
     out = []
 
     def add(qid: str, q: str, a: str, b: str, label: int) -> None:
-        key = (qid, *sorted((a, b)))
+        first, second = sorted((a, b))
+        key = (qid, first, second)
         if key not in seen and a != b:
             seen.add(key)
             out.append((qid, q, a, b, label))
@@ -92,9 +93,10 @@ def featurise(pairs: list[tuple[str, str, str, str, int]]) -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int, l2: float) -> float:
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int, l2: float,
+                   seed: int = 0) -> float:
     qids = sorted(set(groups))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     rng.shuffle(qids)
     fold_of = {q: i % folds for i, q in enumerate(qids)}
     fold = np.array([fold_of[g] for g in groups])
@@ -114,10 +116,10 @@ def fit_model(x: np.ndarray, y: np.ndarray, l2: float, note: str) -> PairModel:
 
 
 def cross_validate_sets(data: Path, pairs: list, x: np.ndarray, y: np.ndarray, l2: float,
-                        folds: int = 5) -> float:
-    """Sets AUROC of the product score when each question's pair model never saw it."""
+                        folds: int = 5, seed: int = 0) -> tuple[list[str], list[int], list[float]]:
+    """Per-set product scores when each question's pair model never saw it."""
     qids = sorted({p[0] for p in pairs})
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     rng.shuffle(qids)
     fold_of = {q: i % folds for i, q in enumerate(qids)}
     fold = np.array([fold_of[p[0]] for p in pairs])
@@ -131,7 +133,40 @@ def cross_validate_sets(data: Path, pairs: list, x: np.ndarray, y: np.ndarray, l
                 result = score_with(backend, it["question"], dict(zip(ids, it["answers"], strict=True)),
                                     {m: m for m in ids})
                 scores[n] = float(result.score or 0.0)
-    return auroc([it["label"] for it in sets], scores)
+    return [it["qid"] for it in sets], [it["label"] for it in sets], scores
+
+
+def bootstrap_ci(qids: list[str], labels: list[int], scores: list[float],
+                 base: list[float] | None = None, rounds: int = 1000) -> tuple[float, float]:
+    """95% percentile CI of AUROC (or of AUROC minus a baseline's, paired), resampling questions."""
+    rng = np.random.default_rng(1)
+    y, s = np.array(labels), np.array(scores)
+    b = None if base is None else np.array(base)
+    by_question: dict[str, list[int]] = {}
+    for n, q in enumerate(qids):
+        by_question.setdefault(q, []).append(n)
+    members = list(by_question.values())
+    stats = []
+    for _ in range(rounds):
+        idx = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
+        value = auroc(y[idx], s[idx])
+        stats.append(value if b is None else value - auroc(y[idx], b[idx]))
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def report_sets(qids: list[str], labels: list[int], scores: list[float], save: Path | None,
+                base: Path | None) -> None:
+    lo, hi = bootstrap_ci(qids, labels, scores)
+    print(f"grouped 5-fold CV sets AUROC (product score): {auroc(labels, scores):.4f} "
+          f"(95% CI {lo:.3f}-{hi:.3f})")
+    if base is not None:
+        previous = json.loads(base.read_text(encoding="utf-8"))
+        lo, hi = bootstrap_ci(qids, labels, scores, previous)
+        print(f"  vs {base.name}: {auroc(labels, scores) - auroc(labels, previous):+.4f} "
+              f"(paired 95% CI {lo:+.3f} to {hi:+.3f})")
+    if save is not None:
+        save.write_text(json.dumps(scores), encoding="utf-8")
 
 
 def main() -> None:
@@ -140,6 +175,9 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--cv-sets", action="store_true", help="also cross-validate the sets score")
+    ap.add_argument("--seed", type=int, default=0, help="how questions are dealt into folds")
+    ap.add_argument("--save-scores", type=Path, help="with --cv-sets: store the per-set CV scores")
+    ap.add_argument("--compare", type=Path, help="with --cv-sets: paired CI against stored scores")
     args = ap.parse_args()
     pairs = training_pairs(args.data)
     y = np.array([p[4] for p in pairs], dtype=float)
@@ -149,10 +187,10 @@ def main() -> None:
     for i, name in enumerate(FEATURES):
         print(f"  {name:18s} AUROC alone {auroc(y, x[:, i]):.3f}")
     for l2 in (0.1, 1.0, 10.0, 100.0):
-        print(f"grouped 5-fold CV pair AUROC (l2={l2}): {cross_validate(x, y, groups, 5, l2):.4f}")
+        print(f"grouped 5-fold CV pair AUROC (l2={l2}): {cross_validate(x, y, groups, 5, l2, args.seed):.4f}")
     if args.cv_sets:
-        print(f"grouped 5-fold CV sets AUROC (product score): "
-              f"{cross_validate_sets(args.data, pairs, x, y, args.l2):.4f}")
+        qids, labels, scores = cross_validate_sets(args.data, pairs, x, y, args.l2, seed=args.seed)
+        report_sets(qids, labels, scores, args.save_scores, args.compare)
     model = fit_model(x, y, args.l2, f"agreement benchmark dev split ({len(pairs)} pairs), l2={args.l2}")
     for name, weight in zip(FEATURES, model.weights, strict=True):
         print(f"  w[{name}] = {weight:+.3f}")

@@ -107,20 +107,23 @@ class FastBackend:
             self._model = load_pair_model()
         return self._model
 
-    def _vectors(self, question: str, answers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors(self, question: str, answers: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Answer-answer cosines, the same with the question's direction removed, answer-question cosines."""
         vectors = self.embedder.encode([question, *answers])
         q, a = vectors[0], vectors[1:]
+        relevance = a @ q
         # Remove the question's direction: answers that echo the question look alike.
-        resid = a - np.outer(a @ q, q)
+        resid = a - np.outer(relevance, q)
         resid /= np.clip(np.linalg.norm(resid, axis=1, keepdims=True), 1e-9, None)
-        return a @ a.T, resid @ resid.T
+        return a @ a.T, resid @ resid.T, relevance
 
     def features(self, question: str, a: str, b: str) -> list[float]:
         """The model's feature vector for one pair (used by the training script)."""
-        sims, resid = self._vectors(question, [a, b])
+        sims, resid, relevance = self._vectors(question, [a, b])
         terms = question_terms(question)
         signals = compare(read_answer(a, q_terms=terms), read_answer(b, q_terms=terms))
-        return pair_features(float(sims[0, 1]), float(resid[0, 1]), signals)
+        rel = (float(relevance[0]), float(relevance[1]))
+        return pair_features(float(sims[0, 1]), float(resid[0, 1]), signals, rel)
 
     def views(self, question: str, answers: list[str]) -> list[AnswerView]:
         terms = question_terms(question)
@@ -138,11 +141,12 @@ class FastBackend:
                 todo.append((i, j, key))
         if not todo:
             return out
-        sims, resid = self._vectors(question, answers)
+        sims, resid, relevance = self._vectors(question, answers)
         views = self.views(question, answers)
         for i, j, key in todo:
             signals = compare(views[i], views[j])
-            x = pair_features(float(sims[i, j]), float(resid[i, j]), signals)
+            rel = (float(relevance[i]), float(relevance[j]))
+            x = pair_features(float(sims[i, j]), float(resid[i, j]), signals, rel)
             p = self.model.probability(x)
             if not signals.reasons and sims[i, j] >= NEAR_DUPLICATE:
                 # Paraphrases this close are agreement whatever the fit says: the

@@ -32,6 +32,12 @@ FEATURES: tuple[str, ...] = (
     "term_clash",
     "abstain_any",
     "absolute_mismatch",
+    "question_relevance_min",
+    "question_relevance_gap",
+    "residual_x_polarity_clash",
+    "residual_x_negation_mismatch",
+    "residual_squared",
+    "cosine_x_residual",
 )
 WEIGHTS_FILE = Path(__file__).with_name("pair_model.json")
 # Fixed prior log-odds for signals the benchmark almost never exercises (its answers
@@ -53,7 +59,10 @@ def prior_offset(x: list[float]) -> float:
     return sum(w * x[i] for i, w in _OFFSET_INDEX)
 
 
-def pair_features(cosine: float, cosine_residual: float, s: PairSignals) -> list[float]:
+def pair_features(cosine: float, cosine_residual: float, s: PairSignals,
+                  relevance: tuple[float, float]) -> list[float]:
+    """``relevance`` is each answer's cosine to the question."""
+    rel_a, rel_b = relevance
     return [
         cosine,
         cosine_residual,
@@ -71,6 +80,12 @@ def pair_features(cosine: float, cosine_residual: float, s: PairSignals) -> list
         min(float(s.term_clash), 3.0),
         float(s.abstain_any),
         float(s.absolute_mismatch),
+        min(rel_a, rel_b),
+        abs(rel_a - rel_b),
+        cosine_residual * float(s.polarity_clash),
+        cosine_residual * float(s.negation_mismatch),
+        cosine_residual * cosine_residual,
+        cosine * cosine_residual,
     ]
 
 
