@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -240,22 +241,9 @@ class BreakerProvider:
     async def complete(self, request: ChatRequest) -> Completion:
         self.breaker.before_call()
         start = self._clock()
-        try:
+        with self._outcome():
             async with asyncio.timeout(self._attempt_timeout):
                 completion = await self._inner.complete(self._capped(request))
-        except DruxError as exc:
-            if not isinstance(exc, ProviderError):
-                self._unusable(exc)
-                raise
-            self._failed(exc)
-            raise
-        except Exception as exc:
-            err = self._error(exc)
-            self._failed(err)
-            raise err from (None if err is exc else exc)
-        except BaseException:
-            self.breaker.on_abandoned()
-            raise
         self._succeeded(self._clock() - start, None)
         return completion
 
@@ -266,33 +254,21 @@ class BreakerProvider:
         finished = False
         inner = self._inner.stream(self._capped(request))
         try:
-            while True:
-                chunk = await self._next(inner, started=ttft is not None)
-                if chunk is None:
-                    break
-                if ttft is None and (chunk.text or chunk.finish_reason):
-                    ttft = self._clock() - start
-                    if self._registry is not None:
-                        self._registry.record_ttft(self._name, ttft)
-                finished = finished or chunk.finish_reason is not None
-                yield chunk
-            if not finished:
-                raise StreamInterruptedError(
-                    f"{self._name}: stream ended before the answer was finished",
-                    provider=self._name)
-        except DruxError as exc:
-            if not isinstance(exc, ProviderError):
-                self._unusable(exc)
-                raise
-            self._failed(exc)
-            raise
-        except Exception as exc:
-            err = self._error(exc)
-            self._failed(err)
-            raise err from (None if err is exc else exc)
-        except BaseException:
-            self.breaker.on_abandoned()
-            raise
+            with self._outcome():
+                while True:
+                    chunk = await self._next(inner, started=ttft is not None)
+                    if chunk is None:
+                        break
+                    if ttft is None and (chunk.text or chunk.finish_reason):
+                        ttft = self._clock() - start
+                        if self._registry is not None:
+                            self._registry.record_ttft(self._name, ttft)
+                    finished = finished or chunk.finish_reason is not None
+                    yield chunk
+                if not finished:
+                    raise StreamInterruptedError(
+                        f"{self._name}: stream ended before the answer was finished",
+                        provider=self._name)
         finally:
             await aclose_quietly(inner)
         self._succeeded(self._clock() - start, ttft, record_ttft=False)
@@ -311,6 +287,26 @@ class BreakerProvider:
                     provider=self._name) from None
             raise ProviderTimeoutError(f"{self._name}: no first token within {limit:g} s",
                                        provider=self._name) from None
+
+    @contextmanager
+    def _outcome(self) -> Iterator[None]:
+        """Book a failed call with the breaker and the health stats, as a drux error; a
+        call abandoned by its caller (cancelled, stream closed) is no verdict."""
+        try:
+            yield
+        except DruxError as exc:
+            if not isinstance(exc, ProviderError):
+                self._unusable(exc)
+                raise
+            self._failed(exc)
+            raise
+        except Exception as exc:
+            err = self._error(exc)
+            self._failed(err)
+            raise err from (None if err is exc else exc)
+        except BaseException:
+            self.breaker.on_abandoned()
+            raise
 
     def _error(self, exc: Exception) -> ProviderError:
         if isinstance(exc, TimeoutError):  # our attempt_timeout on complete()
