@@ -79,6 +79,16 @@ class JudgmentCache:
                 self._data.popitem(last=False)
 
 
+def each_pair(judge_pair: Callable[[str, str, str], PairJudgment], question: str,
+              answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+    """Judge every unordered pair of answers, one call per pair (judges that see one pair
+    at a time share this)."""
+    return {
+        (i, j): judge_pair(question, answers[i], answers[j])
+        for i, j in combinations(range(len(answers)), 2)
+    }
+
+
 def _relation(agreement: float, reasons: list[str]) -> Relation:
     if agreement >= 0.5:
         return "agree"
@@ -208,10 +218,7 @@ class JudgeBackend:
         return judgment
 
     def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
-        return {
-            (i, j): self.judge_pair(question, answers[i], answers[j])
-            for i, j in combinations(range(len(answers)), 2)
-        }
+        return each_pair(self.judge_pair, question, answers)
 
 
 class HybridBackend:

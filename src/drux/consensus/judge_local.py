@@ -15,12 +15,11 @@ drux's local provider does.
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from drux.consensus.backends import JudgmentCache, PairJudgment
+from drux.consensus.backends import JudgmentCache, PairJudgment, each_pair
 
 LOGPROB_PROMPT = (
     "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
@@ -96,10 +95,7 @@ class LogprobJudge:
         return judgment
 
     def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
-        return {
-            (i, j): self.judge_pair(question, answers[i], answers[j])
-            for i, j in combinations(range(len(answers)), 2)
-        }
+        return each_pair(self.judge_pair, question, answers)
 
 
 async def local_logprob_judge(provider: Any, **kw: Any) -> LogprobJudge:
