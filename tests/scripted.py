@@ -100,3 +100,21 @@ def factory(providers: dict[str, ScriptedProvider]) -> Callable[..., ScriptedPro
         return providers[spec.id]  # type: ignore[attr-defined]
 
     return build
+
+
+# A drux.toml whose default panel is three keyless models of three families, for tests
+# that inject scripted providers behind the real config and routing.
+FAKE_PANEL_TOML = """
+[models.alpha]
+provider = "ollama"
+family = "fam-a"
+[models.beta]
+provider = "ollama"
+family = "fam-b"
+[models.gamma]
+provider = "ollama"
+family = "fam-c"
+
+[panels]
+default = ["alpha", "beta", "gamma"]
+"""

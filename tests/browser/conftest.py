@@ -21,24 +21,12 @@ from drux.config import load_config
 from drux.services import Services
 from drux.web.settings import WebSettings
 
+from scripted import FAKE_PANEL_TOML
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-FAKE_PANEL_TOML = """
-[models.alpha]
-provider = "ollama"
-family = "fam-a"
-[models.beta]
-provider = "ollama"
-family = "fam-b"
-[models.gamma]
-provider = "ollama"
-family = "fam-c"
-
-[panels]
-default = ["alpha", "beta", "gamma"]
-"""
 
 
 def _free_port() -> int:

@@ -10,22 +10,7 @@ from drux.config import load_config
 from drux.services import Services
 from drux.web.settings import WebSettings
 
-from scripted import Reply, ScriptedProvider
-
-PANEL_TOML = """
-[models.alpha]
-provider = "ollama"
-family = "fam-a"
-[models.beta]
-provider = "ollama"
-family = "fam-b"
-[models.gamma]
-provider = "ollama"
-family = "fam-c"
-
-[panels]
-default = ["alpha", "beta", "gamma"]
-"""
+from scripted import FAKE_PANEL_TOML, Reply, ScriptedProvider
 
 ANSWERS = {
     "alpha": "Water boils at 100 degrees Celsius at sea level.",
@@ -50,7 +35,7 @@ class Scripts:
 
 
 def make_services(data_dir: Path, scripts: Scripts) -> Services:
-    (data_dir / "project.toml").write_text(PANEL_TOML)
+    (data_dir / "project.toml").write_text(FAKE_PANEL_TOML)
     return Services(load_config(), provider_factory=scripts)
 
 
