@@ -98,6 +98,31 @@ def test_result_page_permalink_exports_and_open_graph(client: TestClient) -> Non
     assert client.get("/r/unknown-id").status_code == 404
 
 
+def test_an_ask_that_ends_while_its_page_is_read_is_followed_live(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page reads the record while the ask runs; the ask ends before the page is
+    built. It must follow the ask over SSE, not render a finished page with no score."""
+    from drux.web.routes import pages
+
+    ask_id = _ask_page(client)
+    run = client.app.state.runner.get(ask_id)  # type: ignore[attr-defined]
+    assert run is not None and run.done
+    run.done = False  # as it was when the page asked
+    real = pages._record
+
+    async def read_while_running(services: object, wanted: str) -> dict[str, object]:
+        record = dict(await real(services, wanted))
+        record.update(status="running", consensus=None, score=None)
+        run.done = True  # the ask ends right after the read
+        return record
+
+    monkeypatch.setattr(pages, "_record", read_while_running)
+    html = client.get(f"/r/{ask_id}").text
+    assert 'data-live="1"' in html  # the script replays the events, "done" included
+    events = [e for _, e in sse_events(client.get(f"/api/asks/{ask_id}/events").text)]
+    assert events[-1]["type"] == "done" and any(e["type"] == "scored" for e in events)
+
+
 def test_model_output_is_sanitized_on_every_page(drux_env: Path) -> None:
     scripts = Scripts(answers={"alpha": XSS, "beta": XSS, "gamma": XSS})
     with TestClient(create_app(make_services(drux_env, scripts), relaxed())) as client:

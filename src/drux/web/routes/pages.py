@@ -128,13 +128,17 @@ def _share_text(record: dict[str, Any]) -> str:
 @router.get("/r/{ask_id}", response_class=HTMLResponse, name="result_page")
 async def result_page(ask_id: str, request: Request, services: ServicesDep, hub: HubDep,
                       runner: RunnerDep, templates: TemplatesDep) -> Response:
-    record = await _record(services, ask_id)
+    # Whether the ask is live is decided before the record is read: an ask that ends
+    # in between is then followed over SSE (which replays it), never shown as a
+    # finished page built from a record read while it was still running.
     run = runner.get(ask_id)
+    live = run is not None and not run.done
+    record = await _record(services, ask_id)
     article = (await asyncio.to_thread(hub.get_article, record["article_id"])
                if record.get("article_id") else None)
     return templates.TemplateResponse(request, "result.html", {
         "ask": record, "answers": [answer_view(a) for a in record["answers"]],
-        "consensus": consensus_view(record), "live": run is not None and not run.done,
+        "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
         "permalink": str(request.url_for("result_page", ask_id=ask_id))})
 

@@ -58,6 +58,7 @@
       .then(function (html) {
         if (html.trim()) slot.innerHTML = html;  // rendered by the server from stored data
         else if (finished) slot.textContent = "No Consensus Score for this ask.";
+        else scoreLoaded = false;  // not stored yet: "done" asks again
       })
       .catch(function () { scoreLoaded = false; });
   }
