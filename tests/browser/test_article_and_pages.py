@@ -115,7 +115,7 @@ def test_xss_in_model_answers_stays_inert(serve: Any, page: Any) -> None:
     from scripted import Reply, ScriptedProvider
 
     def build(spec: Any, _config: Any) -> ScriptedProvider:
-        return ScriptedProvider(spec.id, [Reply(XSS_ANSWER, delay=0.03)])
+        return ScriptedProvider(spec.id, [Reply(XSS_ANSWER, delay=0.1)])  # slow enough to be seen live
 
     server = serve(build, fake_panel=True)
     page.goto(server.url + "/ask")

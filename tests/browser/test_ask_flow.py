@@ -24,7 +24,7 @@ def _ask(page: Any, base: str, question: str) -> None:
 
 
 def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, page: Any) -> None:
-    server = serve(scripted_factory(delay=0.15), fake_panel=True)
+    server = serve(scripted_factory(delay=0.3), fake_panel=True)  # slow enough to be seen live
     _ask(page, server.url, "What is the boiling point of water at sea level?")
     # While the answers stream, columns show live text before they are done.
     page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)',
