@@ -30,8 +30,14 @@ def test_damaged_rows_are_store_errors(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{path}")
     try:
         for read in (lambda: store.asks.get(bad_json), lambda: store.asks.get(bad_date),
-                     lambda: store.asks.find(bad_json[:6]), store.asks.list, store.health.load):
+                     lambda: store.asks.find(bad_json[:6]), store.health.load):
             with pytest.raises(StoreError, match="cannot read"):
                 read()
+        # The list does not read the damaged consensus, and lists the row with the
+        # damaged date as "damaged": one bad row never hides the others.
+        rows = {r.id: r for r in store.asks.list()}
+        assert rows[bad_json].status == "running" and rows[bad_json].question == "q1"
+        assert rows[bad_date].status == "damaged" and rows[bad_date].question == "q2"
+        assert [r.id for r in store.asks.list(limit=1, offset=1)] in ([bad_json], [bad_date])
     finally:
         store.close()

@@ -48,6 +48,12 @@ class AskSummary:
     article_id: str | None
 
 
+def _summary(row: Any) -> AskSummary:
+    ask_id, created_at, question, status, score, verdict, models, article_id = row
+    return AskSummary(ask_id, created_at.isoformat(), question, status, score, verdict,
+                      list(models or []), article_id)
+
+
 def answer_to_dict(a: Answer) -> dict[str, Any]:
     return {
         "model": a.model, "family": a.family, "deployment": a.deployment,
@@ -154,20 +160,35 @@ class AskRepository:
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
         return self.get(ids[0]) if len(ids) == 1 else None
 
+    _SUMMARY = (Ask.id, Ask.created_at, Ask.question, Ask.status, Ask.score, Ask.verdict,
+                Ask.models, Ask.article_id)
+
     def list(self, *, limit: int = 20, offset: int = 0,
              article_id: str | None = None) -> list[AskSummary]:
-        stmt = select(Ask).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
+        """Newest first. A damaged row does not hide the others: it is listed as "damaged"."""
+        stmt = select(*self._SUMMARY).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
         try:
             with self._sessions() as session:
-                return [
-                    AskSummary(a.id, a.created_at.isoformat(), a.question, a.status, a.score,
-                               a.verdict, list(a.models or []), a.article_id)
-                    for a in session.scalars(stmt).all()
-                ]
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
+                try:
+                    return [_summary(row) for row in session.execute(stmt).all()]
+                except (ValueError, TypeError):  # a value the column type cannot read
+                    ids = session.scalars(stmt.with_only_columns(Ask.id)).all()
+                    return [self._summary_of(session, ask_id) for ask_id in ids]
+        except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+
+    def _summary_of(self, session: Session, ask_id: str) -> AskSummary:
+        try:
+            return _summary(session.execute(
+                select(*self._SUMMARY).where(Ask.id == ask_id)).one())
+        except (ValueError, TypeError):
+            try:
+                question = session.scalar(select(Ask.question).where(Ask.id == ask_id)) or ""
+            except (ValueError, TypeError):
+                question = ""
+            return AskSummary(ask_id, "", question, "damaged", None, None, [], None)
 
     def count(self, *, article_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(Ask)
