@@ -99,6 +99,8 @@ def test_an_ask_about_an_article_uses_it_as_context(client: TestClient) -> None:
     ({"question": ""}, 422, "invalid_input"),
     ({"question": "x" * 8001}, 422, "invalid_input"),
     ({"question": "hi", "models": ["no-such-model"]}, 422, "unknown_model"),
+    ({"question": "hi", "models": []}, 422, "invalid_input"),  # as the CLI: not "the panel"
+    ({"question": "hi", "models": [" ", ""]}, 422, "invalid_input"),
     ({"question": "hi", "panel": "no-such-panel"}, 422, "unknown_model"),
     ({"question": "hi", "models": ["gpt-4.1"]}, 422, "invalid_input"),  # no API key here
     ({"question": "hi", "max_tokens": 0}, 422, "invalid_input"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drux.services.ask import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 
@@ -23,6 +23,14 @@ class AskCreate(BaseModel):
     context: str | None = Field(default=None, max_length=MAX_CONTEXT_CHARS)
     article_id: str | None = Field(default=None, max_length=200,
                                    description="Ask about this Hub article (used as context).")
+
+    @field_validator("models")
+    @classmethod
+    def _names_a_model(cls, value: list[str] | None) -> list[str] | None:
+        # As in the CLI: an empty list is a mistake, not "the default panel" (omit it for that).
+        if value is not None and not any(m.strip() for m in value):
+            raise ValueError("name at least one model, or leave models out to ask the panel")
+        return value
 
 
 class AskStarted(BaseModel):
