@@ -212,3 +212,32 @@ def test_status_shows_snapshots_other_processes_saved(client: TestClient) -> Non
     assert stored["state"] == "open" and stored["source"] == "cli" and stored["as_of"]
     page = client.get("/status").text
     assert "openai:gpt-4.1" in page and "model_not_found" in page
+
+
+def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
+    ask_id = _start(client)
+    _events(client, ask_id)  # finished: its events replay from the store or memory
+    for path in ("/", "/api/asks", "/api/status", f"/api/asks/{ask_id}", f"/r/{ask_id}",
+                 f"/api/asks/{ask_id}/events", "/static/app.css"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert "content-security-policy" in head.headers
+    missing = client.head("/api/asks/nope")
+    assert missing.status_code == 404 and missing.content == b""
+    assert client.head("/api/asks/nope/events").status_code == 404
+    # A route with no GET still refuses HEAD, saying which methods it takes.
+    refused = client.head("/articles/november-heat-record/ask")
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+
+
+def test_head_on_a_running_asks_events_returns_before_the_ask_ends(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts(delay=0.2)), relaxed())
+    with TestClient(app) as client:
+        ask_id = _start(client)
+        head = client.head(f"/api/asks/{ask_id}/events")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"].startswith("text/event-stream")
+        assert not app.state.runner.get(ask_id).done  # HEAD did not wait for the stream
+        assert [e for _, e in _events(client, ask_id)][-1]["type"] == "done"

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drux.services import Services
 from drux.web.errors import install_error_handlers
-from drux.web.middleware import BodySizeLimit, QuietShutdown, SecurityHeaders
+from drux.web.middleware import BodySizeLimit, HeadAsGet, QuietShutdown, SecurityHeaders
 from drux.web.ratelimit import TokenBucketLimiter
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
@@ -108,6 +108,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.templates = _templates()
 
     install_error_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, max_bytes=web.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(QuietShutdown)

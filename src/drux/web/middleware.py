@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: security headers on every response, and a request body cap."""
+"""Pure ASGI middleware: security headers on every response, HEAD served as GET, and a
+request body cap."""
 
 from __future__ import annotations
 
@@ -39,6 +40,41 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeadAsGet:
+    """HEAD is answered by the GET route, with its status and headers and no body (link
+    checkers and uptime monitors send HEAD). The route's body is dropped here, so a
+    streaming route runs on in the background only until it next writes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def send_head(message: Message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.start":
+                await send(message)
+            elif message["type"] == "http.response.body" and not ended:
+                ended = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                raise _HeadSent
+            elif ended:
+                raise _HeadSent
+
+        try:
+            await self.app({**scope, "method": "GET"}, receive, send_head)
+        except _HeadSent:
+            pass
+
+
+class _HeadSent(Exception):
+    """Stops a route's body once a HEAD response is complete."""
 
 
 class BodySizeLimit:
