@@ -91,7 +91,8 @@ def _messages(value: Any) -> list[Message]:
         where = f"messages[{i}]"
         if not isinstance(raw, dict):
             raise invalid(f"{where} must be an object", param=where, code="invalid_type")
-        role = _ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+        role = raw.get("role")
+        role = _ROLES.get(role) if isinstance(role, str) else None
         if role is None:
             raise invalid(f"{where}.role {raw.get('role')!r} is not supported (system, developer, "
                           "user, assistant)", param=f"{where}.role", code="invalid_value")
