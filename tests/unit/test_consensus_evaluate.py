@@ -42,6 +42,28 @@ def test_missing_or_broken_data_is_an_input_error(tmp_path):
         eval_agreement(tmp_path, "fast", None, tasks=("sets",))
 
 
+@pytest.mark.parametrize("row", [
+    {"answers": 5},  # was unexpected TypeError from len()
+    {"answers": [1, 2]},  # was unexpected TypeError from numpy
+    {"label": "yes"},
+    {"k": None},  # a set without the fields the metrics read: was unexpected KeyError
+    [1, 2],
+])
+def test_items_of_the_wrong_shape_are_input_errors(tmp_path, row):
+    item = {"qid": "q1", "question": "Q?", "k": 2, "n_incorrect": 0, "label": 1,
+            "agree_frac": 1.0, "answers": ["a", "b"]}
+    item = {k: v for k, v in {**item, **row}.items() if v is not None} if isinstance(row, dict) else row
+    write(tmp_path, "dev_sets.jsonl", [item])
+    with pytest.raises(InputError, match=r"dev_sets\.jsonl:1 is not a benchmark item"):
+        eval_agreement(tmp_path, "fast", None, tasks=("sets",), bootstrap=10)
+
+
+def test_an_empty_benchmark_file_is_an_input_error(tmp_path):
+    (tmp_path / "dev_pairs.jsonl").write_text("")  # was unexpected ValueError from numpy
+    with pytest.raises(InputError, match="holds no benchmark items"):
+        eval_agreement(tmp_path, "fast", None, tasks=("pairs",))
+
+
 def test_sample_is_seeded_and_bounded():
     items = [{"i": i} for i in range(50)]
     assert sample(items, 10) == sample(items, 10) and len(sample(items, 10)) == 10

@@ -19,6 +19,19 @@ from drux.consensus.metrics import evaluate_task
 from drux.errors import InputError
 
 TASKS = ("sets", "pairs")
+# Fields the metrics read beyond question, answers, label and qid (sets: per-k and hard AUROC).
+_SET_FIELDS = ("k", "n_incorrect", "agree_frac")
+
+
+def _is_item(item: Any, task: str) -> bool:
+    if not isinstance(item, dict):
+        return False
+    answers, number = item.get("answers"), (int, float)
+    return (isinstance(item.get("question"), str) and isinstance(answers, list)
+            and bool(answers) and all(isinstance(a, str) for a in answers)
+            and item.get("label") in (0, 1)
+            and isinstance(item.get("qid"), str | int)
+            and (task != "sets" or all(isinstance(item.get(f), number) for f in _SET_FIELDS)))
 
 
 def load_items(data_dir: Path, split: str, task: str) -> list[dict[str, Any]]:
@@ -31,14 +44,17 @@ def load_items(data_dir: Path, split: str, task: str) -> list[dict[str, Any]]:
             for n, line in enumerate(fh, 1):
                 try:
                     item = json.loads(line)
-                    _ = item["question"], item["answers"], item["label"], item["qid"]
-                except (ValueError, KeyError, TypeError):
-                    raise InputError(f"{path}:{n} is not a benchmark item") from None
+                except ValueError:
+                    item = None
+                if not _is_item(item, task):
+                    raise InputError(f"{path}:{n} is not a benchmark item")
                 items.append(item)
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if not items:
+        raise InputError(f"{path} holds no benchmark items")
     return items
 
 
