@@ -70,6 +70,16 @@ async def _live(follow: AsyncIterator[tuple[int, dict[str, Any]] | None]) -> Asy
         yield b": keep-alive\n\n" if item is None else _sse(*item)
 
 
+def _resume_after(last_event_id: str | None) -> int:
+    """The index after ``Last-Event-ID``; an id this server never sent replays from the start.
+
+    Header bytes arrive as latin-1, so ``isdigit`` alone lets "²" through to ``int``."""
+    value = (last_event_id or "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value) + 1
+    return 0
+
+
 @router.get("/asks/{ask_id}/events", response_class=StreamingResponse,
             summary="Follow an ask (server-sent events)",
             responses={200: {"content": {"text/event-stream": {}},
@@ -82,7 +92,7 @@ async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
 
     A late subscriber gets every past event first; `Last-Event-ID` resumes.
     """
-    start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
+    start = _resume_after(last_event_id)
     run = runner.get(ask_id)
     if run is not None:
         stream = _live(run.follow(start, heartbeat=HEARTBEAT_S))

@@ -1,0 +1,37 @@
+"""More bad input against the web app: odd headers, methods and bodies get a typed JSON
+error or an error page, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from web_kit import Scripts, make_services, relaxed, sse_events
+
+from drux.web.app import create_app
+
+
+@pytest.fixture
+async def asgi(drux_env: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app called through ASGI directly: header bytes reach it exactly as sent."""
+    services = make_services(drux_env, Scripts())
+    app = create_app(services, relaxed())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as client:
+            yield client
+    finally:
+        await app.state.runner.aclose()
+        await services.aclose()
+
+
+@pytest.mark.parametrize("last_id", [b"\xb2", b"\xb3", b"1" * 5000, b"-1", b"12abc", b"+3"])
+async def test_a_garbage_last_event_id_replays_from_the_start(asgi: httpx.AsyncClient,
+                                                               last_id: bytes) -> None:
+    ask_id = (await asgi.post("/api/asks", json={"question": "Boiling point?"})).json()["id"]
+    full = sse_events((await asgi.get(f"/api/asks/{ask_id}/events")).text)
+    r = await asgi.get(f"/api/asks/{ask_id}/events", headers=[(b"last-event-id", last_id)])
+    assert r.status_code == 200, r.text
+    assert sse_events(r.text) == full
