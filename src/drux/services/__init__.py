@@ -117,7 +117,8 @@ class Services:
                 raise InputError("--models needs at least one model name")
             panel_name = None
         else:
-            panel_name = panel or self.settings.panel
+            # An empty --panel is a mistake, not a request for the default panel.
+            panel_name = panel if panel is not None else self.settings.panel
             ids = list(catalog.panel(panel_name))
         members, skipped = [], []
         for model_id in ids:
