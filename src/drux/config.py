@@ -37,6 +37,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field
@@ -216,8 +217,21 @@ def _check_types(where: str, raw: dict[str, Any]) -> None:
                     "temperature": "a number from 0 to 2"}[kind or _STR]
             raise ConfigError(f"[{where}] {key} must be {want}")
     url = raw.get("base_url")
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise ConfigError(f"[{where}] base_url must start with http:// or https://")
+    if url is not None and not _is_http_url(url):
+        raise ConfigError(f"[{where}] base_url must be a URL starting with http:// or https:// "
+                          "and naming a host (a port, if any, from 0 to 65535)")
+
+
+def _is_http_url(url: str) -> bool:
+    # The HTTP clients reject these only at the first request, as "unexpected InvalidURL".
+    if not url.startswith(("http://", "https://")) or not url.isprintable() or " " in url:
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:  # "http://[::1" or a port that is not a number from 0 to 65535
+        return False
+    return bool(parts.hostname)
 
 
 def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, str]) -> None:

@@ -98,6 +98,12 @@ def test_project_file_overrides_user_file(settings: Settings) -> None:
         ("panels = 3\n", r"\[panels\] must be a table"),
         ('[providers.acme]\nbase_url = 3\n', "base_url must be a string"),
         ('[providers.acme]\nbase_url = "127.0.0.1:1"\n', "http://"),
+        # Accepted, then "unexpected InvalidURL" (or a DNS lookup of "") at the first request.
+        ('[providers.acme]\nbase_url = "http://[::1"\n', "naming a host"),
+        ('[providers.acme]\nbase_url = "http://h:abc/v1"\n', "naming a host"),
+        ('[providers.acme]\nbase_url = "http://h:99999/v1"\n', "naming a host"),
+        ('[providers.acme]\nbase_url = "http://"\n', "naming a host"),
+        ('[providers.acme]\nbase_url = "http://h\\n/v1"\n', "naming a host"),
         ('[providers.openai]\npaid = "yes"\n', "paid must be true or false"),
         ('[models.x]\nprovider = "openai"\ninput_price = "cheap"\n', "input_price must be"),
         ('[models.x]\nprovider = "openai"\noutput_price = -1\n', "output_price must be"),
@@ -111,8 +117,9 @@ def test_project_file_overrides_user_file(settings: Settings) -> None:
     ids=["bad-toml", "model-key", "provider-key", "new-provider", "protocol", "provider-table",
          "no-provider", "unknown-provider", "fallback", "panel-member", "panel-type",
          "dotted-id", "providers-type", "models-type", "panels-type", "base-url-type",
-         "base-url-scheme", "paid-type", "price-type", "price-negative", "equivalents-type",
-         "fallbacks-type", "temperature-type", "max-tokens-range", "template", "panel-temperature"],
+         "base-url-scheme", "base-url-ipv6", "base-url-port", "base-url-port-range",
+         "base-url-no-host", "base-url-control", "paid-type", "price-type", "price-negative",
+         "equivalents-type", "fallbacks-type", "temperature-type", "max-tokens-range", "template", "panel-temperature"],
 )
 def test_bad_config_is_one_clear_config_error(settings: Settings, text: str, complaint: str) -> None:
     write(settings.project_config, text)
