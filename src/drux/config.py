@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     timeout: float = Field(default=180.0, gt=0, allow_inf_nan=False)
     max_tokens: int = Field(default=200, ge=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
-    # llama.cpp threads per model; 0 means all cores.
-    threads: int = Field(default=0, ge=0)
+    # llama.cpp threads per model; 0 means all cores. Above llama.cpp's GGML_MAX_N_THREADS
+    # (512) the process crashed with a segmentation fault, leaving the ask "running".
+    threads: int = Field(default=0, ge=0, le=512)
     # Background health probes in `drux serve` (seconds between probes of one
     # deployment; 0 = off). Paid vendors are probed only with probe_paid.
     probe_interval: float = Field(default=0.0, ge=0, allow_inf_nan=False)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # A panel whose one model is refused at once (nothing listens on port 1): cheap to run.
 REFUSED = ('[providers.nowhere]\nbase_url = "http://127.0.0.1:1/v1"\nkey_required = false\n'
            '[models.m]\nprovider = "nowhere"\n[panels]\ndefault = ["m"]\n')
@@ -30,3 +32,10 @@ def test_an_empty_panel_name_is_not_the_default_panel(drux_env: Path) -> None:
     # `--panel ""` silently asked the whole default panel.
     for args in (["ask", "hi", "--panel", ""], ["hub", "faq", "lunar-night-lander", "--panel", ""]):
         _one_line_error(_drux(*args), "unknown panel ''")
+
+
+def test_too_many_llama_threads_is_a_settings_error(drux_env: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # DRUX_THREADS=100000 was accepted and llama.cpp crashed the process (segfault) mid-ask.
+    monkeypatch.setenv("DRUX_THREADS", "100000")
+    _one_line_error(_drux("ask", "hi", "--models", "smollm2-135m"), "DRUX_THREADS")
