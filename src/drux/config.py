@@ -129,6 +129,8 @@ def is_header_safe(key: str) -> bool:
 
 def stored_keys(settings: Settings) -> dict[str, str]:
     path = settings.keys_file
+    if path.is_dir():  # was read as "no stored keys", every key reported missing
+        raise ConfigError(f"cannot read stored keys {path}: a folder, not a file")
     if not path.is_file():
         return {}
     try:
@@ -169,6 +171,8 @@ _MODEL_KEYS = {
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if path.is_dir():  # was skipped in silence: none of the settings meant for it applied
+        raise ConfigError(f"cannot read {path}: a folder, not a drux.toml file")
     if not path.is_file():
         return {}
     try:

@@ -143,6 +143,20 @@ def test_unreadable_toml_bytes_are_a_config_error(settings: Settings, content: b
         load_gateway_settings(settings)
 
 
+def test_a_folder_where_a_config_or_keys_file_should_be_is_a_config_error(
+        settings: Settings) -> None:
+    # Both were skipped in silence: the settings in drux.toml did not apply, stored keys
+    # were all reported missing.
+    from drux.config import stored_keys
+
+    settings.user_config.mkdir()
+    with pytest.raises(ConfigError, match=r"a folder, not a drux\.toml file"):
+        load_config(settings)
+    settings.keys_file.mkdir()
+    with pytest.raises(ConfigError, match=r"cannot read stored keys .*a folder"):
+        stored_keys(settings)
+
+
 def test_unknown_model_and_panel_names(settings: Settings) -> None:
     catalog = load_config(settings).catalog
     with pytest.raises(UnknownModelError, match="known models"):
