@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from web_kit import Scripts, make_services, relaxed, sse_events
 
 from drux.web.app import create_app
@@ -35,3 +36,15 @@ async def test_a_garbage_last_event_id_replays_from_the_start(asgi: httpx.AsyncC
     r = await asgi.get(f"/api/asks/{ask_id}/events", headers=[(b"last-event-id", last_id)])
     assert r.status_code == 200, r.text
     assert sse_events(r.text) == full
+
+
+def test_a_form_over_the_body_limit_gets_the_error_page(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts()), relaxed(max_body_bytes=2048))
+    with TestClient(app) as c:
+        r = c.post("/ask", data={"question": "x" * 3000}, headers={"accept": "text/html"})
+        assert r.status_code == 413
+        assert r.headers["content-type"].startswith("text/html")
+        assert "Request too large" in r.text and "2048 bytes" in r.text
+        r = c.post("/api/asks", json={"question": "x" * 3000}, headers={"accept": "text/html"})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
+        assert c.get("/api/asks").json()["total"] == 0

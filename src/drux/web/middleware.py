@@ -4,9 +4,11 @@ request body cap."""
 from __future__ import annotations
 
 import asyncio
-import json
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from drux.web.errors import error_response
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -78,7 +80,8 @@ class _HeadSent(Exception):
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``max_bytes`` with a typed 413, whether declared or streamed.
+    """Refuse bodies over ``max_bytes`` with a 413, whether declared or streamed: typed
+    JSON for the API, the error page for a form posted from a page.
 
     The body is read here first (it is small by definition) and handed on in one
     piece, so the refusal happens before any handler runs.
@@ -94,7 +97,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         parts: list[bytes] = []
         size = 0
@@ -105,7 +108,7 @@ class BodySizeLimit:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             parts.append(body)
             if not message.get("more_body", False):
@@ -121,13 +124,10 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": {
-            "type": "body_too_large",
-            "message": f"the request body is larger than {self.max_bytes} bytes"}}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(Request(scope), 413, "body_too_large",
+                                  f"the request body is larger than {self.max_bytes} bytes")
+        await response(scope, receive, send)
 
 
 class QuietShutdown:
