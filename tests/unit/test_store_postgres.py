@@ -290,3 +290,9 @@ def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
     assert record is not None
     assert (record["question"], record["context"]) == ("why?", "c")
     assert record["answers"][0]["text"] == "because"
+
+
+def test_abandoned_asks_are_settled_on_postgres(store: Store) -> None:
+    from test_store_abandoned import check_settles_only_the_abandoned
+
+    check_settles_only_the_abandoned(store)  # aware timestamps, a non-UTC server zone

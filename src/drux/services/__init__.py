@@ -7,6 +7,7 @@ local weights stay loaded across asks) and the routing health registry.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,9 @@ class Services:
             from drux.store import Store
 
             self._store = Store(self.settings.db_url)
+            # Asks left "running" by a process that died are settled once per process.
+            with contextlib.suppress(DruxError):
+                self._store.asks.settle_abandoned(default_timeout=self.settings.timeout)
         return self._store
 
     # -- models ---------------------------------------------------------------------------

@@ -160,6 +160,39 @@ class AskRepository:
             raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
         return self.get(ids[0]) if len(ids) == 1 else None
 
+    def settle_abandoned(self, *, default_timeout: float, grace: float = 600.0) -> list[str]:
+        """Mark "partial" the asks still "running" long after they must have ended.
+
+        An ask cannot outlive its timeout (every model's deadline) plus scoring, so one
+        still running ``grace`` seconds past that was left by a process that died: what
+        it received is kept, as an interrupted ask would keep it. Returns their ids.
+        """
+        now = utcnow()
+
+        def fn(session: Session) -> list[str]:
+            settled = []
+            running = session.scalars(select(Ask).options(selectinload(Ask.answers))
+                                      .where(Ask.status == "running")).all()
+            for ask in running:
+                timeout = (ask.params or {}).get("timeout") or default_timeout
+                created = ask.created_at
+                if created.tzinfo is None:  # SQLite gives naive UTC datetimes back
+                    created = created.replace(tzinfo=now.tzinfo)
+                if (now - created).total_seconds() <= float(timeout) + grace:
+                    continue
+                for answer in ask.answers:
+                    if answer.status not in ("done", "failed"):
+                        answer.status = "partial"
+                ask.status, ask.finished_at = "partial", now
+                settled.append(ask.id)
+            return settled
+
+        try:
+            result: list[str] = self._write(fn)
+        except (ValueError, TypeError):  # a damaged row: leave it to `history` to show
+            return []
+        return result
+
     _SUMMARY = (Ask.id, Ask.created_at, Ask.question, Ask.status, Ask.score, Ask.verdict,
                 Ask.models, Ask.article_id)
 
