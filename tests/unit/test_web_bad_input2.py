@@ -3,6 +3,7 @@ error or an error page, never a 500."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_kit import Scripts, make_services, relaxed, sse_events
 
+from drux.services.ask import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 from drux.web.app import create_app
 
 
@@ -48,3 +50,16 @@ def test_a_form_over_the_body_limit_gets_the_error_page(drux_env: Path) -> None:
         r = c.post("/api/asks", json={"question": "x" * 3000}, headers={"accept": "text/html"})
         assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
         assert c.get("/api/asks").json()["total"] == 0
+
+
+def test_the_longest_valid_question_fits_the_default_body_limit(drux_env: Path) -> None:
+    """8000 CJK characters are 72 kB as a url-encoded form, and a question plus context
+    at their maxima are 120 kB as ASCII-escaped JSON (Python's json.dumps default)."""
+    app = create_app(make_services(drux_env, Scripts()), relaxed())
+    question = "水" * MAX_QUESTION_CHARS
+    with TestClient(app, follow_redirects=False) as c:
+        r = c.post("/ask", data={"question": question})
+        assert r.status_code == 303, r.text[:300]
+        body = json.dumps({"question": question, "context": "é" * MAX_CONTEXT_CHARS})
+        r = c.post("/api/asks", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 202, r.text[:300]

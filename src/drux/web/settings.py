@@ -12,7 +12,9 @@ class WebSettings(BaseSettings):
     # Starting an ask runs every model of a panel: a few a minute per client.
     asks_per_minute: float = Field(default=6.0, gt=0)
     ask_burst: int = Field(default=3, ge=1)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Fits the longest valid ask however it is encoded: question and context at their
+    # maxima as \u-escaped JSON (12 bytes per astral character) are about 240 kB.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Article text given to the panel as context (small local models have small windows).
     article_context_chars: int = Field(default=3000, ge=200, le=12000)
     # Answer length for asks started from the pages (the API may ask for more).
