@@ -63,3 +63,9 @@ def test_the_longest_valid_question_fits_the_default_body_limit(drux_env: Path) 
         body = json.dumps({"question": question, "context": "é" * MAX_CONTEXT_CHARS})
         r = c.post("/api/asks", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 202, r.text[:300]
+
+
+async def test_a_content_length_of_thousands_of_digits_is_a_413(asgi: httpx.AsyncClient) -> None:
+    r = await asgi.post("/api/asks", content=b'{"question": "hi"}', headers=[
+        (b"content-type", b"application/json"), (b"content-length", b"9" * 5000)])
+    assert r.status_code == 413 and r.json()["error"]["type"] == "body_too_large"
