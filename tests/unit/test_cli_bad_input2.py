@@ -3,6 +3,7 @@ non-zero exit, no traceback, and nothing already accepted lost."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ REFUSED = ('[providers.nowhere]\nbase_url = "http://127.0.0.1:1/v1"\nkey_require
 
 def _drux(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from drux.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "COLUMNS": "200"})  # tables unwrapped
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], needle: str, code: int = 2) -> None:
@@ -39,3 +41,23 @@ def test_too_many_llama_threads_is_a_settings_error(drux_env: Path,
     # DRUX_THREADS=100000 was accepted and llama.cpp crashed the process (segfault) mid-ask.
     monkeypatch.setenv("DRUX_THREADS", "100000")
     _one_line_error(_drux("ask", "hi", "--models", "smollm2-135m"), "DRUX_THREADS")
+
+
+def test_square_brackets_in_stored_text_are_shown_not_read_as_markup(drux_env: Path) -> None:
+    # A question, article title, key name or model id holding "[/]" made Rich fail on the
+    # whole table: `drux history`, `hub list`, `keys list`, `models`, `status` and the end of
+    # `drux ask` all ended with "unexpected MarkupError", for good once the text was stored.
+    (drux_env / "project.toml").write_text(REFUSED.replace("[models.m]", '[models."m[/]"]')
+                                           .replace('["m"]', '["m[/]"]'))
+    asked = _drux("ask", "[/] why [bold]?", "--models", "m[/]")
+    assert asked.returncode == 1 and asked.stderr == "error: no model produced an answer\n"
+    article = drux_env / "a.md"
+    article.write_text('---\ntitle: "[/] Title"\ndate: 2026-11-02\n---\nBody.\n')
+    assert _drux("hub", "import", str(article)).returncode == 0
+    assert _drux("keys", "create", "[/]team").returncode == 0
+    for args, shown in ((["history"], "[/] why [bold]?"), (["hub", "list"], "[/] Title"),
+                        (["keys", "list"], "[/]team"), (["models"], "m[/]"),
+                        (["status"], "m[/]")):
+        proc = _drux(*args)
+        assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
+        assert shown in proc.stdout, args

@@ -71,7 +71,7 @@ async def _run_live(services: object, opts: object) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from drux.cli.render import Column, columns_table, record_view
+    from drux.cli.render import Column, columns_table, plain, record_view
     from drux.panel import Failed, Finished, Started, Token
     from drux.services import Services
     from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
@@ -88,7 +88,8 @@ async def _run_live(services: object, opts: object) -> int:
                     ask_id = event.ask_id
                     columns = {m: Column(m, event.families[m]) for m in event.models}
                     for s in event.skipped:
-                        console.print(f"[yellow]skipped {s['model']}: {s['reason']}[/]")
+                        console.print(plain(f"skipped {s['model']}: {s['reason']}"),
+                                      style="yellow")
                 elif isinstance(event, Started):
                     columns[event.model].status = "streaming"
                 elif isinstance(event, Token):

@@ -122,12 +122,14 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from drux.cli.render import plain
+
     table = Table(title="drux gateway keys")
     for column in ("id", "name", "prefix", "status", "models", "rpm", "tpm", "budget $", "spent $"):
         table.add_column(column, no_wrap=True)
     for i in infos:
-        table.add_row(str(i.id), i.name, i.prefix + "…", "active" if i.active else "revoked",
-                      ", ".join(i.allowed_models) or "all", str(i.rpm or "-"), str(i.tpm or "-"),
+        table.add_row(str(i.id), plain(i.name), i.prefix + "…", "active" if i.active else "revoked",
+                      plain(", ".join(i.allowed_models) or "all"), str(i.rpm or "-"), str(i.tpm or "-"),
                       f"{i.budget_usd:g}" if i.budget_usd is not None else "-", f"{i.spent_usd:.4f}")
     Console().print(table)
 

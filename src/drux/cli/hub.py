@@ -66,7 +66,7 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
-    from drux.cli.render import clean
+    from drux.cli.render import plain
 
     table = Table(box=None, pad_edge=False)
     table.add_column("id", no_wrap=True)
@@ -74,7 +74,7 @@ def list_(
         table.add_column(name)
     for v in items:
         date = v.published.date().isoformat() if v.published else ""
-        table.add_row(v.id, date, clean(v.title), clean(", ".join(v.tags)), str(len(v.faq)))
+        table.add_row(plain(v.id), date, plain(v.title), plain(", ".join(v.tags)), str(len(v.faq)))
     console = Console()
     console.print(table)
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}" if items else "none"

@@ -24,7 +24,9 @@ def models(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from drux.cli.render import plain
     from drux.services import Services
 
     rows = Services.from_settings().model_rows()
@@ -39,9 +41,10 @@ def models(
     table.add_column("ready")
     table.add_column("panels")
     for r in rows:
-        ready = f"[green]yes[/] ({r.reason})" if r.usable else f"[red]no[/]: {r.reason}"
-        table.add_row(r.id, r.vendor, r.family, f"{r.input_price:g} · {r.output_price:g}", ready,
-                      ", ".join(r.panels))
+        ready = (Text.assemble(("yes", "green"), f" ({r.reason})") if r.usable
+                 else Text.assemble(("no", "red"), f": {r.reason}"))
+        table.add_row(plain(r.id), plain(r.vendor), plain(r.family),
+                      f"{r.input_price:g} · {r.output_price:g}", ready, plain(", ".join(r.panels)))
     Console().print(table)
 
 
@@ -83,15 +86,15 @@ def history(
 
         typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    from drux.cli.render import clean
+    from drux.cli.render import plain
 
     table = Table(title="drux history")
     for name in ("id", "when", "score", "verdict", "status", "question"):
         table.add_column(name, overflow="fold")
     for r in rows:
         score = "n/a" if r.score is None else f"{r.score:.0f}"
-        table.add_row(r.id, r.created_at[:19].replace("T", " "), score, r.verdict or "",
-                      r.status, clean(r.question[:80]))
+        table.add_row(plain(r.id), r.created_at[:19].replace("T", " "), score,
+                      plain(r.verdict or ""), plain(r.status), plain(r.question[:80]))
     Console().print(table)
 
 

@@ -27,6 +27,12 @@ def clean(value: Any) -> Any:
     return value
 
 
+def plain(value: object) -> Text:
+    """A table cell shown as it is. Rich reads ``[...]`` in a ``str`` cell as markup: one stored
+    question, article title or key name holding ``[/]`` made the whole table fail."""
+    return Text(clean(str(value)))
+
+
 STATUS_STYLE = {
     "waiting": "dim", "streaming": "cyan", "done": "green", "failed": "red", "partial": "yellow",
 }
@@ -81,7 +87,7 @@ def timings_table(answers: list[dict[str, Any]]) -> Table:
         if a.get("error"):
             status += f": {a['error']['type']}"
         tps = t.get("tokens_per_s")
-        table.add_row(a["model"], Text(status, style=STATUS_STYLE.get(a["status"], "")),
+        table.add_row(plain(a["model"]), Text(status, style=STATUS_STYLE.get(a["status"], "")),
                       _fmt_s(t.get("first_token_s")), _fmt_s(t.get("total_s")),
                       str(u.get("output_tokens") or 0), "-" if not tps else f"{tps:.1f}",
                       f"${a.get('cost_usd') or 0:.4f}")

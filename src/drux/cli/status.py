@@ -27,7 +27,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Health of every deployment drux has routed to (latest snapshot per deployment)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from drux.cli.render import plain
     from drux.services import Services
     from drux.services.status import deployment_status
 
@@ -48,10 +50,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         state = r.get("state", "closed")
         style = {"open": "red", "half_open": "yellow"}.get(state, "green")
         table.add_row(
-            r["deployment"], f"[{style}]{state}[/]", "-" if rate is None else f"{rate:.0%}",
+            plain(r["deployment"]), Text(state, style=style), "-" if rate is None else f"{rate:.0%}",
             _secs(r.get("latency_p50_s")), _secs(r.get("latency_p95_s")),
             _secs(r.get("ttft_p50_s")), _secs(r.get("ttft_p95_s")),
-            f"{err.get('type', '')} {_when(r)}".strip(),
-            "live" if r.get("source") == "live" else f"{r.get('source')} {str(r.get('as_of'))[5:16]}",
+            plain(f"{err.get('type', '')} {_when(r)}".strip()),
+            "live" if r.get("source") == "live" else plain(f"{r.get('source')} {str(r.get('as_of'))[5:16]}"),
         )
     Console().print(table)
