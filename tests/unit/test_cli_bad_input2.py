@@ -61,3 +61,12 @@ def test_square_brackets_in_stored_text_are_shown_not_read_as_markup(drux_env: P
         proc = _drux(*args)
         assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
         assert shown in proc.stdout, args
+
+
+def test_keys_create_with_an_empty_models_list_makes_no_key(drux_env: Path) -> None:
+    # `--models ",,"` (or "") created a key allowed to use every model.
+    for models in ("", " , ,"):
+        _one_line_error(_drux("keys", "create", "team", "--models", models),
+                        "--models needs at least one model or group name")
+    listed = _drux("keys", "list", "--json")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]"

@@ -92,6 +92,8 @@ def create(
 ) -> None:
     """Create a key. Its secret is printed once and never stored: copy it now."""
     allowed = [m.strip() for m in (models or "").split(",") if m.strip()]
+    if models is not None and not allowed:  # an empty list would allow every model
+        raise fail("--models needs at least one model or group name", 2)
     unknown = sorted(set(allowed) - _known_names())
     if unknown:
         raise fail(f"unknown model or group: {', '.join(unknown)} (see drux models)", 2)
