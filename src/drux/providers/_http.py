@@ -164,12 +164,27 @@ async def guard_stream(source: AsyncIterator[Chunk], mapper: ErrorMapper) -> Asy
             with boundary(mapper):
                 async for chunk in source:
                     emitted = emitted or bool(chunk.text)
+                    chunk.text = well_formed(chunk.text)
                     yield chunk
     except ProviderError as err:
         mapped = after_output(err, emitted)
         if mapped is err:
             raise
         raise mapped from err
+
+
+def well_formed(text: str) -> str:
+    """Vendor text with lone surrogates replaced by U+FFFD.
+
+    A JSON "\\ud83d" escape without its pair (an emoji split between two stream events
+    by a server that slices UTF-16) decodes to a str that UTF-8 cannot encode: storing,
+    streaming or serving it would fail, and with it the whole ask.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def drop_none(**params: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -108,7 +109,8 @@ class AnthropicMessages:
                                              provider=self._vendor, model=self._spec.id)
             finish = self._finish(msg.stop_reason)
             return Completion(
-                text="".join(b.text for b in content if getattr(b, "type", "") == "text"),
+                text=well_formed("".join(b.text for b in content
+                                         if getattr(b, "type", "") == "text")),
                 model=self._spec.id, deployment=self.name, finish_reason=finish,
                 usage=Usage(msg.usage.input_tokens or 0, msg.usage.output_tokens or 0),
                 raw_id=getattr(msg, "id", None),

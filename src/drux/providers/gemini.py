@@ -40,6 +40,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -116,7 +117,7 @@ class GeminiModel:
             if finish is None:
                 raise MalformedResponseError(f"{self.name}: answer has no finished candidate",
                                              provider=self._vendor, model=self._spec.id)
-            return Completion(text=text, model=self._spec.id, deployment=self.name,
+            return Completion(text=well_formed(text), model=self._spec.id, deployment=self.name,
                               finish_reason=finish, usage=self._usage(resp) or Usage(),
                               raw_id=getattr(resp, "response_id", None))
 

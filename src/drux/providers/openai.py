@@ -35,6 +35,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -82,7 +83,7 @@ class OpenAIChat:
             self._check_finish(finish)
             usage = getattr(resp, "usage", None)
             return Completion(
-                text=(choice.message.content if choice.message else None) or "",
+                text=well_formed((choice.message.content if choice.message else None) or ""),
                 model=self._spec.id,
                 deployment=self.name,
                 finish_reason=finish,
