@@ -70,3 +70,13 @@ def test_keys_create_with_an_empty_models_list_makes_no_key(drux_env: Path) -> N
                         "--models needs at least one model or group name")
     listed = _drux("keys", "list", "--json")
     assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+
+
+def test_hub_import_of_an_empty_path_imports_nothing(drux_env: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # "" (an unset shell variable) became "." and imported every article of the folder.
+    (drux_env / "stray.md").write_text("---\ntitle: Stray\ndate: 2026-11-02\n---\nBody.\n")
+    monkeypatch.chdir(drux_env)
+    _one_line_error(_drux("hub", "import", ""), "the path is empty")
+    listed = _drux("hub", "list", "--json", "--query", "Stray")
+    assert listed.returncode == 0 and '"stray"' not in listed.stdout

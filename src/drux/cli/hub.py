@@ -39,10 +39,15 @@ def _split(models: str | None) -> list[str] | None:
 
 @hub_app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A Markdown file, an RSS/Atom file, or a folder.")],
+    # A str, not a Path: typer turns "" (an unset shell variable) into ".", the whole folder.
+    path: Annotated[str, typer.Argument(help="A Markdown file, an RSS/Atom file, or a folder.")],
 ) -> None:
     """Import articles; every file is checked first, so a bad one imports nothing."""
-    slugs = _hub().import_path(path)
+    if not path.strip():
+        from drux.errors import InputError
+
+        raise InputError("the path is empty; name a file or a folder")
+    slugs = _hub().import_path(Path(path))
     typer.echo(f"imported {len(slugs)} article{'s' * (len(slugs) != 1)}: {', '.join(slugs)}")
 
 
