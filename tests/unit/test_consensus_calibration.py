@@ -43,6 +43,21 @@ async def test_recording_is_resumable(tmp_path):
     assert set(read_recorded(out)) == {"q0", "q1", "q2"}
 
 
+async def test_a_question_no_member_answered_is_asked_again_next_run(tmp_path):
+    # It was cached with no answers: a panel that was down stayed "recorded" for good.
+    data = [{"question": "q0", "answer": ["x"]}]
+    out = tmp_path / "answers.jsonl"
+    replies = [({}, {}), ({"m1": "x"}, {"m1": "a"})]
+
+    async def answerer(question):
+        return replies.pop(0)
+
+    await record_answers(data, out, answerer)
+    assert read_recorded(out) == {}
+    await record_answers(data, out, answerer)
+    assert read_recorded(out)["q0"]["answers"] == {"m1": "x"}
+
+
 def test_eval_calibration_reports_accuracy_auroc_and_selective_accuracy(tmp_path):
     data = tmp_path / "nq.jsonl"
     rows = [

@@ -103,8 +103,9 @@ async def record_answers(questions: list[dict[str, Any]], answers_file: Path, an
     Path(answers_file).parent.mkdir(parents=True, exist_ok=True)
     for n, row in enumerate(todo, 1):
         answers, families = await answerer(row["question"])
-        record = {"question": row["question"], "answers": answers, "families": families}
-        _append(Path(answers_file), record)  # one line per question: resumable
+        if answers:  # no member answered (a server down?): not cached, asked again next run
+            record = {"question": row["question"], "answers": answers, "families": families}
+            _append(Path(answers_file), record)  # one line per question: resumable
         if progress is not None:
             progress(n, len(todo))
     return len(todo)
