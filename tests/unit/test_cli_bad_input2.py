@@ -80,3 +80,16 @@ def test_hub_import_of_an_empty_path_imports_nothing(drux_env: Path,
     _one_line_error(_drux("hub", "import", ""), "the path is empty")
     listed = _drux("hub", "list", "--json", "--query", "Stray")
     assert listed.returncode == 0 and '"stray"' not in listed.stdout
+
+
+def test_eval_calibration_checks_backend_and_judge_before_the_panel_runs(drux_env: Path) -> None:
+    # Both were found only after every question had been put to the panel.
+    (drux_env / "project.toml").write_text(REFUSED)
+    data = drux_env / "q.jsonl"
+    data.write_text('{"question": "Who?", "answer": ["x"]}\n')
+    answers = drux_env / "answers.jsonl"
+    for args, needle in ((["--backend", "nope"], "unknown consensus backend 'nope'"),
+                         (["--backend", "judge", "--judge", "nope"], "unknown model 'nope'")):
+        _one_line_error(_drux("eval", "calibration", "--data", str(data), "--answers",
+                              str(answers), *args), needle)
+        assert not answers.exists()

@@ -37,6 +37,10 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def _judge(services: Any, backend: str, judge_model: str | None) -> Any:
     """The judge for the judge/hybrid backends: a configured model, by default the offline
     Qwen2.5-Coder-1.5B (``make models-judge``)."""
+    from drux.consensus.engine import BACKENDS
+
+    if backend not in BACKENDS:
+        raise fail(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}", 2)
     if backend == "fast":
         return None
     from drux.services.judge import make_judge
@@ -95,6 +99,7 @@ def calibration(
         raise fail(f"no data file at {data_file}; pass --data FILE")
     services = Services.from_settings()
     resolution = services.resolve(None, panel)
+    judge_obj = _judge(services, backend, judge)  # a bad --backend/--judge: before the panel runs
     members = {s.id: services.provider(s.id) for s in resolution.members}
     families = {s.id: s.family for s in resolution.members}
     cache = answers or services.settings.data_dir / "eval" / (
@@ -103,7 +108,6 @@ def calibration(
     answerer = panel_answerer(members, families, max_tokens=max_tokens)
     with _progress("recording panel answers") as progress:
         asyncio.run(record_answers(questions, cache, answerer, progress))
-    report = eval_calibration(data_file, cache, limit=limit, backend=backend,
-                              judge=_judge(services, backend, judge))
+    report = eval_calibration(data_file, cache, limit=limit, backend=backend, judge=judge_obj)
     report["answers_file"] = str(cache)
     typer.echo(json.dumps(report, indent=2) if as_json else format_calibration(report))
