@@ -96,6 +96,10 @@ def _messages(value: Any) -> list[Message]:
         if role is None:
             raise invalid(f"{where}.role {raw.get('role')!r} is not supported (system, developer, "
                           "user, assistant)", param=f"{where}.role", code="invalid_value")
+        for field in ("tool_calls", "function_call", "tool_call_id"):
+            if raw.get(field) is not None:  # refused, never dropped: the answer would differ
+                raise invalid(f"{where}.{field}: tool and function calls are not supported",
+                              param=f"{where}.{field}", code="unsupported_parameter")
         content = raw.get("content")
         if content is None:
             raise invalid(f"{where}.content is required", param=f"{where}.content",
