@@ -121,6 +121,7 @@ def test_bad_asks_get_typed_errors(client: TestClient, body: dict[str, Any], sta
     ("GET", "/api/asks/nope", {}, 404, "not_found"),
     ("GET", "/api/asks/nope/events", {}, 404, "not_found"),
     ("GET", "/api/nothing-here", {}, 404, "not_found"),
+    ("GET", "/api", {}, 404, "not_found"),
     ("GET", "/api/asks?limit=0", {}, 422, "invalid_input"),
     ("GET", "/api/asks?offset=-1", {}, 422, "invalid_input"),
     ("GET", "/api/articles?page=abc", {}, 422, "invalid_input"),

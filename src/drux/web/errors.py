@@ -24,7 +24,8 @@ HTTP_TYPES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "meth
 
 
 def wants_json(request: Request) -> bool:
-    if request.url.path.startswith("/api/"):
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/"):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
