@@ -139,7 +139,11 @@ def stored_keys(settings: Settings) -> dict[str, str]:
         raise ConfigError(f"cannot read stored keys {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"stored keys file {path} must hold a JSON object")
-    return {str(k): str(v) for k, v in data.items()}
+    for vendor, key in data.items():
+        if not isinstance(key, str):  # null was read as the key "None" and sent upstream
+            raise ConfigError(f"stored keys file {path}: the key for {vendor!r} is not a string "
+                              "(the value is not shown); fix or delete the file")
+    return dict(data)
 
 
 def store_key(settings: Settings, vendor: str, key: str | None) -> None:

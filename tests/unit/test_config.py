@@ -157,6 +157,18 @@ def test_a_folder_where_a_config_or_keys_file_should_be_is_a_config_error(
         stored_keys(settings)
 
 
+@pytest.mark.parametrize("value", ["null", "123", '{"k": "sk-SECRET"}'])
+def test_a_stored_key_that_is_not_a_string_is_a_config_error(settings: Settings,
+                                                             value: str) -> None:
+    # null became the key "None": the model was listed usable and "None" sent upstream.
+    from drux.config import stored_keys
+
+    settings.keys_file.write_text(f'{{"openai": {value}}}')
+    with pytest.raises(ConfigError, match="the key for 'openai' is not a string") as info:
+        stored_keys(settings)
+    assert "SECRET" not in str(info.value)
+
+
 def test_unknown_model_and_panel_names(settings: Settings) -> None:
     catalog = load_config(settings).catalog
     with pytest.raises(UnknownModelError, match="known models"):
