@@ -93,3 +93,14 @@ def test_eval_calibration_checks_backend_and_judge_before_the_panel_runs(drux_en
         _one_line_error(_drux("eval", "calibration", "--data", str(data), "--answers",
                               str(answers), *args), needle)
         assert not answers.exists()
+
+
+def test_a_database_from_a_newer_drux_is_a_one_line_error(drux_env: Path) -> None:
+    # An Alembic revision this drux does not know was "unexpected CommandError".
+    import sqlite3
+
+    (drux_env / "data").mkdir()
+    with sqlite3.connect(drux_env / "data" / "drux.db") as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES ('f00dfeed9999')")
+    _one_line_error(_drux("history"), "'f00dfeed9999'", code=1)

@@ -80,6 +80,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -92,6 +93,8 @@ def migrate(engine: Engine) -> None:
         raise StoreError(f"cannot migrate the database: {exc.__class__.__name__}: {detail}") from None
     except OSError as exc:
         raise StoreError(f"cannot migrate the database: {exc.strerror}") from None
+    except CommandError as exc:  # a revision this drux does not know: a newer drux wrote it
+        raise StoreError(f"cannot migrate the database: {exc} (was it made by a newer drux?)") from None
 
 
 def open_db(url: str) -> sessionmaker[Session]:
