@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,6 +165,10 @@ def test_missing_or_empty_paths(hub: HubService, tmp_path: Path) -> None:
         hub.import_path(tmp_path / "missing")
     with pytest.raises(InputError, match="no Markdown"):
         hub.import_path(tmp_path)
+    pipe = tmp_path / "feed.xml"
+    os.mkfifo(pipe)  # reading it would wait for a writer forever
+    with pytest.raises(InputError, match="not a regular file"):
+        hub.import_path(pipe)
 
 
 def test_ensure_loaded_imports_the_samples_once(hub: HubService) -> None:

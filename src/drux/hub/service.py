@@ -211,8 +211,10 @@ def collect(path: Path) -> list[ArticleDoc]:
             raise InputError(f"{path}: no Markdown (.md) or feed (.xml, .rss, .atom) files")
         if len(files) > MAX_FILES:
             raise InputError(f"{path}: {len(files)} files; import at most {MAX_FILES} at a time")
-    else:
+    elif path.is_file():
         files = [path]
+    else:  # a named pipe or a device would block the read, or never end
+        raise InputError(f"{path}: not a regular file or folder")
     docs: list[ArticleDoc] = []
     errors: list[str] = []
     for file in files:
