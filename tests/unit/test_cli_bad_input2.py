@@ -72,6 +72,14 @@ def test_keys_create_with_an_empty_models_list_makes_no_key(drux_env: Path) -> N
     assert listed.returncode == 0 and listed.stdout.strip() == "[]"
 
 
+def test_keys_create_refuses_an_overlong_or_unprintable_name(drux_env: Path) -> None:
+    for name in ("k" * 201, "team\x1b[31m"):
+        _one_line_error(_drux("keys", "create", name), "printable text of at most 200")
+    listed = _drux("keys", "list", "--json")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+    assert _drux("keys", "create", "k" * 200).returncode == 0
+
+
 def test_hub_import_of_an_empty_path_imports_nothing(drux_env: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # "" (an unset shell variable) became "." and imported every article of the folder.

@@ -37,6 +37,9 @@ def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+MAX_NAME = 200  # GatewayKey.name is String(200)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What may be shown about a key: never the secret, never its hash."""
@@ -117,6 +120,8 @@ class KeyRepository:
         name = name.strip()
         if not name:
             raise InputError("a key needs a name")
+        if len(name) > MAX_NAME or not name.isprintable():
+            raise InputError(f"a key name is printable text of at most {MAX_NAME} characters")
         _check_limits(rpm, tpm, budget_usd)
         secret = new_secret()
         row = GatewayKey(name=name, prefix=secret[:PREFIX_LENGTH], key_hash=hash_key(secret),
