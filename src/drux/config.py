@@ -194,6 +194,8 @@ _PROVIDER_KEYS = {"base_url", "api_key_env", "api_key", "family", "protocol", "p
                   "key_required"}
 _PROTOCOLS = ("openai", "anthropic", "gemini", "local")
 
+MIN_CONTEXT = 256  # no real model has a smaller window; llama.cpp fails oddly below it
+
 # What each drux.toml value must be: "str", "bool", "names" (a list of strings), or a
 # number kind with its range ("price" >= 0, "count" an integer >= 1, "temperature" 0-2).
 _STR, _BOOL, _NAMES = "str", "bool", "names"
@@ -201,7 +203,7 @@ _TYPES: dict[str, str] = {
     "base_url": _STR, "api_key_env": _STR, "api_key": _STR, "family": _STR, "protocol": _STR,
     "paid": _BOOL, "key_required": _BOOL, "provider": _STR, "model": _STR, "system": _STR,
     "description": _STR, "template": _STR, "fallbacks": _NAMES, "equivalents": _NAMES,
-    "context": "count", "max_tokens": "count", "input_price": "price", "output_price": "price",
+    "context": "window", "max_tokens": "count", "input_price": "price", "output_price": "price",
     "temperature": "temperature", "models": _NAMES,
 }
 
@@ -216,13 +218,15 @@ def _check_types(where: str, raw: dict[str, Any]) -> None:
             _BOOL: isinstance(value, bool),
             _NAMES: isinstance(value, list) and all(isinstance(v, str) for v in value),
             "count": number and isinstance(value, int) and value >= 1,
+            "window": number and isinstance(value, int) and value >= MIN_CONTEXT,
             "price": number and 0 <= value < float("inf"),
             "temperature": number and 0 <= value <= 2,
             None: True,
         }[kind]
         if not ok:
             want = {_STR: "a string", _BOOL: "true or false", _NAMES: "a list of names",
-                    "count": "a whole number of at least 1", "price": "a number of at least 0",
+                    "count": "a whole number of at least 1",
+                    "window": f"a whole number of tokens, at least {MIN_CONTEXT}", "price": "a number of at least 0",
                     "temperature": "a number from 0 to 2"}[kind or _STR]
             raise ConfigError(f"[{where}] {key} must be {want}")
     url = raw.get("base_url")
@@ -273,6 +277,9 @@ def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
     for model_id, raw in table.items():
         if not isinstance(raw, dict):
             raise ConfigError(f"[models.{model_id}] must be a table")
+        if not model_id.strip() or "," in model_id or not model_id.isprintable():
+            raise ConfigError(f"[models] the model id {model_id!r} cannot be used: ids are "
+                              "non-empty printable text with no commas (--models splits on them)")
         nested = next((k for k, v in raw.items() if isinstance(v, dict)), None)
         if nested is not None:
             # [models.gpt-4.1] is models -> "gpt-4" -> "1" in TOML.

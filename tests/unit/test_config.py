@@ -113,13 +113,20 @@ def test_project_file_overrides_user_file(settings: Settings) -> None:
         ('[models.x]\nprovider = "openai"\nmax_tokens = 0\n', "max_tokens must be"),
         ('[models.x]\nprovider = "openai"\ntemplate = "zz"\n', "template must be"),
         ('[panels.p]\nmodels = ["gpt-4.1"]\ntemperature = 9\n', "temperature must be"),
+        # A tiny window failed the local model with llama.cpp's own message.
+        ('[models.smollm2-135m]\ncontext = 40\n', "context must be a whole number of tokens"),
+        # Ids that `--models a,b` can never name.
+        ('[models.""]\nprovider = "openai"\n', "cannot be used"),
+        ('[models."a,b"]\nprovider = "openai"\n', "cannot be used"),
+        ('[models."a\\tb"]\nprovider = "openai"\n', "cannot be used"),
     ],
     ids=["bad-toml", "model-key", "provider-key", "new-provider", "protocol", "provider-table",
          "no-provider", "unknown-provider", "fallback", "panel-member", "panel-type",
          "dotted-id", "providers-type", "models-type", "panels-type", "base-url-type",
          "base-url-scheme", "base-url-ipv6", "base-url-port", "base-url-port-range",
          "base-url-no-host", "base-url-control", "paid-type", "price-type", "price-negative",
-         "equivalents-type", "fallbacks-type", "temperature-type", "max-tokens-range", "template", "panel-temperature"],
+         "equivalents-type", "fallbacks-type", "temperature-type", "max-tokens-range", "template", "panel-temperature",
+         "context-tiny", "id-empty", "id-comma", "id-control"],
 )
 def test_bad_config_is_one_clear_config_error(settings: Settings, text: str, complaint: str) -> None:
     write(settings.project_config, text)
