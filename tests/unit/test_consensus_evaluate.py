@@ -70,3 +70,17 @@ def test_sample_is_seeded_and_bounded():
     assert sample(items, None) is items
     with pytest.raises(InputError):
         sample(items, 0)
+
+
+def test_one_label_only_says_auroc_is_undefined_without_numpy_warnings(tmp_path):
+    import warnings
+
+    q = "Is the Earth flat?"
+    pairs = [{"qid": "q1", "question": q, "label": 1, "contrastive": [False] * 2,
+              "answers": ["No, the Earth is round.", "No, it is roughly a sphere."]}] * 2
+    write(tmp_path, "dev_pairs.jsonl", pairs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "All-NaN slice encountered" went to stderr
+        report = eval_agreement(tmp_path, "fast", None, tasks=("pairs",), bootstrap=10)
+    text = format_agreement(report)
+    assert "AUROC=nan" in text and "every item has the same label" in text

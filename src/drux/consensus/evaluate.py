@@ -110,4 +110,6 @@ def format_agreement(report: dict[str, Any]) -> str:
         )
         extra = {k: v for k, v in r.items() if k.startswith(("AUROC_", "Spearman")) and k != "AUROC_CI95"}
         lines.append("    " + "  ".join(f"{k}={v:.4f}" for k, v in extra.items()))
+        if r["n_pos"] in (0, r["n_items"]):
+            lines.append("    (every item has the same label, so AUROC is undefined: nan)")
     return "\n".join(lines)

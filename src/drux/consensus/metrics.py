@@ -75,7 +75,10 @@ def bootstrap_ci(items: list[dict[str, Any]], scores: Sequence[float] | np.ndarr
         pick = rng.integers(0, len(qids), len(qids))
         idx = np.concatenate([by_q[qids[j]] for j in pick])
         values.append(auroc(y[idx], s[idx]))
-    lo, hi = np.nanpercentile(values, [2.5, 97.5])
+    finite = [v for v in values if not np.isnan(v)]
+    if not finite:  # one class only in every resample: AUROC is undefined
+        return (float("nan"), float("nan"))
+    lo, hi = np.percentile(finite, [2.5, 97.5])
     return float(lo), float(hi)
 
 
