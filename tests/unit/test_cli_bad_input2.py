@@ -112,3 +112,20 @@ def test_a_database_from_a_newer_drux_is_a_one_line_error(drux_env: Path) -> Non
         db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
         db.execute("INSERT INTO alembic_version VALUES ('f00dfeed9999')")
     _one_line_error(_drux("history"), "'f00dfeed9999'", code=1)
+
+
+def test_another_apps_database_is_refused_and_left_as_it_was(drux_env: Path) -> None:
+    # Migrating it failed half way (its own "asks" table) and left drux's tables behind.
+    import sqlite3
+
+    (drux_env / "data").mkdir()
+    path = drux_env / "data" / "drux.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE asks (id INTEGER PRIMARY KEY, what TEXT)")
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+    for _ in range(2):  # the same clear error every time
+        _one_line_error(_drux("history"), "not made by drux (it has tables asks, notes)",
+                        code=1)
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"asks", "notes"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,6 +86,7 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            _refuse_foreign(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
@@ -95,6 +96,16 @@ def migrate(engine: Engine) -> None:
         raise StoreError(f"cannot migrate the database: {exc.strerror}") from None
     except CommandError as exc:  # a revision this drux does not know: a newer drux wrote it
         raise StoreError(f"cannot migrate the database: {exc} (was it made by a newer drux?)") from None
+
+
+def _refuse_foreign(conn: Connection) -> None:
+    """A database with tables but no drux revision belongs to something else: migrating it
+    would fail half way and leave drux's tables mixed in with its own."""
+    tables = set(inspect(conn).get_table_names())
+    if tables and "alembic_version" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"this database was not made by drux (it has tables {shown}); "
+                         "point DRUX_DATABASE_URL at an empty or a drux database")
 
 
 def open_db(url: str) -> sessionmaker[Session]:
