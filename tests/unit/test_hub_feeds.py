@@ -92,6 +92,14 @@ def test_feed_detection_by_suffix_or_content(tmp_path: Path) -> None:
      "<link>https://a.example/x</link></item></channel></rss>", "entry 1: no title"),
     ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>T</title>'
      "<link>javascript:alert(1)</link></item></channel></rss>", "entry 1: link"),
+    # A garbled date became 9999-11-01 and pinned the entry atop the Hub.
+    ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry>'
+     "<title>T</title><link href=\"https://a.example/x\"/><id>https://a.example/x</id>"
+     "<updated>9999-99-99</updated></entry></feed>",
+     "entry 1: its date 9999-"),
+    ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>T</title>'
+     "<pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item></channel></rss>",
+     "entry 1: its date 2100-01-01 is in the future"),
 ])
 def test_bad_feeds_fail_with_one_line(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, "bad.xml", text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from calendar import timegm
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from drux.hub.render import safe_url
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
 SUMMARY_CHARS = 280
 MAX_BODY_CHARS = 100_000
+MAX_FUTURE = timedelta(days=2)  # clock skew and time zones, not more
 _BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
            "tr", "section", "article", "ul", "ol", "table", "hr"}
 _MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")
@@ -90,11 +91,19 @@ def looks_like_feed(path: Path) -> bool:
     return head.startswith((b"<?xml", b"<rss", b"<feed", b"<rdf"))
 
 
-def _published(entry: Any) -> datetime | None:
+def _published(entry: Any, label: str) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
-            return datetime.fromtimestamp(timegm(value), UTC)
+            try:
+                moment = datetime.fromtimestamp(timegm(value), UTC)
+            except (OverflowError, ValueError, OSError):
+                raise InputError(f"{label}: its date {entry.get(key[:-7])!r} is out of range") \
+                    from None
+            # Far-future dates (e.g. a garbled 9999-99-99) would pin the entry atop the Hub.
+            if moment > datetime.now(UTC) + MAX_FUTURE:
+                raise InputError(f"{label}: its date {moment:%Y-%m-%d} is in the future")
+            return moment
     return None
 
 
@@ -133,7 +142,7 @@ def entry_to_doc(entry: Any, where: str, index: int) -> ArticleDoc:
         # A title in a script slugify cannot transliterate: name it by its link or position.
         slug = "feed-" + hashlib.sha256((link or f"{where}#{index}").encode()).hexdigest()[:10]
     return ArticleDoc(slug=slug, title=title[:MAX_TITLE], source_url=link,
-                      published=_published(entry), tags=_tags(entry), summary=summary,
+                      published=_published(entry, label), tags=_tags(entry), summary=summary,
                       body_md=body_md, faq=[], origin=label, kind="feed")
 
 
