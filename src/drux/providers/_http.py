@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from math import isfinite
 from time import time
 from typing import Any
 
@@ -62,20 +63,26 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            return wait_seconds(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return wait_seconds(float(value))
     except ValueError:
         pass
     try:
         return max(parsedate_to_datetime(value).timestamp() - time(), 0.0)
     except (TypeError, ValueError):
         return None
+
+
+def wait_seconds(value: float) -> float | None:
+    """A vendor's wait as seconds: "nan", "inf" or a number too long for a float is no
+    wait at all, since it cannot be waited for, compared or sent on as a header."""
+    return max(value, 0.0) if isfinite(value) else None
 
 
 def short(message: object, limit: int = 300) -> str:

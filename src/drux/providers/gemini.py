@@ -40,6 +40,7 @@ from drux.providers._http import (
     retry_after_seconds,
     short,
     transport_error,
+    wait_seconds,
     well_formed,
     without_secret,
 )
@@ -222,7 +223,7 @@ def _retry_delay(details: list[Mapping[str, Any]]) -> float | None:
         if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
             m = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(d.get("retryDelay", "")))
             if m:
-                return float(m.group(1))
+                return wait_seconds(float(m.group(1)))
     return None
 
 
