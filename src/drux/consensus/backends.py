@@ -160,8 +160,9 @@ class FastBackend:
             p = self.model.probability(x)
             if not signals.reasons and sims[i, j] >= NEAR_DUPLICATE:
                 # Paraphrases this close are agreement whatever the fit says: the
-                # benchmark it learned from has no near-duplicate answers.
-                p = max(p, float(sims[i, j]))
+                # benchmark it learned from has no near-duplicate answers. A float32
+                # cosine of identical texts can exceed 1 by a rounding error.
+                p = max(p, min(1.0, float(sims[i, j])))
             if views[i].echoes_question or views[j].echoes_question:
                 # Repeating the question back is not evidence of agreement.
                 p = min(p, ECHO_CAP)

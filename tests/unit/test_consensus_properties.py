@@ -1,0 +1,111 @@
+"""Properties of the consensus engine on untrusted answers, with the real fast backend.
+
+Panel answers come from models we do not control: empty, whitespace, emoji, huge,
+digits only, RTL, CJK, zero-width characters, Markdown, LaTeX, odd numbers and
+units. Whatever they are, scoring must not raise, must say n/a (with a reason)
+below two answers, must give a finite score in [0, 100] otherwise, must not depend
+on the order or the names of the models, and must be JSON-safe (it is stored).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drux.consensus import ConsensusResult, score_answers
+
+QUESTION = "What is the boiling point of water at sea level?"
+NASTY = [
+    "", "   \n\t ", "😀", "🤷‍♂️", "123 456 789", "!!!???...", ".", "-", "%", "$", "'s",
+    "مرحبا، الماء يغلي عند ١٠٠ درجة مئوية", "水在海平面的沸点是一百摄氏度", "\u200b\u200c\u200d\ufeff",
+    "\ufffd\ufffd\ufffd", "| a | b |\n|---|---|\n| 100 | °C |", "```python\nprint(100)\n```",
+    r"$T_b = 100\,^\circ\mathrm{C}$", "1e308", "1e309 °C", "1,000,000.5", "½", "٣", "31/02/2026",
+    "-0 °C", "∞", "NaN", "inf", "9" * 400, "9" * 400 + " °F", "0.0000000001 km",
+    "hundred " * 200, "trillion " * 40, "It is a myth that , but ", "Yes", "No", "yes no yes",
+    "Water boils at 100 °C at sea level.", "Water boils at 212 °F.", "It boils at 90 degrees Celsius.",
+    "No, it does not boil at 100 °C; it boils at 100 K.", QUESTION, QUESTION.upper(),
+]
+FRAGMENTS = st.sampled_from(NASTY) | st.text(max_size=80) | st.text(
+    alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Z"]), max_size=120)
+ANSWER = st.lists(FRAGMENTS, min_size=1, max_size=3).map(" ".join)
+NAME = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1,
+               max_size=12)
+FAMILY = st.sampled_from(["qwen", "gemma", "llama", "mistral"])
+PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def check_result(r: ConsensusResult, answers: dict[str, str]) -> None:
+    usable = {m for m, a in answers.items() if a.strip()}
+    data = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert data["explanation"]
+    if len(usable) < 2:
+        assert r.score is None and r.verdict == "n/a" and r.reason
+        return
+    assert r.score is not None and math.isfinite(r.score) and 0.0 <= r.score <= 100.0
+    assert sorted(m for c in r.clusters for m in c) == sorted(usable)
+    assert set(r.matrix) == usable and r.consensus_model in usable
+    for row in r.matrix.values():
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+    for claim in r.claims:
+        assert set(claim.models) <= usable and set(claim.contradicted_by) <= usable
+        assert not set(claim.models) & set(claim.contradicted_by)
+    for c in r.contradictions:
+        assert set(c.models) <= usable and c.models[0] != c.models[1]
+    assert all(math.isfinite(v) for v in r.breakdown.values())
+
+
+@given(st.dictionaries(NAME, ANSWER, max_size=8), st.dictionaries(NAME, FAMILY))
+@PROPS
+def test_any_answers_score_without_raising(answers: dict[str, str], families: dict[str, str]):
+    check_result(score_answers(QUESTION, answers, families), answers)
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_each_nasty_answer_against_a_plain_one(text: str):
+    answers = {"a": text, "b": "Water boils at 100 °C.", "c": text}
+    check_result(score_answers(QUESTION, answers, {"a": "qwen", "b": "gemma", "c": "qwen"}), answers)
+
+
+def _tied(r: ConsensusResult) -> bool:
+    """Two pairs with the same agreement: clustering may then merge either first."""
+    values = sorted(v for m, row in r.matrix.items() for n, v in row.items() if m < n)
+    return any(abs(x - y) < 1e-9 for x, y in pairwise(values))
+
+
+def _same_up_to_ties(a: ConsensusResult, b: ConsensusResult, rename: dict[str, str]) -> None:
+    assert a.score is not None and b.score is not None
+    assert b.score == pytest.approx(a.score, abs=0.11)  # float sums in another order round apart
+    if not _tied(a):
+        assert b.verdict == a.verdict
+        assert sorted(map(sorted, b.clusters)) == sorted(sorted(rename[m] for m in c) for c in a.clusters)
+
+
+@given(st.lists(ANSWER.filter(str.strip), min_size=2, max_size=6), st.randoms(use_true_random=False))
+@PROPS
+def test_score_ignores_the_order_of_the_answers(texts: list[str], rnd: Any):
+    ids = [f"m{i}" for i in range(len(texts))]
+    fams = {m: ["qwen", "gemma", "llama"][i % 3] for i, m in enumerate(ids)}
+    base = score_answers(QUESTION, dict(zip(ids, texts, strict=True)), fams)
+    order = ids[:]
+    rnd.shuffle(order)
+    moved = score_answers(QUESTION, {m: texts[ids.index(m)] for m in order}, fams)
+    _same_up_to_ties(base, moved, {m: m for m in ids})
+
+
+@given(st.lists(ANSWER.filter(str.strip), min_size=2, max_size=6),
+       st.lists(NAME, min_size=6, max_size=6, unique=True))
+@PROPS
+def test_score_ignores_the_names_of_the_models(texts: list[str], names: list[str]):
+    ids = [f"m{i}" for i in range(len(texts))]
+    fams = {m: ["qwen", "gemma"][i % 2] for i, m in enumerate(ids)}
+    base = score_answers(QUESTION, dict(zip(ids, texts, strict=True)), fams)
+    rename = dict(zip(ids, names, strict=False))
+    moved = score_answers(QUESTION, {rename[m]: t for m, t in zip(ids, texts, strict=True)},
+                          {rename[m]: f for m, f in fams.items()})
+    _same_up_to_ties(base, moved, rename)
