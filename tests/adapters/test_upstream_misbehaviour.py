@@ -4,13 +4,19 @@ error or a correct answer, never a raw exception."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
-from adapter_kit import PROTOCOLS, MakeProvider, ask
+from adapter_kit import KEY, PROTOCOLS, MakeProvider, ask
 
-from drux.errors import RateLimitError
+from drux.catalog import ModelSpec, VendorSpec
+from drux.errors import MalformedResponseError, RateLimitError, StreamInterruptedError
 from drux.gateway.errors import from_drux
+from drux.gateway.upstream import LeanOpenAIChat
+from drux.types import Chunk, Provider
 
-from fakes import Fail, FakeServer
+from fakes import Fail, FakeServer, Raw
 
 # "1e400" and a 400-digit number are read by float() as infinity.
 ENDLESS_WAITS = ["inf", "nan", "1e400", "9" * 400]
@@ -30,3 +36,97 @@ async def test_a_retry_after_that_is_not_a_finite_number_is_no_wait(
         await make_provider(protocol).complete(ask())
     assert info.value.retry_after is None and info.value.retryable
     assert from_drux(info.value).status == 429
+
+
+def _sse(*events: tuple[str | None, object]) -> str:
+    return "".join((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n"
+                   for name, data in events)
+
+
+def _oa_chunk(delta: object = None, **extra: object) -> dict[str, Any]:
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta or {}, "finish_reason": None}], **extra}
+
+
+def _oa_answer(choice: object = None, **extra: object) -> str:
+    choice = choice or {"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "hi"}}
+    return json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                       "choices": [choice], **extra})
+
+
+_AN_START = ("message_start", {"type": "message_start", "message": {
+    "id": "m1", "type": "message", "role": "assistant", "model": "m", "content": [],
+    "stop_reason": None, "usage": {"input_tokens": 3, "output_tokens": 1}}})
+_AN_HI = ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                  "delta": {"type": "text_delta", "text": "hi"}})
+_AN_MESSAGE = {"id": "m1", "type": "message", "role": "assistant", "model": "m",
+               "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}
+_GM_HI = {"candidates": [{"index": 0, "content": {"role": "model", "parts": [{"text": "hi"}]}}]}
+
+# (protocol, stream, body): answers with a field of the wrong type or missing.
+WRONG_SHAPES: list[tuple[str, bool, str]] = [
+    ("openai", False, _oa_answer({"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": 5}})),
+    ("openai", False, _oa_answer("not a choice")),
+    ("openai", False, _oa_answer(usage=[1, 2])),
+    ("openai", True, _sse((None, _oa_chunk({"content": 5})))),
+    ("lean", True, _sse((None, {**_oa_chunk(), "choices": ["not a choice"]}))),
+    ("lean", False, _oa_answer(usage={"prompt_tokens": "many", "completion_tokens": 1})),
+    ("anthropic", False, json.dumps({**_AN_MESSAGE, "content": [{"type": "text", "text": None}]})),
+    ("anthropic", True, _sse(("message_start", {"type": "message_start", "message": {"id": "m1"}}))),
+    ("anthropic", True, _sse(_AN_START, ("content_block_delta", {
+        "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 5}}))),
+    ("gemini", False, json.dumps({"candidates": [{"content": {"parts": "hi"},
+                                                  "finishReason": "STOP"}]})),
+    ("gemini", True, _sse((None, {"candidates": [{"content": {"parts": "hi"}}]}))),
+]
+
+
+def _lean(fake: FakeServer) -> LeanOpenAIChat:
+    vendor = VendorSpec("fake-openai", "openai", "fake", fake.openai_url)
+    spec = ModelSpec(id="drux-openai", vendor=vendor.name, upstream="fake-model", family="fake")
+    return LeanOpenAIChat(spec, vendor, KEY, 5.0)
+
+
+async def _outcome(provider: Provider, stream: bool) -> tuple[list[Chunk], BaseException | None]:
+    chunks: list[Chunk] = []
+    try:
+        if stream:
+            async for chunk in provider.stream(ask()):
+                chunks.append(chunk)
+        else:
+            await provider.complete(ask())
+    except Exception as exc:  # the test is that only typed errors come out
+        return chunks, exc
+    finally:
+        await provider.aclose()
+    return chunks, None
+
+
+@pytest.mark.parametrize(("protocol", "stream", "body"), WRONG_SHAPES,
+                         ids=[f"{p}-{'sse' if s else 'json'}-{i}" for i, (p, s, _) in enumerate(WRONG_SHAPES)])
+async def test_an_answer_with_fields_of_the_wrong_type_is_malformed(
+    protocol: str, stream: bool, body: str, make_provider: MakeProvider, fake_llm: FakeServer,
+    drux_env: Any,
+) -> None:
+    # They escaped as raw AttributeError/TypeError/ValueError/pydantic ValidationError.
+    kind = "text/event-stream" if stream else "application/json"
+    fake_llm.default = Raw(200, body, kind)
+    provider = _lean(fake_llm) if protocol == "lean" else make_provider(protocol)
+    chunks, err = await _outcome(provider, stream)
+    assert isinstance(err, MalformedResponseError), repr(err)
+    assert err.retryable and err.model.startswith("drux-") and err.provider.startswith("fake-")
+    assert "\n" not in str(err)
+    assert not any(c.finish_reason for c in chunks)
+
+
+async def test_a_wrong_type_after_text_is_an_interrupted_stream(
+    make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    fake_llm.default = Raw(200, _sse(_AN_START, _AN_HI, ("message_delta", {
+        "type": "message_delta", "delta": {"stop_reason": "end_turn"}})), "text/event-stream")
+    chunks, err = await _outcome(make_provider("anthropic"), True)
+    assert [c.text for c in chunks] == ["hi"]
+    assert isinstance(err, StreamInterruptedError)
+    assert isinstance(err.__cause__, MalformedResponseError)

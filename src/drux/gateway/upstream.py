@@ -22,7 +22,14 @@ import orjson
 
 from drux.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from drux.gateway._http1 import Pool, UpstreamTransportError, _Conn
-from drux.providers._http import boundary, ended_early, guard_stream, short, well_formed
+from drux.providers._http import (
+    boundary,
+    ended_early,
+    guard_stream,
+    shape_error,
+    short,
+    well_formed,
+)
 from drux.providers.openai import OpenAIChat
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
@@ -101,7 +108,7 @@ class LeanOpenAIChat(OpenAIChat):
             return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc)}", **kw)
         if isinstance(exc, _Malformed | orjson.JSONDecodeError):
             return self._malformed(f"answer is not in the documented shape: {short(exc)}")
-        return None
+        return shape_error(exc, name=self.name, **kw)
 
     def _status_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> ProviderError:
         return self._from_body(status, _error_body(data), headers)

@@ -130,6 +130,21 @@ def transport_error(exc: BaseException, *, name: str, provider: str, model: str)
     return None
 
 
+def shape_error(exc: BaseException, *, name: str, provider: str, model: str) -> ProviderError | None:
+    """An answer whose fields have the wrong types, found where drux reads them.
+
+    The openai and anthropic SDKs build answers without validating them, so a number
+    where text belongs or a missing ``usage`` surfaces as AttributeError/TypeError when
+    read; google-genai validates with pydantic (a ValueError). Only the vendor's answer
+    is read inside an adapter's boundary, so these mean a malformed answer.
+    """
+    if isinstance(exc, AttributeError | TypeError | ValueError | KeyError | IndexError):
+        return MalformedResponseError(f"{name}: answer is not in the documented shape: "
+                                      f"{type(exc).__name__}: {short(exc)}",
+                                      provider=provider, model=model)
+    return None
+
+
 @contextmanager
 def boundary(mapper: ErrorMapper) -> Iterator[None]:
     """Turn whatever the SDK raises into the drux error tree, keeping the cause."""
@@ -170,8 +185,8 @@ async def guard_stream(source: AsyncIterator[Chunk], mapper: ErrorMapper) -> Asy
         async with aclosing(source):  # type: ignore[type-var]
             with boundary(mapper):
                 async for chunk in source:
-                    emitted = emitted or bool(chunk.text)
                     chunk.text = well_formed(chunk.text)
+                    emitted = emitted or bool(chunk.text)
                     yield chunk
     except ProviderError as err:
         mapped = after_output(err, emitted)

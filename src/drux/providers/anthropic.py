@@ -37,6 +37,7 @@ from drux.providers._http import (
     guard_stream,
     resolve,
     retry_after_seconds,
+    shape_error,
     short,
     transport_error,
     well_formed,
@@ -169,7 +170,7 @@ class AnthropicMessages:
         if isinstance(exc, anthropic.APIResponseValidationError | json.JSONDecodeError):
             return MalformedResponseError(f"{self.name}: answer is not in the documented shape: "
                                           f"{short(exc)}", **kw)
-        return transport_error(exc, name=self.name, **kw)
+        return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
         err = _mapping(_mapping(body).get("error"))

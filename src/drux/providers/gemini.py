@@ -38,6 +38,7 @@ from drux.providers._http import (
     guard_stream,
     resolve,
     retry_after_seconds,
+    shape_error,
     short,
     transport_error,
     wait_seconds,
@@ -189,7 +190,7 @@ class GeminiModel:
         if isinstance(exc, errors.UnknownApiResponseError | json.JSONDecodeError):
             return MalformedResponseError(f"{self.name}: answer is not in the documented shape: "
                                           f"{short(exc)}", **kw)
-        return transport_error(exc, name=self.name, **kw)
+        return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     def _from_body(self, code: int | None, status: str | None, text: str | None, body: Any,
                    headers: Mapping[str, str] | None) -> ProviderError:

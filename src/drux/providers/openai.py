@@ -33,6 +33,7 @@ from drux.providers._http import (
     guard_stream,
     resolve,
     retry_after_seconds,
+    shape_error,
     short,
     transport_error,
     well_formed,
@@ -143,7 +144,7 @@ class OpenAIChat:
             return self._malformed(f"answer is not in the documented shape: {short(exc)}")
         if isinstance(exc, openai.APIError):
             return self._from_body(None, exc.body, None)  # an error sent inside the stream
-        return transport_error(exc, name=self.name, **kw)
+        return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
         """Map by the documented ``error.code``/``error.type``, then by status."""
