@@ -11,7 +11,17 @@ import pytest
 from adapter_kit import KEY, PROTOCOLS, MakeProvider, ask
 
 from drux.catalog import ModelSpec, VendorSpec
-from drux.errors import MalformedResponseError, RateLimitError, StreamInterruptedError
+from drux.errors import (
+    BadRequestError,
+    ContextWindowExceededError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    OverloadedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
 from drux.gateway.errors import from_drux
 from drux.gateway.upstream import LeanOpenAIChat
 from drux.types import Chunk, Provider
@@ -130,3 +140,34 @@ async def test_a_wrong_type_after_text_is_an_interrupted_stream(
     assert [c.text for c in chunks] == ["hi"]
     assert isinstance(err, StreamInterruptedError)
     assert isinstance(err.__cause__, MalformedResponseError)
+
+
+# (protocol, body sent with a 200, drux error, retryable)
+ERRORS_WITH_200: list[tuple[str, dict[str, Any], type[ProviderError], bool]] = [
+    ("openai", {"error": {"message": "too long", "type": "invalid_request_error",
+                          "code": "context_length_exceeded"}}, ContextWindowExceededError, False),
+    ("openai", {"error": {"message": "Rate limited upstream", "code": 429}}, RateLimitError, True),
+    ("lean", {"error": {"message": "no such model", "type": "invalid_request_error",
+                        "code": "model_not_found"}}, ModelNotFoundError, False),
+    ("lean", {"error": {"message": "boom", "type": "server_error"}}, ServerError, True),
+    ("anthropic", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+     OverloadedError, True),
+    ("anthropic", {"type": "error", "error": {"type": "invalid_request_error",
+                                              "message": "max_tokens: Field required"}},
+     BadRequestError, False),
+]
+
+
+@pytest.mark.parametrize(("protocol", "body", "error", "retryable"), ERRORS_WITH_200,
+                         ids=[f"{p}-{e.__name__}" for p, _, e, _ in ERRORS_WITH_200])
+async def test_an_error_body_sent_with_a_200_is_that_error(
+    protocol: str, body: dict[str, Any], error: type[ProviderError], retryable: bool,
+    make_provider: MakeProvider, fake_llm: FakeServer, drux_env: Any,
+) -> None:
+    # It was a retryable MalformedResponseError ("answer has no choices"), so a request
+    # the vendor had refused for good (context too long, model gone) was retried.
+    fake_llm.default = Raw(200, json.dumps(body))
+    provider = _lean(fake_llm) if protocol == "lean" else make_provider(protocol)
+    _, err = await _outcome(provider, False)
+    assert type(err) is error, repr(err)
+    assert err.retryable is retryable and err.model.startswith("drux-")

@@ -129,6 +129,8 @@ class LeanOpenAIChat(OpenAIChat):
     def _completion(self, body: Any) -> Completion:
         choices = body.get("choices") if isinstance(body, dict) else None
         if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+            if isinstance(body, dict) and body.get("error"):
+                raise self._from_body(None, body["error"], None)  # an error sent with a 200
             raise self._malformed("answer has no choices")
         choice = choices[0]
         message = choice.get("message")

@@ -104,6 +104,8 @@ class AnthropicMessages:
     async def complete(self, request: ChatRequest) -> Completion:
         with boundary(self._map_error):
             msg = await self._client.messages.create(**self._params(request))
+            if getattr(msg, "type", None) == "error":  # the documented error body, with a 200
+                raise self._from_body(None, {"error": getattr(msg, "error", None)}, None)
             content = getattr(msg, "content", None)
             if content is None or not getattr(msg, "usage", None):
                 raise MalformedResponseError(f"{self.name}: answer is not a message",

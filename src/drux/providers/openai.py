@@ -78,6 +78,10 @@ class OpenAIChat:
             resp = await self._client.chat.completions.create(**self._params(request))
             choices = getattr(resp, "choices", None)
             if not choices:
+                # Some compatible servers and proxies send their error with a 200.
+                error = getattr(resp, "error", None)
+                if error:
+                    raise self._from_body(None, error, None)
                 raise self._malformed("answer has no choices")
             choice = choices[0]
             finish = choice.finish_reason
