@@ -109,3 +109,16 @@ def test_score_ignores_the_names_of_the_models(texts: list[str], names: list[str
     moved = score_answers(QUESTION, {rename[m]: t for m, t in zip(ids, texts, strict=True)},
                           {rename[m]: f for m, f in fams.items()})
     _same_up_to_ties(base, moved, rename)
+
+
+def test_reasons_quote_each_model_in_its_own_order_when_rescored():
+    # The judgment cache is shared across asks; a reason read from it must still put
+    # each model's own words on its side of "vs".
+    q = "How many legs does a spider have?"
+    first = score_answers(q, {"a": "A spider has 8 legs.", "b": "Spiders have six legs."}, {})
+    again = score_answers(q, {"b": "Spiders have six legs.", "a": "A spider has 8 legs."}, {})
+    for r in (first, again):
+        (c,) = r.contradictions
+        left, right = {"a": "8", "b": "six"}[c.models[0]], {"a": "8", "b": "six"}[c.models[1]]
+        assert f"number: {left} vs {right}" in c.reasons
+        assert f"{c.models[0]} vs {c.models[1]} contradict (number: {left} vs {right})" in r.explanation()

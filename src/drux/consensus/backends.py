@@ -10,7 +10,8 @@ interchangeable:
   whether both answers can be true at once, constrained to a one-word reply and
   parsed strictly; unparseable replies count as "unrelated" (agreement 0.5).
 
-Judgments are cached by a content hash of (backend, question, unordered pair).
+Judgments are cached by a content hash of (backend, question, pair); the fast
+backend keeps the pair in order, as its reasons quote "a vs b".
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class AgreementBackend(Protocol):
 
 
 class JudgmentCache:
-    """Small thread-safe LRU keyed by a content hash of the pair (order-free)."""
+    """Small thread-safe LRU keyed by a content hash of the pair (order-free unless asked)."""
 
     def __init__(self, size: int = 8192) -> None:
         self._data: OrderedDict[str, PairJudgment] = OrderedDict()
@@ -59,8 +60,9 @@ class JudgmentCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(backend: str, question: str, a: str, b: str) -> str:
-        first, second = sorted((a, b))
+    def key(backend: str, question: str, a: str, b: str, *, ordered: bool = False) -> str:
+        """``ordered`` for judgments whose reasons read "a's words vs b's words"."""
+        first, second = (a, b) if ordered else sorted((a, b))
         raw = "\x1f".join((backend, question.strip(), first.strip(), second.strip()))
         return hashlib.blake2b(raw.encode("utf-8"), digest_size=16).hexdigest()
 
@@ -143,7 +145,7 @@ class FastBackend:
         out: dict[tuple[int, int], PairJudgment] = {}
         todo: list[tuple[int, int, str]] = []
         for i, j in combinations(range(len(answers)), 2):
-            key = JudgmentCache.key(self.name, question, answers[i], answers[j])
+            key = JudgmentCache.key(self.name, question, answers[i], answers[j], ordered=True)
             hit = self._cache.get(key)
             if hit is not None:
                 out[(i, j)] = hit
