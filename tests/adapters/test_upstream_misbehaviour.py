@@ -171,3 +171,15 @@ async def test_an_error_body_sent_with_a_200_is_that_error(
     _, err = await _outcome(provider, False)
     assert type(err) is error, repr(err)
     assert err.retryable is retryable and err.model.startswith("drux-")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_redirect_without_a_location_is_not_a_retryable_server_error(
+    protocol: str, make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # Anthropic's was a retryable ServerError saying "HTTP None": statuses under 400 were
+    # read as an in-stream error event.
+    fake_llm.default = Raw(302, "{}")
+    _, err = await _outcome(make_provider(protocol), False)
+    assert isinstance(err, ProviderError)
+    assert (err.status, err.retryable) == (302, False) and "None" not in str(err)

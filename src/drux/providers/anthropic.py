@@ -167,7 +167,7 @@ class AnthropicMessages:
             return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc.__cause__ or exc)}", **kw)
         if isinstance(exc, anthropic.APIStatusError):
             # An ``error`` event inside a stream arrives with the 200 of the stream.
-            status = exc.status_code if exc.status_code >= 400 else None
+            status = None if 200 <= exc.status_code < 300 else exc.status_code
             return self._from_body(status, exc.body, exc.response.headers)
         if isinstance(exc, anthropic.APIResponseValidationError | json.JSONDecodeError):
             return MalformedResponseError(f"{self.name}: answer is not in the documented shape: "
