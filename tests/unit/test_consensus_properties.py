@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drux.consensus import ConsensusResult, score_answers
+from drux.consensus.signals import read_answer
 
 QUESTION = "What is the boiling point of water at sea level?"
 NASTY = [
@@ -122,3 +123,26 @@ def test_reasons_quote_each_model_in_its_own_order_when_rescored():
         left, right = {"a": "8", "b": "six"}[c.models[0]], {"a": "8", "b": "six"}[c.models[1]]
         assert f"number: {left} vs {right}" in c.reasons
         assert f"{c.models[0]} vs {c.models[1]} contradict (number: {left} vs {right})" in r.explanation()
+
+
+def test_identical_answers_that_deny_and_affirm_a_word_still_agree():
+    # "not digested ... is digested partly": the answer qualifies itself; its twin
+    # says exactly the same, so the pair has nothing to clash over.
+    q = "What happens if you swallow gum?"
+    text = ("Swallowed gum is not digested, stored or kept in the stomach. The gum is digested "
+            "partly: the sugars are stored as energy and the base is kept moving through the "
+            "intestines until it leaves the body in a few days.")
+    r = score_answers(q, {"a": text, "b": text, "c": text}, {"a": "qwen", "b": "gemma", "c": "llama"})
+    assert r.score is not None and r.score >= 90 and r.verdict == "strong consensus"
+    claim = "Swallowed gum is not digested by stomach acid or enzymes and the body digested the sugar."
+    r = score_answers(q, {"a": claim, "b": claim}, {})
+    assert [c.models for c in r.claims] == [["a", "b"]] and not r.claims[0].contradicted_by
+
+
+@given(ANSWER.filter(lambda t: read_answer(t, QUESTION).content), st.integers(2, 5))
+@PROPS
+def test_identical_answers_with_content_score_high(text: str, k: int):
+    ids = [f"m{i}" for i in range(k)]
+    r = score_answers(QUESTION, dict.fromkeys(ids, text), {m: f"f{i}" for i, m in enumerate(ids)})
+    assert r.score is not None and r.score >= 90 and len(r.clusters) == 1
+    assert r.contradictions == [] and all(not c.contradicted_by for c in r.claims)

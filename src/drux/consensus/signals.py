@@ -290,7 +290,10 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
         s.entity_clash = s.entity_overlap == 0.0
         if s.entity_clash:
             s.reasons.append(f"entity: {_names(a)} vs {_names(b)}")
-    clash = (a.asserted & b.denied) | (b.asserted & a.denied)
+    # Answers that affirm and deny the very same terms ("not digested ... digested
+    # partly", twice) only qualify themselves alike: nothing clashes between them.
+    same_terms = a.asserted == b.asserted and a.denied == b.denied
+    clash = frozenset() if same_terms else (a.asserted & b.denied) | (b.asserted & a.denied)
     s.term_clash = len(clash)
     if clash:
         term = sorted(clash)[0]
