@@ -146,3 +146,13 @@ def test_identical_answers_with_content_score_high(text: str, k: int):
     r = score_answers(QUESTION, dict.fromkeys(ids, text), {m: f"f{i}" for i, m in enumerate(ids)})
     assert r.score is not None and r.score >= 90 and len(r.clusters) == 1
     assert r.contradictions == [] and all(not c.contradicted_by for c in r.claims)
+
+
+def test_a_myth_clause_is_read_within_a_bounded_span():
+    from drux.consensus.signals import CONTRAST
+
+    # A degenerate answer repeating "claim" must not cost quadratic time (it took 11 s
+    # for 50,000 characters): the denied clause is at most a few hundred characters.
+    assert CONTRAST.search("It is a myth that " + "very " * 80 + "cold, but it is not.") is None
+    m = CONTRAST.search("It is a myth that cold water boils faster, but it does not.")
+    assert m is not None and m.group("denied") == "cold water boils faster"
