@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drux.consensus import ConsensusResult, score_answers
+from drux.consensus.quantities import read_quantities
 from drux.consensus.signals import read_answer
 
 QUESTION = "What is the boiling point of water at sea level?"
@@ -156,3 +157,16 @@ def test_a_myth_clause_is_read_within_a_bounded_span():
     assert CONTRAST.search("It is a myth that " + "very " * 80 + "cold, but it is not.") is None
     m = CONTRAST.search("It is a myth that cold water boils faster, but it does not.")
     assert m is not None and m.group("denied") == "cold water boils faster"
+
+
+@pytest.mark.parametrize("minus", ["-", "\u2212"])
+def test_a_minus_sign_is_part_of_the_number(minus: str):
+    q = "What is the lowest temperature recorded in Antarctica?"
+    low = f"It was {minus}89 °C at Vostok station."
+    opposite = score_answers(q, {"a": low, "b": "It was 89 °C at Vostok station."}, {})
+    converted = score_answers(q, {"a": low, "b": f"It was {minus}128 °F at Vostok station."}, {})
+    assert opposite.score is not None and converted.score is not None
+    assert [c.reasons for c in opposite.contradictions] == [[f"number: {minus}89 vs 89"]]
+    assert converted.contradictions == [] and converted.score > opposite.score
+    # A hyphen inside a name or a range is no sign.
+    assert [q.value for q in read_quantities("COVID-19 lasted 3-5 weeks", set())[0]] == [19, 3, 5]

@@ -22,10 +22,12 @@ NUMBER_WORDS = {
 }
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000,
           "trillion": 1_000_000_000_000}
-# Number tokens: digits as the signals module reads them (keeping a trailing '%'), and
+# Number tokens: digits as the signals module reads them (keeping a trailing '%'), with
+# a minus sign that starts a word ("-89 °C", "−89"; not "COVID-19" or "3-5"), and
 # number words standing alone (not "one-sided", "someone's").
+MINUS = "-\u2212"
 NUMBER_TOKEN = re.compile(
-    r"\d+(?:,\d{3})*(?:\.\d+)?%?|(?<![A-Za-z'’-])(?i:"
+    r"(?:(?<![\w.,'’-])[-\u2212](?=\d))?\d+(?:,\d{3})*(?:\.\d+)?%?|(?<![A-Za-z'’-])(?i:"
     + "|".join(sorted([*NUMBER_WORDS, *SCALES], key=len, reverse=True))
     + r")(?![A-Za-z'’-])"
 )
@@ -163,9 +165,13 @@ def _token_value(tok: str) -> float | None:
     low = tok.lower()
     if low in NUMBER_WORDS:
         return float(NUMBER_WORDS[low])
-    if tok[0].isdigit():
-        return float(tok.rstrip("%").replace(",", ""))
+    if _has_digits(tok):
+        return float(tok.rstrip("%").replace(",", "").replace("\u2212", "-"))
     return None
+
+
+def _has_digits(tok: str) -> bool:
+    return tok.lstrip(MINUS)[:1].isdigit()
 
 
 def _joins(small: float, value: float) -> bool:
@@ -198,7 +204,7 @@ def _number_runs(text: str) -> list[_Run]:
             last.small += value
             last.end, last.words = m.end(), [*last.words, tok]
             continue
-        runs.append(_Run(m.start(), m.end(), 0.0, float(value), [tok], tok[0].isdigit()))
+        runs.append(_Run(m.start(), m.end(), 0.0, float(value), [tok], _has_digits(tok)))
     return runs
 
 
