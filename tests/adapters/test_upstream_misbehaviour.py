@@ -4,11 +4,12 @@ error or a correct answer, never a raw exception."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
-from adapter_kit import KEY, PROTOCOLS, MakeProvider, ask
+from adapter_kit import KEY, PROTOCOLS, MakeProvider, ask, drain
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import (
@@ -18,6 +19,7 @@ from drux.errors import (
     ModelNotFoundError,
     OverloadedError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitError,
     ServerError,
     StreamInterruptedError,
@@ -93,10 +95,10 @@ WRONG_SHAPES: list[tuple[str, bool, str]] = [
 ]
 
 
-def _lean(fake: FakeServer) -> LeanOpenAIChat:
+def _lean(fake: FakeServer, timeout: float = 5.0) -> LeanOpenAIChat:
     vendor = VendorSpec("fake-openai", "openai", "fake", fake.openai_url)
     spec = ModelSpec(id="drux-openai", vendor=vendor.name, upstream="fake-model", family="fake")
-    return LeanOpenAIChat(spec, vendor, KEY, 5.0)
+    return LeanOpenAIChat(spec, vendor, KEY, timeout)
 
 
 async def _outcome(provider: Provider, stream: bool) -> tuple[list[Chunk], BaseException | None]:
@@ -183,3 +185,29 @@ async def test_a_redirect_without_a_location_is_not_a_retryable_server_error(
     _, err = await _outcome(make_provider(protocol), False)
     assert isinstance(err, ProviderError)
     assert (err.status, err.retryable) == (302, False) and "None" not in str(err)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("sent", [0, 20], ids=["head-only", "part-of-body"])
+@pytest.mark.parametrize("protocol", [*PROTOCOLS, "lean"])
+async def test_an_answer_that_stalls_after_its_head_times_out_with_the_request(
+    protocol: str, sent: int, stream: bool, make_provider: MakeProvider, fake_llm: FakeServer,
+    drux_env: Any,
+) -> None:
+    # The lean client's stream waited the adapter's own timeout (here a minute) for each
+    # piece, not the request's: a route's per-deployment deadline was not kept.
+    body = _sse((None, _oa_chunk({"content": "hi"}))) if stream else _oa_answer()
+    fake_llm.default = Raw(200, body, "text/event-stream" if stream else "application/json",
+                           stall_after=sent)
+    if protocol == "lean":
+        provider: Provider = _lean(fake_llm, timeout=60.0)
+    else:
+        provider = make_provider(protocol, settings={"timeout": 60.0})
+    request = ask(timeout=0.5)
+    with pytest.raises(ProviderTimeoutError):
+        async with asyncio.timeout(10):
+            if stream:
+                await drain(provider.stream(request))
+            else:
+                await provider.complete(request)
+    await provider.aclose()

@@ -40,7 +40,9 @@ the last one repeats), else ``server.default`` (``Reply()``). Behaviours:
         sets the Retry-After header (Gemini: a RetryInfo detail instead);
         ``body`` replaces the rendered body.
     Disconnect(delay=0, reset=False)   close (or RST) without answering
-    Raw(status=200, body=b"", content_type="application/json", headers={})
+    Raw(status=200, body=b"", content_type="application/json", headers={},
+        delay=0, stall_after=None)
+        ``stall_after=N`` sends the head and N body bytes, then keeps the socket open.
 
 Inspect ``server.requests`` / ``server.requests_for(model=, protocol=)``: each
 ``Request`` has ``protocol``, ``model``, ``stream``, ``path``, ``headers``

@@ -101,6 +101,8 @@ class Raw:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Send the head and this many bytes of the body, then nothing more (socket kept open).
+    stall_after: int | None = None
 
 
 Behaviour = Reply | Fail | Disconnect | Raw

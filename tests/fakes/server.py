@@ -181,7 +181,7 @@ class FakeServer:
         if isinstance(behaviour, Raw):
             await asyncio.sleep(behaviour.delay)
             await _send(writer, behaviour.status, behaviour.body, behaviour.content_type,
-                        behaviour.headers)
+                        behaviour.headers, stall_after=behaviour.stall_after)
             return True
         if isinstance(behaviour, Fail):
             return await self._fail(wire, behaviour, req, writer)
@@ -274,12 +274,14 @@ def _head(status: int, headers: dict[str, str]) -> bytes:
 
 async def _send(writer: asyncio.StreamWriter, status: int, body: str | bytes,
                 content_type: str = "application/json",
-                headers: dict[str, str] | None = None) -> None:
+                headers: dict[str, str] | None = None, stall_after: int | None = None) -> None:
     data = body.encode() if isinstance(body, str) else body
     all_headers = {"content-type": content_type, "content-length": str(len(data)),
                    **(headers or {})}
-    writer.write(_head(status, all_headers) + data)
+    writer.write(_head(status, all_headers) + data[:stall_after])
     await writer.drain()
+    if stall_after is not None:
+        await asyncio.sleep(_STALL_SECONDS)
 
 
 async def _chunks(writer: asyncio.StreamWriter, frames: Iterable[bytes]) -> None:

@@ -167,7 +167,7 @@ class LeanOpenAIChat(OpenAIChat):
         usage: Usage | None = None
         emitted = False
         try:
-            async for event in self._events(conn):
+            async for event in self._events(conn, request.timeout or self._timeout):
                 if event.get("usage"):
                     usage = _usage(event["usage"])
                 for choice in event.get("choices") or ():
@@ -186,12 +186,13 @@ class LeanOpenAIChat(OpenAIChat):
         self._check_finish(finish)
         yield Chunk(finish_reason=finish, usage=usage, deployment=self.name)
 
-    async def _events(self, conn: _Conn) -> AsyncIterator[dict[str, Any]]:
-        """Parsed ``data:`` events until ``[DONE]`` or the end of the body."""
+    async def _events(self, conn: _Conn, read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """Parsed ``data:`` events until ``[DONE]`` or the end of the body; ``read_timeout``
+        bounds each wait for more of it, as the SDK's read timeout does."""
         parts = conn.parts()
         buffer = b""
         while True:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(read_timeout):
                 try:
                     part = await anext(parts)
                 except StopAsyncIteration:
@@ -204,7 +205,7 @@ class LeanOpenAIChat(OpenAIChat):
                 if not data:
                     continue
                 if data == b"[DONE]":
-                    async with asyncio.timeout(self._timeout):
+                    async with asyncio.timeout(read_timeout):
                         await _drain(parts)
                     return
                 event = _loads(data)
