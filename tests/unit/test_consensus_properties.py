@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import pairwise
+from itertools import pairwise, permutations
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drux.consensus import ConsensusResult, score_answers
+from drux.consensus import ConsensusResult, FastBackend, score_answers
+from drux.consensus.engine import fast_backend, score_with
 from drux.consensus.quantities import read_quantities
 from drux.consensus.signals import read_answer
 
@@ -170,3 +171,17 @@ def test_a_minus_sign_is_part_of_the_number(minus: str):
     assert converted.contradictions == [] and converted.score > opposite.score
     # A hyphen inside a name or a range is no sign.
     assert [q.value for q in read_quantities("COVID-19 lasted 3-5 weeks", set())[0]] == [19, 3, 5]
+
+
+def test_an_answer_repeating_the_question_scores_the_same_in_any_order():
+    # Its embedding minus the question's direction is float noise; scaled to unit
+    # length it was a random direction that changed with the order of the answers.
+    texts = {"m0": "0", "m1": "000", "m2": QUESTION}
+    fams = {"m0": "qwen", "m1": "gemma", "m2": "llama"}
+    scores = set()
+    for order in permutations(texts):
+        backend = FastBackend(embedder=fast_backend().embedder)  # no judgment cache shared
+        r = score_with(backend, QUESTION, {m: texts[m] for m in order}, fams)
+        scores.add(r.score)
+        assert r.matrix["m2"]["m0"] <= 0.5 and r.matrix["m2"]["m1"] <= 0.5
+    assert len(scores) == 1

@@ -33,6 +33,7 @@ from drux.consensus.signals import AnswerView, compare, question_terms, read_ans
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
 ECHO_CAP = 0.5  # most agreement an answer that only echoes the question can show
+NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is only noise
 
 
 @dataclass(slots=True)
@@ -126,7 +127,10 @@ class FastBackend:
         relevance = a @ q
         # Remove the question's direction: answers that echo the question look alike.
         resid = a - np.outer(relevance, q)
-        resid /= np.clip(np.linalg.norm(resid, axis=1, keepdims=True), 1e-9, None)
+        norms = np.linalg.norm(resid, axis=1, keepdims=True)
+        # An answer that restates the question has no direction of its own: what is
+        # left is float noise, which scaled to unit length would be a random vector.
+        resid = np.where(norms > NO_RESIDUAL, resid / np.clip(norms, 1e-9, None), 0.0)
         return a @ a.T, resid @ resid.T, relevance
 
     def features(self, question: str, a: str, b: str) -> list[float]:
