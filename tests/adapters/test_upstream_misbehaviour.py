@@ -211,3 +211,17 @@ async def test_an_answer_that_stalls_after_its_head_times_out_with_the_request(
             else:
                 await provider.complete(request)
     await provider.aclose()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("protocol", [*PROTOCOLS, "lean"])
+async def test_a_body_that_claims_gzip_but_is_not_is_a_typed_error(
+    protocol: str, stream: bool, make_provider: MakeProvider, fake_llm: FakeServer, drux_env: Any,
+) -> None:
+    # httpx's DecodingError escaped the Anthropic stream and both Gemini calls raw.
+    fake_llm.default = Raw(200, b"not gzip at all", "text/event-stream" if stream else
+                           "application/json", headers={"content-encoding": "gzip"})
+    provider = _lean(fake_llm) if protocol == "lean" else make_provider(protocol)
+    chunks, err = await _outcome(provider, stream)
+    assert isinstance(err, ProviderError) and err.retryable, repr(err)
+    assert not any(c.finish_reason for c in chunks)

@@ -114,14 +114,17 @@ def without_secret(error: ProviderError | None, secret: str | None) -> ProviderE
 
 
 def transport_error(exc: BaseException, *, name: str, provider: str, model: str) -> ProviderError | None:
-    """httpx/httpx2 timeouts and network failures that reach us unwrapped."""
+    """httpx/httpx2 timeouts, network failures and undecodable bodies that reach us unwrapped."""
     for module in (sys.modules.get("httpx2"), sys.modules.get("httpx")):
         if module is None:
             continue
         if isinstance(exc, module.TimeoutException):
             return ProviderTimeoutError(f"{name}: no answer in time",
                                         provider=provider, model=model)
-        if isinstance(exc, module.TransportError):
+        if isinstance(exc, module.DecodingError):  # e.g. "gzip" on a body that is not
+            return MalformedResponseError(f"{name}: answer body cannot be decoded: {short(exc)}",
+                                          provider=provider, model=model)
+        if isinstance(exc, module.RequestError):  # transport failures, redirect loops
             return ProviderConnectionError(f"{name}: connection failed: {short(exc)}",
                                            provider=provider, model=model)
     if isinstance(exc, ConnectionError):
