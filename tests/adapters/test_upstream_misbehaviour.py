@@ -18,6 +18,7 @@ from drux.errors import (
     MalformedResponseError,
     ModelNotFoundError,
     OverloadedError,
+    ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
@@ -225,3 +226,17 @@ async def test_a_body_that_claims_gzip_but_is_not_is_a_typed_error(
     chunks, err = await _outcome(provider, stream)
     assert isinstance(err, ProviderError) and err.retryable, repr(err)
     assert not any(c.finish_reason for c in chunks)
+
+
+_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages",
+          "gemini": "/v1beta/models/fake-model:generateContent"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_redirect_loop_is_a_connection_error(
+    protocol: str, make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # Gemini's httpx TooManyRedirects escaped raw; the other SDKs wrap it themselves.
+    fake_llm.default = Raw(307, "", headers={"location": fake_llm.url + _PATHS[protocol]})
+    _, err = await _outcome(make_provider(protocol), False)
+    assert isinstance(err, ProviderConnectionError), repr(err)
