@@ -137,8 +137,9 @@ async def test_an_answer_with_fields_of_the_wrong_type_is_malformed(
 async def test_a_wrong_type_after_text_is_an_interrupted_stream(
     make_provider: MakeProvider, fake_llm: FakeServer
 ) -> None:
-    fake_llm.default = Raw(200, _sse(_AN_START, _AN_HI, ("message_delta", {
-        "type": "message_delta", "delta": {"stop_reason": "end_turn"}})), "text/event-stream")
+    fake_llm.default = Raw(200, _sse(_AN_START, _AN_HI, ("content_block_delta", {
+        "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 5}})),
+        "text/event-stream")
     chunks, err = await _outcome(make_provider("anthropic"), True)
     assert [c.text for c in chunks] == ["hi"]
     assert isinstance(err, StreamInterruptedError)
@@ -240,3 +241,27 @@ async def test_a_redirect_loop_is_a_connection_error(
     fake_llm.default = Raw(307, "", headers={"location": fake_llm.url + _PATHS[protocol]})
     _, err = await _outcome(make_provider(protocol), False)
     assert isinstance(err, ProviderConnectionError), repr(err)
+
+
+_AN_END = [("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+           ("message_stop", {"type": "message_stop"})]
+
+
+async def test_an_anthropic_stream_without_usage_is_still_a_whole_answer(
+    make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # A message_delta without usage (some compatible servers) failed the whole answer.
+    start = ("message_start", {"type": "message_start", "message": {"id": "m1", "content": []}})
+    fake_llm.default = Raw(200, _sse(start, _AN_HI, *_AN_END), "text/event-stream")
+    chunks, err = await _outcome(make_provider("anthropic"), True)
+    assert err is None
+    assert "".join(c.text for c in chunks) == "hi" and chunks[-1].finish_reason == "stop"
+
+
+async def test_an_anthropic_stream_of_message_stop_alone_is_not_an_answer(
+    make_provider: MakeProvider, fake_llm: FakeServer
+) -> None:
+    # It ended as a finished, empty answer.
+    fake_llm.default = Raw(200, _sse(_AN_END[1]), "text/event-stream")
+    chunks, err = await _outcome(make_provider("anthropic"), True)
+    assert isinstance(err, MalformedResponseError) and not chunks

@@ -126,22 +126,26 @@ class AnthropicMessages:
         stream = await self._client.messages.create(**self._params(request), stream=True)
         input_tokens = output_tokens = 0
         stop_reason: str | None = None
-        finished = emitted = False
+        started = finished = emitted = False
         async with stream:
             async for event in stream:
                 kind = getattr(event, "type", None)
                 if kind == "message_start":
-                    input_tokens = event.message.usage.input_tokens or 0
-                    output_tokens = event.message.usage.output_tokens or 0
+                    started = True
+                    # Usage is accounting: an answer that lacks it is still whole.
+                    usage = getattr(event.message, "usage", None)
+                    input_tokens = getattr(usage, "input_tokens", None) or 0
+                    output_tokens = getattr(usage, "output_tokens", None) or 0
                 elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
                     if event.delta.text:
                         emitted = True
                         yield Chunk(text=event.delta.text, deployment=self.name)
                 elif kind == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
-                    output_tokens = event.usage.output_tokens or output_tokens
+                    output_tokens = getattr(getattr(event, "usage", None), "output_tokens",
+                                            None) or output_tokens
                 elif kind == "message_stop":
-                    finished = True
+                    finished = started  # a message_stop without a message is no answer
         if not finished:
             raise ended_early(self.name, self._vendor, self._spec.id, emitted)
         finish = self._finish(stop_reason)
