@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drux.consensus import ConsensusResult, FastBackend, score_answers
+from drux.consensus import ConsensusResult, FastBackend, JudgeBackend, score_answers
 from drux.consensus.engine import fast_backend, score_with
 from drux.consensus.quantities import read_quantities
 from drux.consensus.signals import read_answer
@@ -185,3 +185,51 @@ def test_an_answer_repeating_the_question_scores_the_same_in_any_order():
         scores.add(r.score)
         assert r.matrix["m2"]["m0"] <= 0.5 and r.matrix["m2"]["m1"] <= 0.5
     assert len(scores) == 1
+
+
+def _written(value: float, style: str) -> str:
+    text = f"{value:,.2f}" if style == "grouped" else f"{value:g}" if style == "plain" else f"{value:.1f}"
+    return text.replace("-", "\u2212") if style == "unicode minus" else text
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 1)),
+       st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 1)),
+       st.sampled_from(["plain", "grouped", "fixed", "unicode minus"]),
+       st.sampled_from(["°C", "km", "kg", "%", "dollars", ""]))
+@PROPS
+def test_a_number_clash_scores_below_agreement(x: float, y: float, style: str, unit: str):
+    if abs(x - y) < 0.5 or abs(x - y) <= 0.02 * max(abs(x), abs(y)):
+        return  # too close to call a clash (rounding or a conversion)
+    q = "What value did the survey measure?"
+    a, b = (f"The survey measured {_written(v, style)} {unit}.".replace(" .", ".") for v in (x, y))
+    same = score_answers(q, {"a": a, "b": a.replace("The survey", "It")}, {})
+    clash = score_answers(q, {"a": a, "b": b}, {})
+    assert same.score is not None and clash.score is not None
+    assert clash.score < same.score
+    assert [c.kinds for c in clash.contradictions] == [["number"]]
+
+
+@given(st.sampled_from(["Paris is in France", "water is wet", "the Earth is round",
+                        "cats are mammals", "the sun rises in the east"]),
+       st.sampled_from(["Yes", "Yes,", "yes.", "Correct:", "True -"]),
+       st.sampled_from(["No", "No,", "no.", "Incorrect:", "False -"]))
+@PROPS
+def test_a_yes_no_clash_scores_below_agreement(fact: str, yes: str, no: str):
+    q = f"Is it true that {fact}?"
+    agree = score_answers(q, {"a": f"{yes} {fact}.", "b": f"{yes} {fact}, indeed."}, {})
+    clash = score_answers(q, {"a": f"{yes} {fact}.", "b": f"{no} {fact} is a myth."}, {})
+    assert agree.score is not None and clash.score is not None
+    assert clash.score < agree.score and clash.contradictions
+
+
+def test_one_group_holding_a_contradiction_is_not_called_agreement():
+    # a agrees with b and with c, b and c cannot both be true: average linkage puts all
+    # three in one group (mean link 0.5), yet "All 3 models agree" would hide the clash.
+    def judge(question: str, a: str, b: str) -> str:
+        return "no" if {a, b} == {"B", "C"} else "yes"
+
+    r = score_answers("q?", {"a": "A", "b": "B", "c": "C"}, {}, backend="judge",
+                      judge=JudgeBackend(judge))
+    assert r.clusters == [["a", "b", "c"]] and [c.models for c in r.contradictions] == [("b", "c")]
+    assert "All 3 models agree" not in r.explanation()
+    assert "b vs c contradict (judge: answers cannot both be true)" in r.explanation()

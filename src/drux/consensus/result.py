@@ -59,7 +59,10 @@ class ConsensusResult:
             return f"No consensus score: {self.reason}"
         if len(self.clusters) == 1:
             names = _join(self.clusters[0])
-            return f"All {len(self.clusters[0])} models agree ({names})."
+            if not self.contradictions:
+                return f"All {len(self.clusters[0])} models agree ({names})."
+            # One group on average can still hold a pair that cannot both be true.
+            return f"{names} mostly agree, but {self._first_contradiction()}."
         parts = []
         for group in self.clusters:
             if len(group) > 1:
@@ -68,10 +71,13 @@ class ConsensusResult:
                 parts.append(f"{group[0]} stands alone")
         text = "; ".join(parts)
         if self.contradictions:
-            first = self.contradictions[0]
-            why = first.reasons[0] if first.reasons else ", ".join(first.kinds)
-            text += f"; {first.models[0]} vs {first.models[1]} contradict ({why})"
+            text += f"; {self._first_contradiction()}"
         return text + "."
+
+    def _first_contradiction(self) -> str:
+        first = self.contradictions[0]
+        why = first.reasons[0] if first.reasons else ", ".join(first.kinds)
+        return f"{first.models[0]} vs {first.models[1]} contradict ({why})"
 
 
 def _join(names: list[str]) -> str:
