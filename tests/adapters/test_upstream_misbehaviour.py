@@ -27,7 +27,7 @@ from drux.errors import (
 )
 from drux.gateway.errors import from_drux
 from drux.gateway.upstream import LeanOpenAIChat
-from drux.types import Chunk, Provider
+from drux.types import Chunk, Provider, collect
 
 from fakes import Fail, FakeServer, Raw
 
@@ -82,10 +82,8 @@ WRONG_SHAPES: list[tuple[str, bool, str]] = [
     ("openai", False, _oa_answer({"index": 0, "finish_reason": "stop",
                                   "message": {"role": "assistant", "content": 5}})),
     ("openai", False, _oa_answer("not a choice")),
-    ("openai", False, _oa_answer(usage=[1, 2])),
     ("openai", True, _sse((None, _oa_chunk({"content": 5})))),
     ("lean", True, _sse((None, {**_oa_chunk(), "choices": ["not a choice"]}))),
-    ("lean", False, _oa_answer(usage={"prompt_tokens": "many", "completion_tokens": 1})),
     ("anthropic", False, json.dumps({**_AN_MESSAGE, "content": [{"type": "text", "text": None}]})),
     ("anthropic", True, _sse(("message_start", {"type": "message_start", "message": {"id": "m1"}}))),
     ("anthropic", True, _sse(_AN_START, ("content_block_delta", {
@@ -265,3 +263,41 @@ async def test_an_anthropic_stream_of_message_stop_alone_is_not_an_answer(
     fake_llm.default = Raw(200, _sse(_AN_END[1]), "text/event-stream")
     chunks, err = await _outcome(make_provider("anthropic"), True)
     assert isinstance(err, MalformedResponseError) and not chunks
+
+
+_BAD_COUNTS = {"prompt_tokens": "many", "completion_tokens": -4}
+# (protocol, stream, body) whose token counts are not counts.
+BAD_USAGE: list[tuple[str, bool, str]] = [
+    ("openai", False, _oa_answer(usage=_BAD_COUNTS)),
+    ("openai", False, _oa_answer(usage=[1, 2])),
+    ("lean", False, _oa_answer(usage=_BAD_COUNTS)),
+    ("openai", True, _sse((None, _oa_chunk({"content": "hi"})),
+                          (None, {**_oa_chunk(), "choices": [{"index": 0, "delta": {},
+                                                              "finish_reason": "stop"}]}),
+                          (None, {**_oa_chunk(), "choices": [], "usage": _BAD_COUNTS}))),
+    ("anthropic", False, json.dumps({**_AN_MESSAGE, "content": [{"type": "text", "text": "hi"}],
+                                     "usage": {"input_tokens": "many", "output_tokens": 1.5e400}})),
+    ("anthropic", True, _sse(("message_start", {"type": "message_start", "message": {
+        "id": "m1", "usage": {"input_tokens": "many", "output_tokens": None}}}), _AN_HI, *_AN_END)),
+]
+
+
+@pytest.mark.parametrize(("protocol", "stream", "body"), BAD_USAGE,
+                         ids=[f"{p}-{'sse' if s else 'json'}-{i}" for i, (p, s, _) in enumerate(BAD_USAGE)])
+async def test_token_counts_that_are_not_counts_are_zero_and_the_answer_is_kept(
+    protocol: str, stream: bool, body: str, make_provider: MakeProvider, fake_llm: FakeServer,
+    drux_env: Any,
+) -> None:
+    # A string count was passed on as is (Usage("many", 1)): adding it up later, where no
+    # adapter maps errors, failed with a raw TypeError; the lean client failed the answer.
+    fake_llm.default = Raw(200, body, "text/event-stream" if stream else "application/json")
+    provider = _lean(fake_llm) if protocol == "lean" else make_provider(protocol)
+    if stream:
+        answer = await collect(provider.stream(ask()), model="m")
+    else:
+        answer = await provider.complete(ask())
+    await provider.aclose()
+    assert answer.text == "hi"
+    assert all(type(n) is int and n >= 0 for n in (answer.usage.input_tokens,
+                                                   answer.usage.output_tokens))
+    assert answer.usage.total_tokens == answer.usage.input_tokens + answer.usage.output_tokens

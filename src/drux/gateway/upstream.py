@@ -28,6 +28,7 @@ from drux.providers._http import (
     guard_stream,
     shape_error,
     short,
+    usage_of,
     well_formed,
 )
 from drux.providers.openai import OpenAIChat
@@ -70,7 +71,7 @@ def _error_body(data: bytes) -> object:
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+    return usage_of(raw.get("prompt_tokens"), raw.get("completion_tokens"))
 
 
 class LeanOpenAIChat(OpenAIChat):

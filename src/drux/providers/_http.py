@@ -24,7 +24,7 @@ from drux.errors import (
     ProviderTimeoutError,
     StreamInterruptedError,
 )
-from drux.types import ChatRequest, Chunk, Message
+from drux.types import ChatRequest, Chunk, Message, Usage
 
 ErrorMapper = Callable[[BaseException], "ProviderError | None"]
 
@@ -210,6 +210,18 @@ def well_formed(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def usage_of(input_tokens: object, output_tokens: object) -> Usage:
+    """Token counts as sent; one that is not a count (a string, a negative number) is 0:
+    accounting noise must not fail an answer, nor fail later where counts are added."""
+    return Usage(_count(input_tokens), _count(output_tokens))
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return 0
+    return int(value) if isfinite(value) else 0
 
 
 def drop_none(**params: Any) -> dict[str, Any]:

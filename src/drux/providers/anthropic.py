@@ -40,10 +40,11 @@ from drux.providers._http import (
     shape_error,
     short,
     transport_error,
+    usage_of,
     well_formed,
     without_secret,
 )
-from drux.types import ChatRequest, Chunk, Completion, Usage
+from drux.types import ChatRequest, Chunk, Completion
 
 if TYPE_CHECKING:
     from drux.catalog import ModelSpec, VendorSpec
@@ -115,7 +116,7 @@ class AnthropicMessages:
                 text=well_formed("".join(b.text for b in content
                                          if getattr(b, "type", "") == "text")),
                 model=self._spec.id, deployment=self.name, finish_reason=finish,
-                usage=Usage(msg.usage.input_tokens or 0, msg.usage.output_tokens or 0),
+                usage=usage_of(msg.usage.input_tokens, msg.usage.output_tokens),
                 raw_id=getattr(msg, "id", None),
             )
 
@@ -149,7 +150,7 @@ class AnthropicMessages:
         if not finished:
             raise ended_early(self.name, self._vendor, self._spec.id, emitted)
         finish = self._finish(stop_reason)
-        yield Chunk(finish_reason=finish, usage=Usage(input_tokens, output_tokens),
+        yield Chunk(finish_reason=finish, usage=usage_of(input_tokens, output_tokens),
                     deployment=self.name)
 
     def _finish(self, stop_reason: str | None) -> str | None:

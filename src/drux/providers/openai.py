@@ -36,6 +36,7 @@ from drux.providers._http import (
     shape_error,
     short,
     transport_error,
+    usage_of,
     well_formed,
     without_secret,
 )
@@ -92,7 +93,7 @@ class OpenAIChat:
                 model=self._spec.id,
                 deployment=self.name,
                 finish_reason=finish,
-                usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+                usage=usage_of(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)),
                 raw_id=getattr(resp, "id", None),
             )
 
@@ -108,7 +109,8 @@ class OpenAIChat:
         async with stream:
             async for event in stream:
                 if getattr(event, "usage", None):
-                    usage = Usage(event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
+                    usage = usage_of(getattr(event.usage, "prompt_tokens", 0),
+                                     getattr(event.usage, "completion_tokens", 0))
                 for choice in getattr(event, "choices", None) or []:
                     if choice.index != 0:
                         continue
