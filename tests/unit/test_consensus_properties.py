@@ -233,3 +233,21 @@ def test_one_group_holding_a_contradiction_is_not_called_agreement():
     assert r.clusters == [["a", "b", "c"]] and [c.models for c in r.contradictions] == [("b", "c")]
     assert "All 3 models agree" not in r.explanation()
     assert "b vs c contradict (judge: answers cannot both be true)" in r.explanation()
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("法国的首都是哪里？", "法国的首都是巴黎。"),
+    ("Какая столица Франции?", "Столица Франции — Париж."),
+    ("ما هي عاصمة فرنسا؟", "عاصمة فرنسا هي باريس."),
+])
+def test_identical_answers_in_other_scripts_score_high(question: str, answer: str):
+    # The term reader only splits Latin words; an answer in another script is not an
+    # echo of the question for that (it was capped at 0.5: three identical answers, 50).
+    r = score_answers(question, dict.fromkeys("abc", answer), {})
+    assert r.score is not None and r.score >= 90 and r.verdict == "strong consensus"
+    echo = score_answers(question, {"a": question, "b": question}, {})
+    assert echo.score is not None and echo.score <= 50
+    # Different answers in a script neither reader understands stay undecided, not agreed.
+    other = answer.replace("巴黎", "伦敦").replace("Париж", "Лондон").replace("باريس", "لندن")
+    clash = score_answers(question, {"a": answer, "b": other}, {})
+    assert clash.score is not None and clash.score <= 50

@@ -28,7 +28,7 @@ import numpy as np
 
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
-from drux.consensus.signals import AnswerView, compare, question_terms, read_answer
+from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
@@ -169,13 +169,21 @@ class FastBackend:
                 # benchmark it learned from has no near-duplicate answers. A float32
                 # cosine of identical texts can exceed 1 by a rounding error.
                 p = max(p, min(1.0, float(sims[i, j])))
-            if views[i].echoes_question or views[j].echoes_question:
+            if (views[i].echoes_question or views[j].echoes_question) and not _same_unread(
+                    question, answers[i], answers[j]):
                 # Repeating the question back is not evidence of agreement.
                 p = min(p, ECHO_CAP)
             judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment
         return out
+
+
+def _same_unread(question: str, a: str, b: str) -> bool:
+    """The same answer in a script the term reader cannot split (CJK, Cyrillic, ...):
+    it is no echo of the question. Different ones stay capped: MiniLM reads most of
+    those scripts as unknown tokens, so "巴黎" and "伦敦" look alike to it."""
+    return a.strip() == b.strip() and unread_words(a, question)
 
 
 # A pair judge: (question, answer_a, answer_b) -> the model's raw one-word reply.

@@ -177,6 +177,17 @@ class AnswerView:
         return not (self.content or self.numbers or self.years or self.polarity)
 
 
+LETTER_RUN = re.compile(r"[^\W\d_]+")
+
+
+def unread_words(text: str, question: str) -> bool:
+    """Whether ``text`` has words the term reader skips (Cyrillic, Arabic, CJK, ...)
+    that the question does not contain: an answer in another script says something
+    even when it has no Latin ``content``."""
+    asked = question.casefold()
+    return any(not run.isascii() and run.casefold() not in asked for run in LETTER_RUN.findall(text))
+
+
 def question_terms(question: str) -> set[str]:
     toks = words(question)
     return {t for t in toks if t not in QUESTION_WORDS} | {stem_word(t) for t in toks}
