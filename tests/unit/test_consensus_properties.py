@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from itertools import pairwise, permutations
 from typing import Any
 
@@ -43,8 +44,12 @@ FAMILY = st.sampled_from(["qwen", "gemma", "llama", "mistral"])
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def visible(text: str) -> bool:
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def check_result(r: ConsensusResult, answers: dict[str, str]) -> None:
-    usable = {m for m, a in answers.items() if a.strip()}
+    usable = {m for m, a in answers.items() if visible(a)}
     data = json.loads(json.dumps(r.to_dict(), allow_nan=False))
     assert data["explanation"]
     if len(usable) < 2:
@@ -89,7 +94,7 @@ def _same_up_to_ties(a: ConsensusResult, b: ConsensusResult, rename: dict[str, s
         assert sorted(map(sorted, b.clusters)) == sorted(sorted(rename[m] for m in c) for c in a.clusters)
 
 
-@given(st.lists(ANSWER.filter(str.strip), min_size=2, max_size=6), st.randoms(use_true_random=False))
+@given(st.lists(ANSWER.filter(visible), min_size=2, max_size=6), st.randoms(use_true_random=False))
 @PROPS
 def test_score_ignores_the_order_of_the_answers(texts: list[str], rnd: Any):
     ids = [f"m{i}" for i in range(len(texts))]
@@ -101,7 +106,7 @@ def test_score_ignores_the_order_of_the_answers(texts: list[str], rnd: Any):
     _same_up_to_ties(base, moved, {m: m for m in ids})
 
 
-@given(st.lists(ANSWER.filter(str.strip), min_size=2, max_size=6),
+@given(st.lists(ANSWER.filter(visible), min_size=2, max_size=6),
        st.lists(NAME, min_size=6, max_size=6, unique=True))
 @PROPS
 def test_score_ignores_the_names_of_the_models(texts: list[str], names: list[str]):
@@ -251,3 +256,11 @@ def test_identical_answers_in_other_scripts_score_high(question: str, answer: st
     other = answer.replace("巴黎", "伦敦").replace("Париж", "Лондон").replace("باريس", "لندن")
     clash = score_answers(question, {"a": answer, "b": other}, {})
     assert clash.score is not None and clash.score <= 50
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff", " \u200c\u200d\u2060 ", "\u200e\u200f"])
+def test_an_invisible_answer_is_no_answer(blank: str):
+    # Zero-width and direction marks only: nothing was said, so there is one answer,
+    # not a "contradictory" pair.
+    r = score_answers("What is the capital of France?", {"a": "Paris.", "b": blank}, {})
+    assert r.score is None and r.verdict == "n/a" and "only one successful answer" in r.reason

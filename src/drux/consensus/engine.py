@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import Awaitable, Callable
 from itertools import combinations
 from typing import Any
@@ -134,7 +135,12 @@ def _contradictions(ids: list[str], judgments: dict[tuple[int, int], PairJudgmen
 def validate(question: str, answers: dict[str, str]) -> dict[str, str]:
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    return {m: a for m, a in answers.items() if isinstance(a, str) and a.strip()}
+    return {m: a for m, a in answers.items() if isinstance(a, str) and not _blank(a)}
+
+
+def _blank(text: str) -> bool:
+    """Nothing visible: whitespace, zero-width characters and direction marks (format 'Cf')."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text)
 
 
 def score_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
