@@ -203,3 +203,15 @@ async def test_build_judge_keeps_a_remote_provider_as_a_text_judge():
 
     judge = ScriptedJudge()
     assert await build_judge(judge) is judge
+
+
+def test_the_claim_map_of_very_long_answers_stays_bounded():
+    from drux.consensus.claims import MAX_CLAIMS_PER_ANSWER, build_claims
+
+    # Matching claims is quadratic: five answers of thousands of sentences took seconds.
+    long = {m: " ".join(f"Claim number {i} from {m} is stated here." for i in range(2000))
+            for m in "abcde"}
+    claims = build_claims("What is claimed?", long)
+    per_model = {m: sum(1 for c in claims if c.models[0] == m) for m in "abcde"}
+    assert 0 < max(per_model.values()) <= MAX_CLAIMS_PER_ANSWER
+    assert claims[0].text.startswith("Claim number 0 from a")  # the opening claims are kept

@@ -25,6 +25,9 @@ SAME_COSINE = 0.8
 RELATED_COSINE = 0.55
 # Embedding every claim of long answers costs more than the fast backend's budget.
 MAX_EMBEDDED_CLAIMS = 40
+# Matching claims is quadratic: only the first claims of a very long answer are mapped
+# (a 300-word answer has about 20).
+MAX_CLAIMS_PER_ANSWER = 40
 SHORT_CLAIM_TERMS = 3
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -100,7 +103,7 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
     terms = question_terms(question)
     items: list[_Item] = []
     for model, answer in answers.items():
-        for text in split_claims(answer):
+        for text in split_claims(answer)[:MAX_CLAIMS_PER_ANSWER]:
             items.append(_Item(model, text, read_answer(text, q_terms=terms), len(items)))
     sims = None
     if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
