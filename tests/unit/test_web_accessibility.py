@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from web_kit import Scripts, make_services, relaxed, sse_events
+
+from drux.web.app import create_app
+from drux.web.svg import _cell_color, gauge
 
 CSS = Path(__file__).resolve().parents[2] / "src/drux/web/static/app.css"
 
@@ -64,3 +70,48 @@ def test_text_colours_meet_aa_contrast(scheme: str) -> None:
 def test_contrast_formula_matches_known_values() -> None:
     assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
     assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)
+
+
+@pytest.fixture
+def client(drux_env: Path) -> Iterator[TestClient]:
+    app = create_app(make_services(drux_env, Scripts()), relaxed(page_size=3))
+    with TestClient(app) as c:
+        yield c
+
+
+def _finished_ask(client: TestClient, question: str = "Does water boil at 100 C?") -> str:
+    r = client.post("/ask", data={"question": question, "mode": "panel", "panel": "default"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    ask_id = r.headers["location"].rsplit("/", 1)[1]
+    sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
+    return ask_id
+
+
+def test_heatmap_numbers_are_also_a_table_and_readable_on_every_fill(client: TestClient) -> None:
+    html = client.get(f"/r/{_finished_ask(client)}").text
+    svg = re.search(r'<svg class="heatmap".*?</svg>', html, re.S)
+    assert svg and 'role="img"' in svg.group(0)
+    pairs = re.findall(r"<title>([^<]+) vs ([^<]+): ([0-9.]+)</title>", svg.group(0))
+    assert len(pairs) == 6
+    table = re.search(r'<details class="hm-table">.*?</details>', html, re.S)
+    assert table, "the heatmap has no table alternative"
+    head = re.findall(r'<th scope="col">([^<]+)</th>', table.group(0))
+    assert head == ["Model", "alpha", "beta", "gamma"]
+    rows = {m.group(1): re.findall(r"<td>([^<]+)</td>", m.group(2)) for m in re.finditer(
+        r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', table.group(0), re.S)}
+    for a, b, value in pairs:
+        assert rows[a][head.index(b) - 1] == value
+    assert [rows[m][i] for i, m in enumerate(["alpha", "beta", "gamma"])] == ["—"] * 3
+    # Each number's ink is chosen against its own fill.
+    for fill, ink in re.findall(r'fill="(#[0-9a-f]{6})">.*?class="hm-value hm-ink-(\w+)"',
+                                svg.group(0)):
+        assert contrast(fill, "#ffffff" if ink == "light" else "#000000") >= 4.5
+
+
+def test_gauge_text_alternative_says_the_score_or_that_there_is_none() -> None:
+    assert 'aria-label="Consensus Score 87 out of 100"' in gauge(87.4)
+    assert 'aria-label="No Consensus Score"' in gauge(None)
+    for v in range(0, 101):
+        fill, ink = _cell_color(v / 100)
+        assert contrast(fill, "#ffffff" if ink == "light" else "#000000") >= 4.5, v

@@ -6,6 +6,7 @@ through ``escape``, so the result is safe to mark as ``Markup``.
 
 from __future__ import annotations
 
+import colorsys
 import math
 from typing import Any
 
@@ -21,7 +22,7 @@ def gauge(score: float | None) -> Markup:
     r, cx, cy = 80, 100, 100
     track = f"M {cx - r} {cy} A {r} {r} 0 0 1 {cx + r} {cy}"
     if score is None:
-        value, label, band = "", "—", "none"
+        value, label, band, said = "", "—", "none", "No Consensus Score"
     else:
         s = max(0.0, min(100.0, float(score)))
         angle = math.pi * (1 - s / 100)
@@ -29,9 +30,10 @@ def gauge(score: float | None) -> Markup:
         value = (f'<path class="gauge-value" d="M {cx - r} {cy} A {r} {r} 0 0 1 '
                  f'{x:.2f} {y:.2f}"/>') if s > 0 else ""
         label, band = f"{s:.0f}", _band(s)
+        said = f"Consensus Score {label} out of 100"
     return Markup(
         f'<svg class="gauge gauge-{band}" viewBox="0 0 200 120" role="img" '
-        f'aria-label="Consensus Score {escape(label)} out of 100">'
+        f'aria-label="{escape(said)}">'
         f'<path class="gauge-track" d="{track}"/>{value}'
         f'<text class="gauge-label" x="{cx}" y="{cy - 10}" text-anchor="middle">{escape(label)}</text>'
         f'<text class="gauge-scale" x="{cx - r}" y="{cy + 16}" text-anchor="middle">0</text>'
@@ -40,10 +42,27 @@ def gauge(score: float | None) -> Markup:
     )
 
 
-def _cell_color(value: float) -> str:
-    # Red (disagree) through amber to green (agree), as HSL hue 0..130.
+def _cell_color(value: float) -> tuple[str, str]:
+    """The fill, red (disagree) through amber to green (agree), and the ink its number needs.
+
+    White on the amber and green fills is about 2:1; the ink is whichever of white and
+    near-black contrasts more with the fill (WCAG relative luminance).
+    """
     v = max(0.0, min(1.0, value))
-    return f"hsl({v * 130:.0f} 65% 45%)"
+    rgb = colorsys.hls_to_rgb(v * 130 / 360, 0.45, 0.65)
+    fill = _luminance(rgb)
+    on_white = 1.05 / (fill + 0.05)
+    on_dark = (fill + 0.05) / (_luminance((_DARK_INK,) * 3) + 0.05)
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb), (
+        "light" if on_white >= on_dark else "dark")
+
+
+_DARK_INK = 0.0  # .hm-ink-dark in app.css is #000: with #111 some fills fell to 4.35:1
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
 def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) -> Markup:
@@ -81,10 +100,12 @@ def heatmap(matrix: dict[str, dict[str, Any]], models: list[str] | None = None) 
                              f'height="{cell - 2}"/>')
                 continue
             v = float(raw)
+            fill, ink = _cell_color(v)
             parts.append(
                 f'<rect class="hm-cell" x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                f'fill="{_cell_color(v)}"><title>{escape(a)} vs {escape(b)}: {v:.2f}</title></rect>'
-                f'<text class="hm-value" x="{x + (cell - 2) / 2:.0f}" y="{y + cell / 2 + 3:.0f}" '
+                f'fill="{fill}"><title>{escape(a)} vs {escape(b)}: {v:.2f}</title></rect>'
+                f'<text class="hm-value hm-ink-{ink}" x="{x + (cell - 2) / 2:.0f}" '
+                f'y="{y + cell / 2 + 3:.0f}" '
                 f'text-anchor="middle">{v:.2f}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

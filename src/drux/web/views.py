@@ -43,6 +43,9 @@ class ConsensusView:
     # The largest cluster's representative answer, or a judge's synthesis (labelled).
     answer_html: Markup = field(default_factory=Markup)
     answer_label: str = ""
+    # The heatmap's numbers as table rows (model, values in column order), for screen readers.
+    matrix_models: list[str] = field(default_factory=list)
+    matrix_rows: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def _answer_label(c: dict[str, Any]) -> str:
@@ -85,11 +88,22 @@ def answer_view(a: dict[str, Any]) -> AnswerView:
     )
 
 
+def _matrix_rows(matrix: dict[str, dict[str, Any]], names: list[str]
+                 ) -> list[tuple[str, list[str]]]:
+    def cell(a: str, b: str) -> str:
+        raw = matrix.get(a, {}).get(b)
+        return "—" if a == b or raw is None else f"{float(raw):.2f}"
+
+    return [(a, [cell(a, b) for b in names]) for a in names]
+
+
 def consensus_view(record: dict[str, Any]) -> ConsensusView | None:
     c = record.get("consensus")
     if not c:
         return None
     claims = c.get("claims") or []
+    matrix = c.get("matrix") or {}
+    names = [m for m in record["models"] if m in matrix]
     return ConsensusView(
         score=c.get("score"), verdict=c.get("verdict") or "", explanation=c.get("explanation", ""),
         gauge=gauge(c.get("score")), heatmap=heatmap(c.get("matrix") or {}, record["models"]),
@@ -100,6 +114,8 @@ def consensus_view(record: dict[str, Any]) -> ConsensusView | None:
         answer_html=Markup(render_markdown(c["consensus_answer"])) if c.get("consensus_answer")
         else Markup(""),
         answer_label=_answer_label(c),
+        matrix_models=names if len(names) > 1 else [],
+        matrix_rows=_matrix_rows(matrix, names) if len(names) > 1 else [],
     )
 
 
