@@ -29,6 +29,7 @@ from drux.gateway.routes import AdapterFactory, ModelDirectory
 from drux.gateway.settings import GatewaySettings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
 from drux.gateway.usage import UsageRecorder
+from drux.providers._http import mask_secret
 from drux.services import Services
 from drux.store.keys import ActiveKey, UsageRow
 
@@ -79,7 +80,7 @@ class GatewayApp:
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = mask_secret(text, secret)
         return text
 
     # -- lifecycle ----------------------------------------------------------------------------

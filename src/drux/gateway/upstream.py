@@ -30,6 +30,7 @@ from drux.providers._http import (
     short,
     usage_of,
     well_formed,
+    without_secret,
 )
 from drux.providers.openai import OpenAIChat
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -82,6 +83,7 @@ class LeanOpenAIChat(OpenAIChat):
         self._spec = spec
         self._vendor = vendor.name
         self._timeout = timeout
+        self._api_key = api_key  # masked out of error messages (by ``_from_body``)
         self._pool = Pool(vendor.base_url or OPENAI_BASE_URL)
         path = f"{self._pool.base_path}/chat/completions"
         self._head = (f"POST {path} HTTP/1.1\r\nHost: {self._pool.host_header}\r\n"
@@ -102,6 +104,9 @@ class LeanOpenAIChat(OpenAIChat):
         return b"%s%sContent-Length: %d\r\n\r\n%s" % (self._head, accept, len(body), body)
 
     def _map_lean(self, exc: BaseException) -> ProviderError | None:
+        return without_secret(self._map_lean_error(exc), self._api_key)
+
+    def _map_lean_error(self, exc: BaseException) -> ProviderError | None:
         kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}
         if isinstance(exc, TimeoutError):
             return ProviderTimeoutError(f"{self.name}: no answer in time", **kw)

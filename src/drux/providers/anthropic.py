@@ -180,6 +180,10 @@ class AnthropicMessages:
         return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
+        # Also raised directly (an error sent with a 200), past ``_map_error``: mask here too.
+        return without_secret(self._body_error(status, body, headers), self._api_key)
+
+    def _body_error(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
         err = _mapping(_mapping(body).get("error"))
         details = _mapping(err.get("details"))
         text = str(err.get("message") or body or f"HTTP {status}")

@@ -153,6 +153,10 @@ class OpenAIChat:
         return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
+        # Also raised directly (an error sent with a 200), past ``_map_error``: mask here too.
+        return without_secret(self._body_error(status, body, headers), self._api_key)
+
+    def _body_error(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
         """Map by the documented ``error.code``/``error.type``, then by status."""
         err = body if isinstance(body, Mapping) else {}
         code, kind = err.get("code"), err.get("type")

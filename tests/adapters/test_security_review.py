@@ -1,0 +1,108 @@
+"""Security review regressions at the wire: an upstream that echoes the API key back, in
+whatever encoding, never gets it into a drux error, its body, or a gateway answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from adapter_kit import app_config, ask, drain
+from gateway_kit import running_gateway
+
+from drux.catalog import ModelSpec, VendorSpec
+from drux.errors import ProviderError
+from drux.gateway.upstream import LeanOpenAIChat
+from drux.providers import build_provider
+from drux.types import Provider
+
+from fakes import Fail, FakeServer, Raw, Reply
+
+# A base64-style key: "/", "+" and "=" change under URL-encoding and JSON escaping.
+KEY = "sk-live-" + "Ab3dEf7h" * 5 + "/+=x"
+
+ECHOES = {
+    "plain": f"bad key {KEY}",
+    "url-encoded": "bad key " + quote(KEY, safe=""),
+    "url-encoded-lower": "bad key " + re.sub("%..", lambda m: m.group().lower(), quote(KEY, safe="")),
+    "json-escaped": json.dumps({"key": KEY}).replace("/", "\\/"),
+    "cut-by-truncation": "x" * 270 + " " + KEY,
+}
+
+
+def leaked(text: str) -> list[str]:
+    """Runs of 10 characters of the key, in any of its forms, found in ``text``."""
+    forms = {KEY, quote(KEY, safe=""), KEY.replace("/", "\\/")}
+    return [f[i:i + 10] for f in forms for i in range(len(f) - 9) if f[i:i + 10] in text]
+
+
+def provider(fake: FakeServer, kind: str) -> Provider:
+    protocol = "openai" if kind == "lean" else kind
+    vendor = VendorSpec(f"fake-{protocol}", protocol, "fake", fake.base_url(protocol))  # type: ignore[arg-type]
+    spec = ModelSpec(id="m", vendor=vendor.name, upstream="fake-model", family="fake")
+    if kind == "lean":
+        return LeanOpenAIChat(spec, vendor, KEY, 5.0)
+    return build_provider(spec, app_config(vendor, spec, key=KEY))
+
+
+def everything_shown(err: ProviderError) -> str:
+    return " ".join((str(err), repr(err), json.dumps(err.to_dict()), repr(err.body)))
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini", "lean"])
+@pytest.mark.parametrize("echo", list(ECHOES))
+async def test_an_error_body_echoing_the_key_is_masked(fake_llm: FakeServer, drux_env: Path,
+                                                        kind: str, echo: str) -> None:
+    model = provider(fake_llm, kind)
+    fake_llm.enqueue(Fail("bad_request", message=ECHOES[echo]))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await model.complete(ask())
+    finally:
+        await model.aclose()
+    assert not leaked(everything_shown(caught.value)), str(caught.value)
+    assert "***" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "lean"])
+async def test_an_error_sent_with_a_200_echoing_the_key_is_masked(fake_llm: FakeServer,
+                                                                   drux_env: Path, kind: str) -> None:
+    # These errors are raised by the adapter itself, past the SDK-exception mapper.
+    error = {"type": "invalid_request_error", "message": f"bad key {KEY}"}
+    body = {"error": error} if kind != "anthropic" else {"type": "error", "error": error}
+    model = provider(fake_llm, kind)
+    fake_llm.enqueue(Raw(200, json.dumps(body)))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await model.complete(ask())
+    finally:
+        await model.aclose()
+    assert not leaked(everything_shown(caught.value)), str(caught.value)
+
+
+async def test_an_in_stream_error_echoing_the_key_is_masked_by_the_lean_client(
+        fake_llm: FakeServer, drux_env: Path) -> None:
+    model = provider(fake_llm, "lean")
+    fake_llm.enqueue(Reply(fail_after=1, fail=Fail("server", message=f"bad key {KEY}")))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await drain(model.stream(ask()))
+    finally:
+        await model.aclose()
+    assert not leaked(everything_shown(caught.value)), str(caught.value)
+
+
+@pytest.mark.parametrize("echo", ["json-escaped", "cut-by-truncation"])
+def test_the_gateway_never_answers_with_the_upstream_key(fake_llm: FakeServer, drux_env: Path,
+                                                          echo: str) -> None:
+    fake_llm.script("up-solo", Fail("server", message=ECHOES[echo]))
+    with running_gateway(fake_llm, drux_env, upstream_key=KEY) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", timeout=20,
+                       json={"model": "m-solo", "messages": [{"role": "user", "content": "hi"}]})
+        status = json.dumps(gw.services.health.snapshot())
+    assert r.status_code == 502
+    assert not leaked(r.text), r.text
+    assert not leaked(status), status
