@@ -115,3 +115,12 @@ def test_gauge_text_alternative_says_the_score_or_that_there_is_none() -> None:
     for v in range(0, 101):
         fill, ink = _cell_color(v / 100)
         assert contrast(fill, "#ffffff" if ink == "light" else "#000000") >= 4.5, v
+
+
+def test_result_page_announces_progress_from_one_polite_status_not_the_tokens(
+        client: TestClient) -> None:
+    html = client.get(f"/r/{_finished_ask(client)}").text
+    live = re.findall(r"<[^>]*aria-live=[^>]*>", html)
+    assert live == ['<p class="sr" id="live-status" role="status" aria-live="polite" '
+                    'aria-atomic="true">']
+    assert 'data-role="answer"' in html  # the answers exist but are not live regions

@@ -1,11 +1,15 @@
 // The result page: follows a running ask over SSE and fills the columns live.
 // Model text is untrusted: live tokens go in as text nodes; the final answer is
 // replaced by HTML the server rendered and sanitized.
+// Screen readers hear progress from one polite status line (#live-status): a model
+// starting, finishing or failing, and the score; never the tokens themselves.
 (function () {
   "use strict";
 
   var root = document.getElementById("result");
   if (!root) return;
+  var live = document.getElementById("live-status");
+  function announce(text) { if (live) live.textContent = text; }
   setupShare();
   if (root.dataset.live !== "1" || !window.EventSource) return;
 
@@ -15,6 +19,9 @@
   var slot = document.getElementById("consensus-slot");
   var finished = false;
   var scoreLoaded = false;
+  var total = Object.keys(columns).length;
+  var ended = 0;
+  var announcedStart = false;
 
   function part(col, role) { return col.querySelector('[data-role="' + role + '"]'); }
 
@@ -50,14 +57,32 @@
     part(col, "cost").textContent = cost(ev.cost_usd);
   }
 
+  function progress(col, what) {
+    ended += 1;
+    part(col, "answer").removeAttribute("aria-busy");
+    announce(col.dataset.model + " " + what + " (" + ended + " of " + total + " done)");
+  }
+
+  function announceScore() {
+    var svg = slot.querySelector(".gauge");
+    var verdict = slot.querySelector(".verdict");
+    if (!svg) return;
+    announce(svg.getAttribute("aria-label") + (verdict ? ": " + verdict.textContent : ""));
+  }
+
   function loadScore() {
     if (scoreLoaded) return;
     scoreLoaded = true;
     fetch(root.dataset.consensusUrl, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : ""; })
       .then(function (html) {
-        if (html.trim()) slot.innerHTML = html;  // rendered by the server from stored data
-        else if (finished) slot.textContent = "No Consensus Score for this ask.";
+        if (html.trim()) {
+          slot.innerHTML = html;  // rendered by the server from stored data
+          announceScore();
+        } else if (finished) {
+          slot.textContent = "No Consensus Score for this ask.";
+          announce(slot.textContent);
+        }
         else scoreLoaded = false;  // not stored yet: "done" asks again
       })
       .catch(function () { scoreLoaded = false; });
@@ -66,7 +91,12 @@
   var handlers = {
     started: function (col) {
       part(col, "answer").textContent = "";
+      part(col, "answer").setAttribute("aria-busy", "true");
       setStatus(col, "streaming");
+      if (!announcedStart) {
+        announcedStart = true;
+        announce(total === 1 ? "The model is answering" : total + " models are answering");
+      }
     },
     token: function (col, ev) {
       var answer = part(col, "answer");
@@ -79,6 +109,7 @@
       setStatus(col, "done");
       substitute(col, ev.model, ev.answered_by);
       stats(col, ev);
+      progress(col, "answered");
     },
     failed: function (col, ev) {
       part(col, "answer").innerHTML = ev.html;  // sanitized on the server
@@ -87,6 +118,7 @@
       err.hidden = false;
       setStatus(col, "failed");
       stats(col, ev);
+      progress(col, "failed");
     }
   };
 
@@ -123,16 +155,19 @@
     button.addEventListener("click", function () {
       var done = function () {
         button.textContent = "Copied";
+        announce("Link copied");
         setTimeout(function () { button.textContent = "Copy link"; }, 2000);
       };
-      input.select();
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(done, function () {
-          document.execCommand("copy"); done();
-        });
-      } else {
+      var copySelection = function () {
+        input.select();
         document.execCommand("copy");
+        button.focus();  // select() moved focus to the input: keyboard users stay on the button
         done();
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, copySelection);
+      } else {
+        copySelection();
       }
     });
   }
