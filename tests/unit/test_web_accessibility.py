@@ -124,3 +124,24 @@ def test_result_page_announces_progress_from_one_polite_status_not_the_tokens(
     assert live == ['<p class="sr" id="live-status" role="status" aria-live="polite" '
                     'aria-atomic="true">']
     assert 'data-role="answer"' in html  # the answers exist but are not live regions
+
+
+def test_a_refused_ask_shows_the_form_again_with_the_input_kept(drux_env: Path) -> None:
+    app = create_app(make_services(drux_env, Scripts()), relaxed(asks_per_minute=1, ask_burst=2))
+    form = {"question": "Which models agree on 2 + 2?", "mode": "models",
+            "models": ["alpha", "gamma"]}
+    with TestClient(app) as client:
+        empty = client.post("/ask", data={**form, "question": "  "}, follow_redirects=False)
+        assert empty.status_code == 422
+        assert '<p class="alert" role="alert" id="ask-error">' in empty.text
+        assert 'aria-describedby="ask-error"' in empty.text
+        assert "<title>Error: Ask the AIs · drux</title>" in empty.text
+        for status in (303, 429):  # the empty question spent a token, this ask the other
+            r = client.post("/ask", data=form, follow_redirects=False)
+            assert r.status_code == status
+    html = r.text
+    assert "Slow down" in html and int(r.headers["retry-after"]) >= 1
+    assert re.search(r"<textarea[^>]*>Which models agree on 2 \+ 2\?</textarea>", html)
+    assert 'value="models" checked' in html
+    checked = re.findall(r'name="models" value="(\w+)" checked', html)
+    assert checked == ["alpha", "gamma"]

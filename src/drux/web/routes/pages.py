@@ -21,7 +21,9 @@ from drux.web.deps import (
     ServicesDep,
     TemplatesDep,
     WebSettingsDep,
+    limit_asks,
 )
+from drux.web.ratelimit import RateLimited
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False)
@@ -89,24 +91,32 @@ async def ask_page(request: Request, services: ServicesDep, templates: Templates
 @router.post("/ask", name="ask_submit")
 async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      templates: TemplatesDep, web: WebSettingsDep, _origin: SameOrigin,
-                     _limit: AskLimit,
                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
                      mode: Annotated[str, Form(max_length=10)] = "panel",
                      panel: Annotated[str | None, Form(max_length=100)] = None,
                      models: Annotated[list[str] | None, Form(max_length=50)] = None
                      ) -> Response:
     chosen = split_models(models) if mode == "models" else None
+    again = {**_ask_form(services), "question": question, "chosen": chosen or [], "mode": mode,
+             "panel": panel}
     try:
+        # Limited here, not as a dependency, so a refused ask shows the form with the
+        # question still in it rather than a bare error page.
+        limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source="web",
                           max_tokens=web.max_tokens)
         ask_id = await runner.start(opts)
-    except InputError as err:
+    except RateLimited as err:
+        wait = max(1, round(err.retry_after))
         return templates.TemplateResponse(request, "ask.html", {
-            **_ask_form(services), "question": question, "error": str(err),
-            "chosen": chosen or [], "mode": mode, "panel": panel}, status_code=422)
+            **again, "error": f"Slow down: too many asks; try again in {wait} s."},
+            status_code=429, headers={"Retry-After": str(wait)})
+    except InputError as err:
+        return templates.TemplateResponse(request, "ask.html", {**again, "error": str(err)},
+                                          status_code=422)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
