@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,92 @@ def test_a_refused_ask_shows_the_form_again_with_the_input_kept(drux_env: Path) 
     assert 'value="models" checked' in html
     checked = re.findall(r'name="models" value="(\w+)" checked', html)
     assert checked == ["alpha", "gamma"]
+
+
+class _Audit(HTMLParser):
+    """Collects what the structural checks need from one page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.html_lang = ""
+        self.title = ""
+        self.headings: list[int] = []
+        self.tags: list[str] = []
+        self.ids: set[str] = set()
+        self.label_for: set[str] = set()
+        self.unlabelled: list[str] = []
+        self.links: list[dict[str, str | None]] = []
+        self.inline: list[str] = []
+        self._in_title = False
+        self._label_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append(tag)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "html":
+            self.html_lang = a.get("lang") or ""
+        elif tag == "title" and "body" not in self.tags:  # not an SVG's <title>
+            self._in_title = True
+        elif re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+        elif tag == "label":
+            self._label_depth += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag == "a":
+            self.links.append(a)
+        if tag in ("input", "select", "textarea") and a.get("type") not in (
+                "hidden", "submit", "button") and not self._label_depth \
+                and not a.get("aria-label") and not a.get("aria-labelledby"):
+            self.unlabelled.append(str(a.get("id") or a.get("name")))
+        if "style" in a or any(k.startswith("on") for k in a) or (
+                tag == "script" and not a.get("src")) or tag == "style":
+            self.inline.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag == "label":
+            self._label_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def _audit(html: str) -> _Audit:
+    audit = _Audit()
+    audit.feed(html)
+    return audit
+
+
+def _pages(client: TestClient) -> dict[str, str]:
+    ask_id = _finished_ask(client)
+    paths = {"hub": "/", "hub search": "/?q=water", "article": "/articles/november-heat-record",
+             "ask": "/ask", "result": f"/r/{ask_id}", "history": "/history",
+             "status": "/status", "docs": "/docs", "not found": "/nowhere",
+             "bad input": "/?page=0"}
+    return {name: client.get(path).text for name, path in paths.items()}
+
+
+def test_every_page_has_structure_landmarks_labels_and_a_unique_title(client: TestClient) -> None:
+    titles: dict[str, str] = {}
+    for name, html in _pages(client).items():
+        a = _audit(html)
+        assert a.html_lang == "en", name
+        assert a.headings.count(1) == 1, (name, a.headings)
+        assert a.headings[0] == 1, (name, a.headings)
+        skipped = [(x, y) for x, y in zip(a.headings, a.headings[1:], strict=False) if y > x + 1]
+        assert not skipped, (name, a.headings)
+        for landmark in ("header", "nav", "main", "footer"):
+            assert landmark in a.tags, (name, landmark)
+        assert a.links[0].get("class") == "skip" and a.links[0].get("href") == "#main", name
+        assert "main" in a.ids
+        unlabelled = [c for c in a.unlabelled if c not in a.label_for]
+        assert not unlabelled, (name, unlabelled)
+        assert not a.inline, (name, a.inline)  # the CSP forbids inline script and style
+        assert a.title.endswith(" · drux") and len(a.title) > len(" · drux"), name
+        assert a.title not in titles.values(), (name, a.title, titles)
+        titles[name] = a.title
