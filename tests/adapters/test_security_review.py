@@ -106,3 +106,41 @@ def test_the_gateway_never_answers_with_the_upstream_key(fake_llm: FakeServer, d
     assert r.status_code == 502
     assert not leaked(r.text), r.text
     assert not leaked(status), status
+
+
+# A web page the gateway's user visits can send a "simple" cross-site POST (a form with
+# enctype text/plain needs no CORS preflight), and after DNS rebinding even same-origin
+# requests; keyless loopback access must not let pages spend the operator's upstream keys.
+PAGE_HEADERS = {
+    "cross-site form": {"origin": "https://evil.example", "sec-fetch-site": "cross-site",
+                        "content-type": "text/plain"},
+    "rebound page": {"origin": "http://evil.example:8000", "sec-fetch-site": "same-origin"},
+    "old browser": {"origin": "null"},
+    "fetch without origin": {"sec-fetch-site": "same-origin"},
+}
+CHAT = json.dumps({"model": "m-solo", "messages": [{"role": "user", "content": "hi"}]})
+
+
+@pytest.mark.parametrize("page", list(PAGE_HEADERS))
+def test_keyless_loopback_access_is_not_open_to_web_pages(fake_llm: FakeServer, drux_env: Path,
+                                                          page: str) -> None:
+    with running_gateway(fake_llm, drux_env) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", content=CHAT, timeout=20,
+                       headers=PAGE_HEADERS[page])
+        models = httpx.get(f"{gw.base_url}/models", headers=PAGE_HEADERS[page], timeout=20)
+        plain = httpx.post(f"{gw.base_url}/chat/completions", content=CHAT, timeout=20)
+        typed = httpx.get(f"{gw.base_url}/models", headers={"sec-fetch-site": "none"}, timeout=20)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert models.status_code == 401
+    assert not fake_llm.requests_for(model="up-solo")[:-1]  # only the plain client's call
+    assert plain.status_code == 200  # local programs (SDKs, curl) still need no key
+    assert typed.status_code == 200  # a URL typed into the address bar is no page's request
+
+
+def test_a_web_page_with_a_key_is_served(fake_llm: FakeServer, drux_env: Path) -> None:
+    with running_gateway(fake_llm, drux_env) as gw:
+        secret = gw.create_key()
+        r = httpx.post(f"{gw.base_url}/chat/completions", content=CHAT, timeout=20,
+                       headers={**PAGE_HEADERS["rebound page"],
+                                "authorization": f"Bearer {secret}"})
+    assert r.status_code == 200

@@ -121,11 +121,20 @@ class AccessControl:
         return self._any_key
 
     # -- per request ------------------------------------------------------------------------
-    async def authenticate(self, authorization: bytes | None, client_host: str | None) -> Caller:
+    async def authenticate(self, authorization: bytes | None, client_host: str | None, *,
+                           from_page: bool = False) -> Caller:
+        """The caller of a request. ``from_page``: a browser sent it for a web page (it has
+        an ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``). Keyless loopback access
+        is for local programs: any site the user visits can make the browser POST here (a
+        text/plain form needs no CORS preflight) and, after DNS rebinding, read answers."""
         loopback = is_loopback(client_host)
+        open_here = loopback and (self._open_loopback or not self._any_key)
         if authorization is None:
-            if loopback and (self._open_loopback or not self._any_key):
+            if open_here and not from_page:
                 return _OPEN
+            if open_here:
+                raise _unauthorized("requests from web pages need an API key, also on this "
+                                    "machine; create one with: drux keys create")
             if not self._any_key:
                 raise _unauthorized("the gateway has no API keys yet and only serves loopback "
                                     "clients without one; create a key with: drux keys create")
@@ -140,7 +149,7 @@ class AccessControl:
             await self.refresh()  # perhaps a key created since the last reload
             info = self._by_hash.get(digest)
         if info is None:
-            if loopback and (self._open_loopback or not self._any_key):
+            if open_here and not from_page:
                 return _OPEN  # open access ignores whatever key a local client sends
             raise _unauthorized("invalid or revoked API key")
         return Caller(info)

@@ -193,13 +193,16 @@ class GatewayApp:
                 raise GatewayError(503, f"the gateway cannot read its keys: {err}",
                                    type="server_error", code="store_unavailable") from None
         authorization = None
+        from_page = False
         for name, value in scope["headers"]:
             if name == b"authorization":
-                authorization = value
-                break
+                authorization = value if authorization is None else authorization
+            elif name == b"origin" or (name == b"sec-fetch-site" and value != b"none"):
+                from_page = True
         client = scope.get("client")
         try:
-            return await self.access.authenticate(authorization, client[0] if client else None)
+            return await self.access.authenticate(authorization, client[0] if client else None,
+                                                  from_page=from_page)
         except StoreError as err:
             raise GatewayError(503, f"the gateway cannot read its keys: {err}",
                                type="server_error", code="store_unavailable") from None

@@ -11,7 +11,8 @@
 
 Access: once any gateway key exists (``drux keys create``) every request needs
 ``Authorization: Bearer <key>``. With no key at all the gateway is open to
-loopback clients only (local development) and refuses the rest; with
+loopback clients only (local development) and refuses the rest, and requests a
+browser sends for a web page (they carry ``Origin`` or ``Sec-Fetch-Site``); with
 ``open_loopback = true`` loopback clients are let in without a key even when
 keys exist. Behind a reverse proxy on the same machine every client looks like
 loopback, so leave ``open_loopback`` off there.
