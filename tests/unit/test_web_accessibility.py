@@ -235,3 +235,18 @@ def test_every_page_has_structure_landmarks_labels_and_a_unique_title(client: Te
         assert a.title.endswith(" · drux") and len(a.title) > len(" · drux"), name
         assert a.title not in titles.values(), (name, a.title, titles)
         titles[name] = a.title
+
+
+def test_numbers_and_current_choices_are_named_for_screen_readers(client: TestClient) -> None:
+    ask_id = _finished_ask(client)
+    history = client.get("/history").text
+    pill = re.search(r'<span class="score-pill (\w+)">(.*?)</span>\s*<span class="q">', history)
+    assert pill and pill.group(2).startswith('<span class="sr">Score </span>')
+    result = client.get(f"/r/{ask_id}").text
+    for label, role in (("Total time: ", "latency"), ("Output: ", "tokens"), ("Cost: ", "cost")):
+        assert f'<span class="sr">{label}</span><span data-role="{role}">' in result
+    tagged = client.get("/?tag=space").text
+    assert '<div class="tags" role="group" aria-label="Filter by tag">' in tagged
+    current = re.findall(r'<a class="tag active" aria-current="true" href="[^"]*">([^<]+)</a>',
+                         tagged)
+    assert current == ["space"]
