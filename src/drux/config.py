@@ -52,8 +52,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("drux")))
     cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir("drux")))
-    # SQLAlchemy URL; default is SQLite (WAL) at data_dir/drux.db.
-    database_url: str | None = None
+    # SQLAlchemy URL; default is SQLite (WAL) at data_dir/drux.db. Not in repr: it may
+    # hold a password.
+    database_url: str | None = Field(default=None, repr=False)
     user_config: Path = Field(
         default_factory=lambda: Path(platformdirs.user_config_dir("drux")) / "drux.toml"
     )
@@ -92,8 +93,8 @@ class Settings(BaseSettings):
 class AppConfig:
     settings: Settings
     catalog: Catalog
-    # Explicit keys from drux.toml, by vendor name. Never printed or stored.
-    explicit_keys: dict[str, str]
+    # Explicit keys from drux.toml, by vendor name. Never printed or stored (nor in repr).
+    explicit_keys: dict[str, str] = field(repr=False)
     # The raw [routing] table (retry, breaker, hedge, deadlines); routing validates it.
     routing: dict[str, Any] = field(default_factory=dict)
 
