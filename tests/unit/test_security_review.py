@@ -1,9 +1,17 @@
-"""Security review regressions: secrets out of reprs."""
+"""Security review regressions: secrets out of reprs, cross-site form posts refused."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_kit import Scripts, make_services, relaxed
+
 from drux.catalog import Catalog
 from drux.config import AppConfig, Settings
+from drux.web.app import create_app
 
 KEY = "sk-live-0123456789abcdef"
 
@@ -14,3 +22,28 @@ def test_config_reprs_show_no_key_and_no_database_password() -> None:
     for shown in (repr(config), str(config), repr(settings), str(settings)):
         assert KEY not in shown and "hunter2" not in shown
     assert settings.db_url.endswith("hunter2-db-pass@db.local/drux")  # still used as given
+
+
+@pytest.fixture
+def client(drux_env: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(make_services(drux_env, Scripts()), relaxed())) as c:
+        yield c
+
+
+@pytest.mark.parametrize("headers", [{"origin": "null"},
+                                     {"origin": "null", "sec-fetch-site": "cross-site"}])
+def test_a_form_post_from_an_opaque_origin_is_refused(client: TestClient,
+                                                      headers: dict[str, str]) -> None:
+    # A sandboxed frame or a data: page on another site sends "Origin: null".
+    r = client.post("/ask", data={"question": "hi"}, headers=headers, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post("/articles/november-heat-record/ask", headers=headers, follow_redirects=False)
+    assert r.status_code == 403
+    assert client.get("/api/asks").json()["total"] == 0
+
+
+def test_same_origin_form_posts_still_work(client: TestClient) -> None:
+    for headers in ({"origin": "http://testserver"}, {"origin": "null", "sec-fetch-site": "same-origin"},
+                    {}):
+        r = client.post("/ask", data={"question": "hi"}, headers=headers, follow_redirects=False)
+        assert r.status_code == 303, headers

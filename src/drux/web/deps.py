@@ -57,7 +57,10 @@ def same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     fetch_site = request.headers.get("sec-fetch-site")
     own = f"{request.url.scheme}://{request.url.netloc}"
-    if (origin and origin != "null" and origin != own) or fetch_site == "cross-site":
+    # "null" is what a sandboxed frame or a data: page on any site sends; browsers
+    # without Sec-Fetch-Site would otherwise let such a cross-site post through.
+    opaque = origin == "null" and fetch_site != "same-origin"
+    if (origin and origin != "null" and origin != own) or opaque or fetch_site == "cross-site":
         raise HTTPException(403, "Forms on this site can only be sent from this site.")
 
 
