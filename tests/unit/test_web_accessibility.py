@@ -55,6 +55,8 @@ TEXT_PAIRS = [
     ("mid-text", "surface", ".substitute"), ("mid-text", "code", ".state-half-open"),
     ("on-status", "good", ".score-pill.high"), ("on-status", "bad", ".score-pill.low"),
     ("on-status", "muted", ".score-pill.none"),
+    ("bad", "accent-soft", ".status-failed in an article's past results (.ai-block)"),
+    ("accent", "accent-soft", ".status-running in .ai-block"),
 ]
 
 
@@ -66,6 +68,13 @@ def test_text_colours_meet_aa_contrast(scheme: str) -> None:
     assert not failing, failing
     # The mid score pill keeps dark text on the amber fill in both schemes.
     assert contrast("#1d1f23", palette["mid"]) >= 4.5
+
+
+def test_motion_is_only_used_with_a_reduced_motion_rule() -> None:
+    css = CSS.read_text()
+    moves = re.findall(r"(?:animation|transition|scroll-behavior)\s*:\s*(?!none)[^;]+", css)
+    if moves:
+        assert "prefers-reduced-motion" in css, moves
 
 
 def test_contrast_formula_matches_known_values() -> None:
