@@ -4,7 +4,10 @@ whatever encoding, never gets it into a drux error, its body, or a gateway answe
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -144,3 +147,45 @@ def test_a_web_page_with_a_key_is_served(fake_llm: FakeServer, drux_env: Path) -
                        headers={**PAGE_HEADERS["rebound page"],
                                 "authorization": f"Bearer {secret}"})
     assert r.status_code == 200
+
+
+def _drux(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from drux.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, **env, "COLUMNS": "200"})
+
+
+def test_no_cli_output_or_stored_record_shows_an_echoed_key(fake_llm: FakeServer,
+                                                            drux_env: Path) -> None:
+    # The key comes from the environment; the vendor echoes it URL-encoded in every error.
+    (drux_env / "project.toml").write_text(
+        f'[providers.echo]\nbase_url = "{fake_llm.openai_url}"\napi_key_env = "ECHO_KEY"\n'
+        '[models.m]\nprovider = "echo"\nmodel = "up-m"\n[panels]\ndefault = ["m"]\n')
+    fake_llm.script("up-m", Fail("bad_request", message=ECHOES["url-encoded"]))
+    env = {"ECHO_KEY": KEY}
+    asked = _drux("ask", "hi", "--json", env=env)
+    ask_id = json.loads(asked.stdout)["id"]
+    shown = [asked, _drux("show", ask_id, "--json", env=env), _drux("status", "--json", env=env),
+             _drux("status", env=env), _drux("models", "--json", env=env),
+             _drux("provider-keys", "list", env=env)]
+    assert "***" in asked.stdout
+    for proc in shown:
+        assert not leaked(proc.stdout + proc.stderr), proc.args
+    database = (drux_env / "data" / "drux.db").read_bytes()
+    assert not leaked(database.decode("latin-1"))
+    assert fake_llm.requests_for(model="up-m")[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_a_key_limited_to_one_model_reaches_no_other(fake_llm: FakeServer, drux_env: Path) -> None:
+    lookalikes = ["M-SOLO", " m-solo", "m-solo ", "m-solo\u200b", "m\u2010solo", "ｍ-solo",
+                  "g-fast", "m-backup", "m-primary"]  # a group holding m-solo; its fallback
+    with running_gateway(fake_llm, drux_env) as gw:
+        secret = gw.create_key(models=["m-solo"])
+        auth = {"authorization": f"Bearer {secret}"}
+        codes = {name: httpx.post(f"{gw.base_url}/chat/completions", headers=auth, timeout=20,
+                                  json={"model": name, "messages": [{"role": "user", "content": "hi"}]}
+                                  ).status_code
+                 for name in [*lookalikes, "m-solo"]}
+    assert codes.pop("m-solo") == 200
+    assert all(code in (403, 404) for code in codes.values()), codes
+    assert {r.model for r in fake_llm.requests} == {"up-solo"}
