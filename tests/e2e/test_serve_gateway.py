@@ -43,6 +43,13 @@ def test_serve_answers_openai_clients_and_pages(drux_env: Path) -> None:
                 time.sleep(0.2)
         assert health.status_code == 200
         assert "The Hub" in httpx.get(f"{base}/", timeout=5).text
+        assert httpx.get(f"http://localhost:{port}/api/asks", timeout=5).status_code == 200
+        # DNS rebinding: a page whose name now points at 127.0.0.1 reads nothing.
+        for path in ("/api/asks", "/", "/v1/models"):
+            rebound = httpx.get(f"{base}{path}", headers={"Host": f"evil.example:{port}"},
+                                timeout=5)
+            assert rebound.status_code == 400, path
+            assert rebound.json()["error"]["type"] == "host_not_allowed"
 
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused-on-loopback",
                                max_retries=0, timeout=120)

@@ -23,7 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drux.services import Services
 from drux.web.errors import install_error_handlers
-from drux.web.middleware import BodySizeLimit, HeadAsGet, QuietShutdown, SecurityHeaders
+from drux.web.middleware import (
+    BodySizeLimit,
+    HeadAsGet,
+    HostCheck,
+    QuietShutdown,
+    SecurityHeaders,
+)
 from drux.web.ratelimit import TokenBucketLimiter
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
@@ -138,9 +144,12 @@ class GatewayDispatch:
         await self.web(scope, receive, send)
 
 
-def create_server_app(services: Services, web_settings: WebSettings | None = None) -> ASGIApp:
-    """What ``drux serve`` runs: the pages, the JSON API and the gateway (/v1, /health)."""
+def create_server_app(services: Services, web_settings: WebSettings | None = None, *,
+                      allowed_hosts: list[str] | None = None) -> ASGIApp:
+    """What ``drux serve`` runs: the pages, the JSON API and the gateway (/v1, /health),
+    answering only to ``allowed_hosts`` when given."""
     from drux.gateway import create_gateway_app
 
     gateway = create_gateway_app(services)
-    return GatewayDispatch(create_app(services, web_settings, gateway=gateway), gateway)
+    app: ASGIApp = GatewayDispatch(create_app(services, web_settings, gateway=gateway), gateway)
+    return app if allowed_hosts is None else HostCheck(app, allowed_hosts)

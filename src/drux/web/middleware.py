@@ -1,9 +1,10 @@
-"""Pure ASGI middleware: security headers on every response, HEAD served as GET, and a
-request body cap."""
+"""Pure ASGI middleware: security headers on every response, HEAD served as GET, a host
+check (DNS rebinding) and a request body cap."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,6 +78,42 @@ class HeadAsGet:
 
 class _HeadSent(Exception):
     """Stops a route's body once a HEAD response is complete."""
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_name(value: str) -> str:
+    """The name part of a Host header: no port, no IPv6 brackets, lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostCheck:
+    """Refuse requests whose Host is not one of ``allowed`` (DNS rebinding: a web page
+    whose name now points at 127.0.0.1 must not read the asks or use the gateway)."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app = app
+        self.allowed = {host_name(h) for h in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            raw = dict(scope.get("headers", [])).get(b"host", b"")
+            name = host_name(raw.decode("latin-1"))
+            if name not in self.allowed:
+                body = json.dumps({"error": {
+                    "type": "host_not_allowed", "code": "host_not_allowed", "param": None,
+                    "message": "this server does not answer to that host name; set "
+                               "DRUX_WEB_ALLOWED_HOSTS to add it"}}).encode()
+                await send({"type": "http.response.start", "status": 400, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
