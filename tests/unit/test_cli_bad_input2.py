@@ -63,6 +63,15 @@ def test_square_brackets_in_stored_text_are_shown_not_read_as_markup(drux_env: P
         assert shown in proc.stdout, args
 
 
+@pytest.mark.parametrize(("var", "value"), [("DRUX_WEB_ALLOWED_HOSTS", "a.example"),
+                                             ("DRUX_WEB_PAGE_SIZE", "lots")])
+def test_bad_web_settings_name_the_variable(drux_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                            var: str, value: str) -> None:
+    # Was "unexpected ValidationError" and pydantic's four-line report.
+    monkeypatch.setenv(var, value)
+    _one_line_error(_drux("serve", "--port", "1"), f"{var}: ")
+
+
 def test_keys_create_with_an_empty_models_list_makes_no_key(drux_env: Path) -> None:
     # `--models ",,"` (or "") created a key allowed to use every model.
     for models in ("", " , ,"):

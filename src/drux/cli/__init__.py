@@ -96,9 +96,11 @@ def _settings_error(exc: Exception) -> None:
     """Exit with a one-line ``error:`` naming the DRUX_* variable a bad setting came from."""
     from pydantic import ValidationError
 
-    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+    prefixes = {"Settings": "DRUX_", "WebSettings": "DRUX_WEB_",
+                "GatewaySettings": "DRUX_GATEWAY_"}
+    if not isinstance(exc, ValidationError) or exc.title not in prefixes:
         return
     first = exc.errors()[0]
-    name = "DRUX_" + "_".join(str(part) for part in first["loc"]).upper()
+    name = prefixes[exc.title] + "_".join(str(part) for part in first["loc"]).upper()
     typer.echo(f"error: {name}: {first['msg']}", err=True)
     sys.exit(2)

@@ -32,16 +32,17 @@ def serve(
     """Serve the web app, the JSON API (/docs) and the OpenAI-compatible gateway (/v1)."""
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise fail(f"unknown log level {log_level!r}", 2)
+    from drux.web.settings import WebSettings
+
+    web = WebSettings()  # bad DRUX_WEB_* values are one line, before anything starts
     _check_free(host, port)
     import uvicorn
 
     from drux.services import Services
     from drux.web.app import create_server_app
-    from drux.web.settings import WebSettings
 
     services = Services.from_settings()
     services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
-    web = WebSettings()
     web_app = create_server_app(services, web, allowed_hosts=web.hosts_for(host))
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # Open event streams end with their asks; on Ctrl-C do not wait for long local asks.
