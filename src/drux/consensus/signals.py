@@ -12,6 +12,7 @@ Pure Python and regular expressions: fast, no model.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -144,6 +145,7 @@ def _scoped_terms(tokens: list[str], exclude: set[str]) -> tuple[frozenset[str],
     return frozenset(asserted), frozenset(denied)
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and called for every word of every claim
 def stem_word(tok: str) -> str:
     """A crude suffix stripper: enough to match 'seeds'/'seed', 'digested'/'digest'."""
     for suffix in ("ing", "ed", "es", "s"):
