@@ -67,3 +67,24 @@ def test_serve_with_an_unusable_database_is_one_line(drux_env: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.startswith("error: cannot write the database")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_serve_listens_where_drux_host_and_drux_port_say(drux_env: Path) -> None:
+    # `drux gateway` read DRUX_HOST/DRUX_PORT but `drux serve` always took 127.0.0.1:8000.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DRUX_HOST": "127.0.0.1", "DRUX_PORT": str(port)}
+        r = subprocess.run([*DRUX, "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"error: cannot listen on 127.0.0.1:{port}: "
+                                "Address already in use")
+
+
+def test_serve_with_a_bad_drux_port_names_the_variable(drux_env: Path) -> None:
+    env = {**os.environ, "DRUX_PORT": "0"}
+    r = subprocess.run([*DRUX, "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: DRUX_PORT:")
+    assert len(r.stderr.strip().splitlines()) == 1

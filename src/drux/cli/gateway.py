@@ -27,8 +27,8 @@ def build_app() -> object:
 
 @app.command("gateway")
 def gateway(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default DRUX_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default DRUX_PORT).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default DRUX_HOST, else 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default DRUX_PORT, else 8000).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     open_loopback: Annotated[bool, typer.Option(
         "--open-loopback", help="Let loopback clients in without a key even when keys exist.")] = False,
@@ -88,7 +88,7 @@ def create(
     rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
     budget: Annotated[float | None, typer.Option(help="Spending limit in USD.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a key. Its secret is printed once and never stored: copy it now."""
     allowed = [m.strip() for m in (models or "").split(",") if m.strip()]
@@ -115,7 +115,7 @@ def revoke(id_or_prefix: Annotated[str, typer.Argument(help="Key id or prefix.")
 
 
 @keys_app.command("list")
-def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every key with its limits and spend (never the secret)."""
     infos = _store().keys.all()
     if as_json:
@@ -137,7 +137,7 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @keys_app.command("usage")
-def usage(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def usage(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Requests, tokens and cost recorded by the gateway, per key and model."""
     rows = _store().keys.usage()
     if as_json:

@@ -24,17 +24,23 @@ def _check_free(host: str, port: int) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    host: Annotated[str | None, typer.Option(
+        help="Address to listen on (default DRUX_HOST, else 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Port to listen on (default DRUX_PORT, else 8000).")] = None,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level (critical, error, warning, info, debug).")] = "info",
 ) -> None:
     """Serve the web app, the JSON API (/docs) and the OpenAI-compatible gateway (/v1)."""
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise fail(f"unknown log level {log_level!r}", 2)
+    from drux.config import Settings
     from drux.web.settings import WebSettings
 
-    web = WebSettings()  # bad DRUX_WEB_* values are one line, before anything starts
+    settings = Settings()  # bad DRUX_* values are one line, before anything starts
+    web = WebSettings()
+    host = host or settings.host
+    port = port or settings.port
     _check_free(host, port)
     import uvicorn
 
