@@ -85,6 +85,18 @@ def test_ask_default_panel_live_output(env: dict[str, str]) -> None:
     assert "Consensus Score:" in proc.stdout
 
 
+@pytest.mark.e2e
+def test_live_ask_names_each_skipped_model_once(env: dict[str, str]) -> None:
+    # The live ask printed the skipped members as it started and again under the answers.
+    proc = run(["ask", "What is 2+2?", "--panel", "frontier", "--max-tokens", "4"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("skipped gpt-4.1: set OPENAI_API_KEY") == 1
+    assert proc.stdout.count("skipped ") == 4  # every cloud member of the panel, no key here
+    (listed,) = json.loads(run(["history", "--json"], env).stdout)
+    shown = run(["show", listed["id"]], env)
+    assert shown.stdout.count("skipped ") == 4  # `drux show` still lists them
+
+
 @pytest.mark.parametrize("mode", [["--json"], []], ids=["json", "live"])
 def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str], tmp_path: Path,
                                                 mode: list[str]) -> None:

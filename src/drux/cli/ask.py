@@ -117,7 +117,8 @@ async def _run_live(services: object, opts: object) -> int:
         await services.aclose()
     record = services.store.asks.get(ask_id) if ask_id else None
     if record:
-        console.print(record_view(record, explanation))
+        # The skipped models were printed as the ask started; once is enough.
+        console.print(record_view(record, explanation, show_skipped=False))
     if status != "complete":
         typer.echo("error: no model produced an answer", err=True)
         return 1

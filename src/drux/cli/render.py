@@ -132,7 +132,9 @@ def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel
     return Panel(Group(*lines), title=f"ask {record['id']}", expand=False)
 
 
-def record_view(record: dict[str, Any], explanation: str | None = None) -> Group:
+def record_view(record: dict[str, Any], explanation: str | None = None, *,
+                show_skipped: bool = True) -> Group:
+    """The whole ask; ``show_skipped=False`` when the skipped models were already printed."""
     record, explanation = clean(record), clean(explanation)
     cols = []
     for a in record["answers"]:
@@ -143,7 +145,7 @@ def record_view(record: dict[str, Any], explanation: str | None = None) -> Group
             col.note = f"answered by {a.get('answered_by') or a.get('deployment')} instead"
         cols.append(col)
     parts: list[RenderableType] = [Text(f"Q: {record['question']}", style="bold")]
-    for s in record.get("skipped") or []:
+    for s in (record.get("skipped") or []) if show_skipped else []:
         parts.append(Text(f"skipped {s['model']}: {s['reason']}", style="yellow"))
     parts += [columns_table(cols, tail_lines=40), timings_table(record["answers"]),
               score_panel(record, explanation)]
