@@ -55,7 +55,7 @@ def agreement(
     judge: Annotated[str | None, typer.Option(help="Judge model id (judge/hybrid).")] = None,
     split: Annotated[str, typer.Option(help="Which split's files to read.")] = "dev",
     limit: Annotated[int | None, typer.Option(min=1, help="Sample this many items per task.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """AUROC of the score for telling agreeing answer sets and pairs from conflicting ones."""
     from drux.consensus.evaluate import eval_agreement, format_agreement
@@ -80,11 +80,13 @@ def calibration(
     answers: Annotated[Path | None, typer.Option(help="Where recorded answers are cached.")] = None,
     backend: Annotated[str, typer.Option(help="fast, judge or hybrid.")] = "fast",
     judge: Annotated[str | None, typer.Option(help="Judge model id (judge/hybrid).")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, max=512)] = 32,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    max_tokens: Annotated[int, typer.Option(
+        "--max-tokens", min=1, max=512, help="Answer length cap per model.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Does a high score mean the consensus answer is right? Records the panel's answers once
-    (cached, resumable), then reports accuracy, AUROC and selective accuracy."""
+    """Does a high score mean the consensus answer is right? Accuracy, AUROC, selective accuracy.
+
+    The panel's answers are recorded once (cached, resumable; see --answers), then scored."""
     from drux.consensus.calibration import (
         eval_calibration,
         format_calibration,

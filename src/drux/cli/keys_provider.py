@@ -37,7 +37,7 @@ def set_key(
 
 
 @provider_keys.command("remove")
-def remove_key(vendor: Annotated[str, typer.Argument()]) -> None:
+def remove_key(vendor: Annotated[str, typer.Argument(help="Provider name, e.g. openai.")]) -> None:
     """Forget a stored key."""
     from drux.config import Settings, store_key, stored_keys
 

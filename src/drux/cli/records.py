@@ -72,7 +72,7 @@ def assemble(
 def history(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many asks.")] = 20,
     article: Annotated[str | None, typer.Option(help="Only asks about this article.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Past asks, newest first."""
     from rich.console import Console
@@ -101,7 +101,7 @@ def history(
 @app.command()
 def show(
     ask_id: Annotated[str, typer.Argument(help="An ask id (or a unique prefix).")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One past ask: every answer or failure, timings, and the score breakdown."""
     from rich.console import Console

@@ -23,7 +23,7 @@ def _when(entry: dict[str, Any]) -> str:
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Health of every deployment drux has routed to (latest snapshot per deployment)."""
     from rich.console import Console
     from rich.table import Table
