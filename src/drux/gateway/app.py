@@ -221,7 +221,7 @@ class GatewayApp:
             if call.stream:
                 await respond_stream(exchange, send, receive)
             else:
-                await respond_json(exchange, send)
+                await respond_json(exchange, send, receive)
         except DruxError as err:
             exchange.record(_status_of(err), None)
             raise from_drux(err, self.redact) from None

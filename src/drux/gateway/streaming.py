@@ -71,8 +71,19 @@ class Exchange:
             created_at=datetime.now(UTC)))
 
 
-async def respond_json(ex: Exchange, send: Send) -> None:
-    completion: Completion = await ex.provider.complete(ex.call.request)
+async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
+    # A client that hangs up must stop the answer: a local model would otherwise generate
+    # up to max_tokens for nobody while every other request waits for it.
+    watcher = _watch_disconnect(receive)
+    try:
+        completion: Completion = await ex.provider.complete(ex.call.request)
+    except asyncio.CancelledError as exc:
+        if not _client_left(exc):
+            raise
+        ex.record(499, None)
+        return
+    finally:
+        watcher.cancel()
     headers = ex.route_headers(completion.deployment, completion.substituted_for)
     body = completion_body(completion, model=completion.model or ex.call.model,
                            call_id=new_id(), created=int(time.time()))
@@ -115,6 +126,16 @@ def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
             handler.cancel(_CLIENT_GONE)
 
     return asyncio.create_task(watch())
+
+
+def _client_left(exc: asyncio.CancelledError) -> bool:
+    """Was this cancellation the disconnect watcher's? If so, it is handled: take it back."""
+    if _CLIENT_GONE not in exc.args:
+        return False
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    return True
 
 
 def _answered_by(ex: Exchange, chunk: Chunk) -> str:

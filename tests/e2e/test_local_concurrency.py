@@ -1,0 +1,142 @@
+"""Several asks at once on the real local SmolLM2: turns on the one loaded model, deadlines
+while queued, cancellation and client disconnects (run `make models` first)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from drux.config import AppConfig, load_config
+from drux.errors import WeightsError
+from drux.providers.local import LoadedModel, LocalProvider
+from drux.services import Services
+from drux.types import ChatRequest, Message
+from drux.weights import ready_path
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "smollm2-135m"
+QUESTION = "What is the boiling point of water at sea level in Celsius?"
+STORY = "Write a very long story about a lighthouse keeper and a storm, with many chapters."
+LONG = 2000  # left alone, the greedy story runs to the full 2000 tokens
+LIMIT = 120.0  # generous bound for anything awaited; never a timing assertion
+
+
+@pytest.fixture
+def config(drux_env: Any) -> AppConfig:
+    config = load_config()
+    try:
+        ready_path(config.catalog.model(MODEL), config.settings.models_dir)
+    except WeightsError as err:
+        pytest.skip(f"{err} (run `make models`)")
+    return config
+
+
+@pytest.fixture
+async def services(config: AppConfig) -> AsyncIterator[Services]:
+    services = Services(config)
+    yield services
+    await services.aclose()
+
+
+def _ask(text: str, max_tokens: int, **kw: Any) -> ChatRequest:
+    return ChatRequest([Message("user", text)], temperature=0.0, max_tokens=max_tokens, **kw)
+
+
+async def _model(services: Services) -> LoadedModel:
+    adapter = services.unrouted_provider(services.config.catalog.model(MODEL))
+    assert isinstance(adapter, LocalProvider)
+    return await adapter.load()
+
+
+async def _until(condition: Any, limit: float = LIMIT) -> None:
+    """Wait for a state of llama.cpp's worker thread, which signals nothing (polled; bounded,
+    not a timing assertion)."""
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 - no event to await: the state is llama.cpp's
+            await asyncio.sleep(0.02)
+
+
+async def _generated_when_idle(model: LoadedModel, prompt_len: int) -> int:
+    """Tokens the model had generated when its generation thread let go of it."""
+    assert await asyncio.to_thread(model.lock.acquire, timeout=LIMIT), "the model stayed busy"
+    try:
+        return int(model.llm.n_tokens) - prompt_len
+    finally:
+        model.lock.release()
+
+
+def _prompt_len(model: LoadedModel, text: str) -> int:
+    return len(model.chat_prompt([{"role": "user", "content": text}])[0])
+
+
+class _Client:
+    """One HTTP exchange driven straight through the gateway's ASGI interface, with a
+    disconnect the test triggers (uvicorn reports it to the app the same way)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = orjson.dumps(body)
+        self._sent_body = False
+        self.gone = asyncio.Event()
+        self.messages: list[dict[str, Any]] = []
+        self.started = asyncio.Event()
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return {"type": "http", "method": "POST", "path": "/v1/chat/completions",
+                "root_path": "", "headers": [(b"content-type", b"application/json")],
+                "client": ("127.0.0.1", 50000), "query_string": b""}
+
+    async def receive(self) -> dict[str, Any]:
+        if not self._sent_body:
+            self._sent_body = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self.started.set()
+
+    def json(self) -> tuple[int, Any]:
+        status = next(m["status"] for m in self.messages if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in self.messages if m["type"] == "http.response.body")
+        return status, orjson.loads(body)
+
+
+def _chat(text: str, max_tokens: int, *, stream: bool = False) -> dict[str, Any]:
+    return {"model": MODEL, "max_tokens": max_tokens, "temperature": 0, "stream": stream,
+            "messages": [{"role": "user", "content": text}]}
+
+
+@pytest.fixture
+async def gateway(services: Services) -> AsyncIterator[Any]:
+    from drux.gateway import create_gateway_app
+
+    app = create_gateway_app(services)
+    await app.startup()
+    yield app
+    await app.shutdown()
+
+
+async def test_gateway_json_client_that_disconnects_stops_generation(
+        services: Services, gateway: Any) -> None:
+    model = await _model(services)
+    prompt_len = _prompt_len(model, STORY)
+    client = _Client(_chat(STORY, LONG))
+    call = asyncio.create_task(gateway(client.scope, client.receive, client.send))
+    await _until(lambda: model.busy and model.llm.n_tokens > prompt_len)
+    client.gone.set()
+    async with asyncio.timeout(LIMIT):
+        await call
+    assert not client.messages, "nobody is left to answer"
+    assert await _generated_when_idle(model, prompt_len) < LONG // 2
+    after = _Client(_chat(QUESTION, 8))
+    async with asyncio.timeout(LIMIT):
+        await gateway(after.scope, after.receive, after.send)
+    status, body = after.json()
+    assert status == 200 and body["choices"][0]["message"]["content"].strip()
