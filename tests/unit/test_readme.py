@@ -32,3 +32,22 @@ def test_readme_quick_start_is_the_two_make_commands() -> None:
     assert commands == ["make demo", "make test"]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_every_drux_variable_the_readme_names_is_a_setting() -> None:
+    import re
+
+    from drux.gateway.settings import GatewaySettings
+    from drux.web.settings import WebSettings
+
+    known = {f"DRUX_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"DRUX_WEB_{name.upper()}" for name in WebSettings.model_fields}
+    known |= {f"DRUX_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+    named = set(re.findall(r"\bDRUX_[A-Z_]*[A-Z]\b", README.read_text()))
+    named -= {"DRUX_WEB", "DRUX_GATEWAY"}  # the prefixes, written as DRUX_WEB_*
+    assert named and named <= known, sorted(named - known)
+    web_fields = re.search(r"`DRUX_WEB_\*` \(`src/drux/web/settings.py`: (.*?)\)",
+                           README.read_text(), re.S)
+    assert web_fields is not None
+    listed = set(re.findall(r"`([A-Z_]+)`", web_fields.group(1)))
+    assert listed == {name.upper() for name in WebSettings.model_fields}
