@@ -4,6 +4,7 @@ while queued, cancellation and client disconnects (run `make models` first)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,6 +135,36 @@ async def test_gateway_json_client_that_disconnects_stops_generation(
     async with asyncio.timeout(LIMIT):
         await call
     assert not client.messages, "nobody is left to answer"
+    assert await _generated_when_idle(model, prompt_len) < LONG // 2
+    after = _Client(_chat(QUESTION, 8))
+    async with asyncio.timeout(LIMIT):
+        await gateway(after.scope, after.receive, after.send)
+    status, body = after.json()
+    assert status == 200 and body["choices"][0]["message"]["content"].strip()
+
+
+def _workers() -> int:
+    return sum(t.name == f"drux-local:{MODEL}" for t in threading.enumerate())
+
+
+async def test_gateway_stream_client_that_leaves_while_queued_gets_no_turn(
+        services: Services, gateway: Any) -> None:
+    model = await _model(services)
+    prompt_len = _prompt_len(model, STORY)
+    busy = _Client(_chat(STORY, LONG, stream=True))
+    first = asyncio.create_task(gateway(busy.scope, busy.receive, busy.send))
+    await asyncio.wait_for(busy.started.wait(), LIMIT)
+    queued = _Client(_chat(QUESTION, 8, stream=True))
+    second = asyncio.create_task(gateway(queued.scope, queued.receive, queued.send))
+    await _until(lambda: _workers() == 2)  # its generation thread waits for the model
+    queued.gone.set()
+    done, _ = await asyncio.wait([first, second], timeout=LIMIT,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    assert done == {second}, "the queued call waited for the busy one to finish"
+    assert not queued.messages
+    busy.gone.set()
+    async with asyncio.timeout(LIMIT):
+        await first
     assert await _generated_when_idle(model, prompt_len) < LONG // 2
     after = _Client(_chat(QUESTION, 8))
     async with asyncio.timeout(LIMIT):

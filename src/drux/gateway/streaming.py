@@ -96,22 +96,27 @@ async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
 
 async def respond_stream(ex: Exchange, send: Send, receive: Receive) -> None:
     stream = ex.provider.stream(ex.call.request)
-    watcher: asyncio.Task[None] | None = None
+    # Watched from the start: a client that leaves while its call waits for a busy local
+    # model must not get a turn on it.
+    watcher = _watch_disconnect(receive)
     try:
         try:
             first = await anext(stream)
         except StopAsyncIteration:
             raise StreamInterruptedError("the upstream stream ended before any output",
                                          provider="route", model=ex.call.model) from None
+        except asyncio.CancelledError as exc:
+            if not _client_left(exc):
+                raise
+            ex.record(499, None)
+            return
         headers = _SSE_HEADERS + ex.route_headers(first.deployment, first.substituted_for)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         encoder = ChunkEncoder(new_id(), _answered_by(ex, first), int(time.time()),
                                ex.call.include_usage)
-        watcher = _watch_disconnect(receive)
         await _relay(ex, send, stream, first, encoder, watcher)
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        watcher.cancel()
         with contextlib.suppress(Exception):
             await stream.aclose()  # type: ignore[attr-defined]
 
