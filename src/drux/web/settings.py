@@ -20,17 +20,18 @@ class WebSettings(BaseSettings):
     # Answer length for asks started from the pages (the API may ask for more).
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     page_size: int = Field(default=10, ge=1, le=100)
-    # Host names `drux serve` answers to (JSON list, e.g. '["drux.example.org"]'; "*" for
-    # any). Unset: the loopback names when it listens on loopback, so a web page whose name
-    # is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the asks; any name otherwise.
+    # Host names `drux serve` answers to besides the loopback names (JSON list, e.g.
+    # '["drux.example.org"]'; "*" for any). Unset: only the loopback names when it listens
+    # on loopback, so a web page whose name is re-pointed at 127.0.0.1 (DNS rebinding)
+    # cannot read the asks; any name when it listens elsewhere.
     allowed_hosts: list[str] | None = None
 
     def hosts_for(self, listen_host: str) -> list[str] | None:
         """The names to allow for a server listening on ``listen_host`` (None: any)."""
         from drux.web.middleware import LOOPBACK_NAMES, host_name
 
-        if self.allowed_hosts is not None:
-            return None if "*" in self.allowed_hosts else self.allowed_hosts
+        if self.allowed_hosts is not None:  # loopback names stay: no rebinding uses them
+            return None if "*" in self.allowed_hosts else [*self.allowed_hosts, *LOOPBACK_NAMES]
         if host_name(listen_host) in LOOPBACK_NAMES or listen_host.startswith("127."):
             return [*LOOPBACK_NAMES, listen_host]
         return None
