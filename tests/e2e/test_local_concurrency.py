@@ -4,8 +4,12 @@ while queued, cancellation and client disconnects (run `make models` first)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -171,3 +175,37 @@ async def test_gateway_stream_client_that_leaves_while_queued_gets_no_turn(
         await gateway(after.scope, after.receive, after.send)
     status, body = after.json()
     assert status == 200 and body["choices"][0]["message"]["content"].strip()
+
+
+_OPENER = """
+import sys
+from sqlalchemy import event
+from drux.store.db import make_engine, migrate
+
+def trace(statement):
+    if statement.split()[0].upper() in ("BEGIN", "CREATE", "INSERT"):
+        print("writing", flush=True)
+
+engine = make_engine("sqlite:///" + sys.argv[1])
+event.listen(engine, "connect", lambda conn, _: conn.set_trace_callback(trace))
+migrate(engine)
+"""
+
+
+def test_processes_opening_a_new_database_at_once_all_migrate_it(tmp_path: Path) -> None:
+    """The race, pinned: a writer holds the new file's lock until both openers have reached
+    their first write; then both go on. Without the write lock taken before the schema is
+    read, both saw no tables and the second failed creating them."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")  # as drux opens it, so its PRAGMA needs no lock
+    holder.execute("BEGIN IMMEDIATE")
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        assert all(proc.stdout and proc.stdout.readline() == "writing\n" for proc in procs)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    errors = [proc.communicate(timeout=LIMIT)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors

@@ -86,6 +86,11 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # Take the write lock before looking at the schema (busy_timeout waits for it):
+                # two processes opening a new database at once both saw no tables, and the
+                # second failed with "table alembic_version already exists".
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             _refuse_foreign(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
