@@ -4,6 +4,7 @@ while queued, cancellation and client disconnects (run `make models` first)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -209,3 +210,60 @@ def test_processes_opening_a_new_database_at_once_all_migrate_it(tmp_path: Path)
         holder.close()
     errors = [proc.communicate(timeout=LIMIT)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], errors
+
+
+_WAL_SWITCHER = """
+import sys
+from sqlalchemy import event
+from drux.store.db import make_engine
+
+tries = 0
+
+def trace(statement):
+    global tries
+    if statement.startswith("PRAGMA journal_mode"):
+        tries += 1
+        if tries == 2:
+            print("retrying", flush=True)
+
+engine = make_engine("sqlite:///" + sys.argv[1])
+event.listen(engine, "connect", lambda conn, _: conn.set_trace_callback(trace), insert=True)
+with engine.connect() as conn:
+    print(conn.exec_driver_sql("PRAGMA journal_mode").scalar(), flush=True)
+"""
+
+
+def test_switching_a_new_database_to_wal_waits_for_the_other_writer(tmp_path: Path) -> None:
+    """Two processes switching a new file to WAL at once: SQLite fails one of them at once,
+    without its busy timeout (pinned here by a writer holding the file in its old mode)."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    proc = subprocess.Popen([sys.executable, "-c", _WAL_SWITCHER, str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        retried = proc.stdout.readline()
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    out, err = proc.communicate(timeout=LIMIT)
+    assert retried == "retrying\n", err
+    assert proc.returncode == 0 and out.strip() == "wal", err
+
+
+def test_two_cli_asks_at_once_on_a_new_database(drux_env: Path, config: AppConfig) -> None:
+    drux = str(Path(sys.executable).parent / "drux")
+    procs = [subprocess.Popen([drux, "ask", "-m", MODEL, question, "--max-tokens", "8",
+                               "--temperature", "0", "--json"], env=os.environ.copy(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for question in (QUESTION, "Name a primary colour.")]
+    results = [proc.communicate(timeout=LIMIT) for proc in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert orjson.loads(out)["status"] == "complete"
+    store = Services(config).store
+    try:
+        assert len(store.asks.list()) == 2
+    finally:
+        store.close()

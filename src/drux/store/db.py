@@ -5,6 +5,7 @@ PostgreSQL session runs in UTC so stored times read back as UTC."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,34 @@ from drux.errors import StoreError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+_BUSY_TIMEOUT_S = 5.0
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """Two connections switching a new file to WAL at the same moment each hold a lock the
+    other needs, and SQLite fails one at once ("database is locked") instead of waiting: two
+    `drux ask` started together on a new database failed that way. The one that lost tries
+    again and then finds WAL already on."""
+    import sqlite3
+
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _prepare_sqlite_path(url: str) -> None:
