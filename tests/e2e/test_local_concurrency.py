@@ -4,11 +4,14 @@ while queued, cancellation and client disconnects (run `make models` first)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +123,18 @@ def _chat(text: str, max_tokens: int, *, stream: bool = False) -> dict[str, Any]
 
 
 @pytest.fixture
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """What the event loop reports through its exception handler ("Task exception was never
+    retrieved", an exception in a callback) while the test runs."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    yield seen
+    loop.set_exception_handler(previous)
+
+
+@pytest.fixture
 async def gateway(services: Services) -> AsyncIterator[Any]:
     from drux.gateway import create_gateway_app
 
@@ -130,12 +145,12 @@ async def gateway(services: Services) -> AsyncIterator[Any]:
 
 
 async def test_gateway_json_client_that_disconnects_stops_generation(
-        services: Services, gateway: Any) -> None:
+        services: Services, gateway: Any, loop_errors: list[dict[str, Any]]) -> None:
     model = await _model(services)
     prompt_len = _prompt_len(model, STORY)
     client = _Client(_chat(STORY, LONG))
     call = asyncio.create_task(gateway(client.scope, client.receive, client.send))
-    await _until(lambda: model.busy and model.llm.n_tokens > prompt_len)
+    await _until(lambda: model.busy)  # the only call: the model is busy with it
     client.gone.set()
     async with asyncio.timeout(LIMIT):
         await call
@@ -146,6 +161,9 @@ async def test_gateway_json_client_that_disconnects_stops_generation(
         await gateway(after.scope, after.receive, after.send)
     status, body = after.json()
     assert status == 200 and body["choices"][0]["message"]["content"].strip()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert loop_errors == []
 
 
 def _workers() -> int:
@@ -153,7 +171,7 @@ def _workers() -> int:
 
 
 async def test_gateway_stream_client_that_leaves_while_queued_gets_no_turn(
-        services: Services, gateway: Any) -> None:
+        services: Services, gateway: Any, loop_errors: list[dict[str, Any]]) -> None:
     model = await _model(services)
     prompt_len = _prompt_len(model, STORY)
     busy = _Client(_chat(STORY, LONG, stream=True))
@@ -176,6 +194,9 @@ async def test_gateway_stream_client_that_leaves_while_queued_gets_no_turn(
         await gateway(after.scope, after.receive, after.send)
     status, body = after.json()
     assert status == 200 and body["choices"][0]["message"]["content"].strip()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert loop_errors == []
 
 
 _OPENER = """
@@ -266,4 +287,131 @@ def test_two_cli_asks_at_once_on_a_new_database(drux_env: Path, config: AppConfi
     try:
         assert len(store.asks.list()) == 2
     finally:
+        store.close()
+
+
+async def _ended(runner: Any, ask_id: str) -> dict[str, Any]:
+    run = runner.get(ask_id)
+    async with asyncio.timeout(LIMIT):
+        async for _ in run.follow():
+            pass
+    return next(e for e in run.events if e["type"] == "done")
+
+
+async def _first_token(runner: Any, ask_id: str) -> None:
+    async with asyncio.timeout(LIMIT):
+        async for item in runner.get(ask_id).follow():
+            if item is not None and item[1]["type"] == "token":
+                return
+
+
+def _answer(services: Services, ask_id: str) -> dict[str, Any]:
+    record = services.store.asks.get(ask_id)
+    assert record is not None
+    return {"status": record["status"], **record["answers"][0]}
+
+
+async def test_web_asks_at_once_get_their_own_answers(services: Services) -> None:
+    from drux.services.ask import AskOptions
+    from drux.web.runner import AskRunner
+
+    def opts(question: str) -> AskOptions:
+        return AskOptions(question=question, models=[MODEL], max_tokens=16, temperature=0.0,
+                          source="api")
+
+    runner = AskRunner(services)
+    questions = (QUESTION, "Name a primary colour.", "What is the capital of Italy?")
+    alone = []
+    for question in questions:
+        ask_id = await runner.start(opts(question))
+        await _ended(runner, ask_id)
+        alone.append(_answer(services, ask_id)["text"])
+    assert len(set(alone)) == 3 and all(alone)
+    ids = [await runner.start(opts(question)) for question in questions]
+    for ask_id in ids:
+        assert (await _ended(runner, ask_id))["status"] == "complete"
+    assert [_answer(services, ask_id)["text"] for ask_id in ids] == alone
+
+
+async def test_web_ask_whose_deadline_passes_in_the_queue_fails_as_a_timeout(
+        services: Services, loop_errors: list[dict[str, Any]]) -> None:
+    from drux.services.ask import AskOptions
+    from drux.web.runner import AskRunner
+
+    model = await _model(services)
+    prompt_len = len(model.chat_prompt([{"role": "system", "content": _system()},
+                                        {"role": "user", "content": STORY}])[0])
+    runner = AskRunner(services)
+    busy = await runner.start(AskOptions(question=STORY, models=[MODEL], max_tokens=LONG,
+                                         temperature=0.0, timeout=LIMIT, source="api"))
+    await _first_token(runner, busy)
+    queued = await runner.start(AskOptions(question=QUESTION, models=[MODEL], max_tokens=8,
+                                           temperature=0.0, timeout=1.0, source="api"))
+    assert (await _ended(runner, queued))["status"] == "failed"
+    answer = _answer(services, queued)
+    assert answer["error"]["type"] == "timeout" and answer["status"] == "failed"
+    busy_run = runner.get(busy)
+    assert busy_run is not None and not busy_run.done, "the busy ask went on"
+    await runner.aclose(grace=0)  # shutdown: the busy ask is cancelled and saved partial
+    assert _answer(services, busy)["status"] == "partial"
+    assert await _generated_when_idle(model, prompt_len) < LONG // 2
+    after = await runner.start(AskOptions(question=QUESTION, models=[MODEL], max_tokens=8,
+                                          temperature=0.0, source="api"))
+    assert (await _ended(runner, after))["status"] == "complete"
+    assert _answer(services, after)["text"].strip()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert loop_errors == []
+
+
+def _system() -> str:
+    from drux.services.ask import DEFAULT_SYSTEM
+
+    return DEFAULT_SYSTEM
+
+
+async def test_concurrent_first_use_loads_the_model_once(config: AppConfig) -> None:
+    from drux.providers.local import LocalModelPool
+
+    pool = LocalModelPool()
+    spec = config.catalog.model(MODEL)
+    path = ready_path(spec, config.settings.models_dir)
+    providers = [LocalProvider(spec, path, pool=pool, threads=1) for _ in range(3)]
+    try:
+        answers = await asyncio.gather(*(p.complete(_ask(QUESTION, 8)) for p in providers))
+        assert len(pool) == 1
+        assert len({id((await p.load()).llm) for p in providers}) == 1
+        assert len({a.text for a in answers}) == 1 and answers[0].text.strip()
+    finally:
+        pool.close()
+
+
+def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
+                                                           config: AppConfig) -> None:
+    drux = str(Path(sys.executable).parent / "drux")
+    proc = subprocess.Popen([drux, "ask", "-m", MODEL, STORY, "--max-tokens", str(LONG),
+                             "--temperature", "0", "--json"], env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Services(config).store
+    try:
+        def streaming() -> bool:
+            asks = store.asks.list()
+            record = store.asks.get(asks[0].id) if asks else None
+            return bool(record and record["answers"][0]["text"])
+
+        deadline = time.monotonic() + LIMIT
+        while not streaming():  # the ask's periodic flush is the only sign from outside
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=LIMIT)
+        assert proc.returncode == 130
+        assert "Traceback" not in err and "never retrieved" not in err, err
+        record = store.asks.get(store.asks.list()[0].id)
+        assert record is not None and record["status"] == "partial"
+        assert record["answers"][0]["status"] == "partial" and record["answers"][0]["text"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         store.close()
