@@ -415,3 +415,27 @@ def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
             proc.kill()
             proc.wait()
         store.close()
+
+
+async def test_asks_queued_on_the_busy_model_are_served_in_arrival_order(
+        services: Services) -> None:
+    # The model lock used to be taken by polling, in no order: the first ask to queue
+    # could wait out its deadline while later ones were answered.
+    provider = services.provider(MODEL)
+    model = await _model(services)
+    busy = asyncio.create_task(provider.complete(_ask(STORY, 48)))
+    await _until(lambda: model.busy)
+    done: list[str] = []
+
+    async def ask(name: str) -> None:
+        await provider.complete(_ask(QUESTION, 4))
+        done.append(name)
+
+    queued = []
+    for i, name in enumerate(("first", "second", "third")):
+        queued.append(asyncio.create_task(ask(name)))
+        await _until(lambda i=i: model.lock.waiting >= i + 1)  # type: ignore[misc]
+    async with asyncio.timeout(LIMIT):
+        await busy
+        await asyncio.gather(*queued)
+    assert done == ["first", "second", "third"]

@@ -43,6 +43,7 @@ from drux.errors import (
     ProviderError,
     WeightsError,
 )
+from drux.providers._fairlock import FairLock
 from drux.types import ChatRequest, Chunk, Completion, Usage, collect
 from drux.weights import ready_path
 
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 
 MAX_CONTEXT = 4096
 _RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's "pick a random seed"
-_LOCK_POLL_S = 0.05
 
 FEWSHOT_INSTRUCTION = "Answer each question with a short, factual answer."
 FEWSHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -102,7 +102,7 @@ class LoadedModel:
 
         self.llm = llm
         self.path = path
-        self.lock = threading.Lock()
+        self.lock = FairLock()  # asks queued on the model are served in arrival order
         self.n_ctx: int = llm.n_ctx()
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._is_eog = llama_cpp.llama_vocab_is_eog
@@ -410,11 +410,8 @@ def _generate(model: LoadedModel, plan: _Plan, channel: _Channel, error: Callabl
     return _End(finish, Usage(len(tokens), produced))
 
 
-def _acquire(lock: threading.Lock, stopped: threading.Event) -> bool:
-    while not lock.acquire(timeout=_LOCK_POLL_S):
-        if stopped.is_set():
-            return False
-    return True
+def _acquire(lock: FairLock, stopped: threading.Event) -> bool:
+    return lock.acquire(stopped=stopped)
 
 
 class LocalProvider:
