@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -296,3 +297,34 @@ def test_abandoned_asks_are_settled_on_postgres(store: Store) -> None:
     from test_store_abandoned import check_settles_only_the_abandoned
 
     check_settles_only_the_abandoned(store)  # aware timestamps, a non-UTC server zone
+
+
+def _open_together(url: str, n: int) -> list[Exception]:
+    import threading
+
+    start, errors = threading.Barrier(n), []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store(url).close()
+        except Exception as exc:  # collected and asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)  # generous; without the lock they could wait on each other for minutes
+    assert not any(t.is_alive() for t in threads), "migrators stuck on each other"
+    return errors
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(pg_cluster: Any) -> None:
+    # Without a lock, migrators racing on a new database saw no tables at once and then
+    # blocked on each other's uncommitted tables (or failed: "already exists").
+    import uuid
+
+    for _ in range(3):
+        url = str(pg_cluster.create_database(f"t_{uuid.uuid4().hex[:16]}"))
+        assert _open_together(url, 4) == []

@@ -98,6 +98,9 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_MIGRATION_LOCK = 0x64727578  # "drux": the advisory lock key of schema migrations
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
@@ -113,6 +116,9 @@ def migrate(engine: Engine) -> None:
                 # two processes opening a new database at once both saw no tables, and the
                 # second failed with "table alembic_version already exists".
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif conn.dialect.name == "postgresql":
+                # The same race on PostgreSQL: one migrator at a time, until this commits.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             _refuse_foreign(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
