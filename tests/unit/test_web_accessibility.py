@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_kit import Scripts, make_services, relaxed, sse_events
+from web_kit import Scripts, ask_from_the_form, make_services, relaxed
 
 from drux.web.app import create_app
 from drux.web.svg import _cell_color, gauge
@@ -89,17 +89,8 @@ def client(drux_env: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _finished_ask(client: TestClient, question: str = "Does water boil at 100 C?") -> str:
-    r = client.post("/ask", data={"question": question, "mode": "panel", "panel": "default"},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    ask_id = r.headers["location"].rsplit("/", 1)[1]
-    sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
-    return ask_id
-
-
 def test_heatmap_numbers_are_also_a_table_and_readable_on_every_fill(client: TestClient) -> None:
-    html = client.get(f"/r/{_finished_ask(client)}").text
+    html = client.get(f"/r/{ask_from_the_form(client)}").text
     svg = re.search(r'<svg class="heatmap".*?</svg>', html, re.S)
     assert svg and 'role="img"' in svg.group(0)
     pairs = re.findall(r"<title>([^<]+) vs ([^<]+): ([0-9.]+)</title>", svg.group(0))
@@ -129,7 +120,7 @@ def test_gauge_text_alternative_says_the_score_or_that_there_is_none() -> None:
 
 def test_result_page_announces_progress_from_one_polite_status_not_the_tokens(
         client: TestClient) -> None:
-    html = client.get(f"/r/{_finished_ask(client)}").text
+    html = client.get(f"/r/{ask_from_the_form(client)}").text
     live = re.findall(r"<[^>]*aria-live=[^>]*>", html)
     assert live == ['<p class="sr" id="live-status" role="status" aria-live="polite" '
                     'aria-atomic="true">']
@@ -217,7 +208,7 @@ def _audit(html: str) -> _Audit:
 
 
 def _pages(client: TestClient) -> dict[str, str]:
-    ask_id = _finished_ask(client)
+    ask_id = ask_from_the_form(client)
     paths = {"hub": "/", "hub search": "/?q=water", "article": "/articles/november-heat-record",
              "ask": "/ask", "result": f"/r/{ask_id}", "history": "/history",
              "status": "/status", "docs": "/docs", "not found": "/nowhere",
@@ -247,7 +238,7 @@ def test_every_page_has_structure_landmarks_labels_and_a_unique_title(client: Te
 
 
 def test_numbers_and_current_choices_are_named_for_screen_readers(client: TestClient) -> None:
-    ask_id = _finished_ask(client)
+    ask_id = ask_from_the_form(client)
     history = client.get("/history").text
     pill = re.search(r'<span class="score-pill (\w+)">(.*?)</span>\s*<span class="q">', history)
     assert pill and pill.group(2).startswith('<span class="sr">Score </span>')

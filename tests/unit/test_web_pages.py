@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_kit import Scripts, make_services, relaxed, sse_events
+from web_kit import Scripts, ask_from_the_form, make_services, relaxed, sse_events
 
 from drux.web.app import create_app
 from drux.web.settings import WebSettings
@@ -27,15 +27,6 @@ def client(drux_env: Path, scripts: Scripts) -> Iterator[TestClient]:
     app = create_app(make_services(drux_env, scripts), relaxed(page_size=3))
     with TestClient(app) as c:
         yield c
-
-
-def _ask_page(client: TestClient, question: str = "Does water boil at 100 C?") -> str:
-    r = client.post("/ask", data={"question": question, "mode": "panel", "panel": "default"},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    ask_id = r.headers["location"].rsplit("/", 1)[1]
-    sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
-    return ask_id
 
 
 def test_hub_lists_searches_filters_and_pages(client: TestClient) -> None:
@@ -81,7 +72,7 @@ def test_ask_the_ais_on_an_article_redirects_to_its_result(client: TestClient,
 
 
 def test_result_page_permalink_exports_and_open_graph(client: TestClient) -> None:
-    ask_id = _ask_page(client)
+    ask_id = ask_from_the_form(client)
     html = client.get(f"/r/{ask_id}").text
     assert '<meta property="og:title" content="Does water boil at 100 C?">' in html
     assert re.search(r'<meta property="og:description" content="Consensus Score \d+/100', html)
@@ -104,7 +95,7 @@ def test_an_ask_that_ends_while_its_page_is_read_is_followed_live(
     built. It must follow the ask over SSE, not render a finished page with no score."""
     from drux.web.routes import pages
 
-    ask_id = _ask_page(client)
+    ask_id = ask_from_the_form(client)
     run = client.app.state.runner.get(ask_id)  # type: ignore[attr-defined]
     assert run is not None and run.done
     run.done = False  # as it was when the page asked
@@ -126,7 +117,7 @@ def test_an_ask_that_ends_while_its_page_is_read_is_followed_live(
 def test_model_output_is_sanitized_on_every_page(drux_env: Path) -> None:
     scripts = Scripts(answers={"alpha": XSS, "beta": XSS, "gamma": XSS})
     with TestClient(create_app(make_services(drux_env, scripts), relaxed())) as client:
-        ask_id = _ask_page(client, question="<script>alert(4)</script>")
+        ask_id = ask_from_the_form(client, question="<script>alert(4)</script>")
         events = sse_events(client.get(f"/api/asks/{ask_id}/events").text)
         finished = [e for _, e in events if e["type"] == "finished"]
         pages = [client.get(f"/r/{ask_id}").text, client.get(f"/r/{ask_id}/consensus").text,
@@ -175,7 +166,7 @@ def test_security_headers_on_every_response(client: TestClient, path: str) -> No
 
 
 def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
-    ask_id = _ask_page(client)
+    ask_id = ask_from_the_form(client)
     for path in ["/", "/articles/november-heat-record", "/ask", f"/r/{ask_id}", "/history",
                  "/status", "/docs", "/nowhere"]:
         html = client.get(path).text
@@ -187,7 +178,7 @@ def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
 
 
 def test_status_page_shows_models_and_deployments(client: TestClient) -> None:
-    _ask_page(client)
+    ask_from_the_form(client)
     html = client.get("/status").text
     assert "<code>alpha</code>" in html and "set OPENAI_API_KEY" in html
     assert "ollama:alpha" in html and "closed" in html
@@ -215,7 +206,7 @@ def test_a_substitute_answer_is_labelled(drux_env: Path) -> None:
 
     services = Services(load_config(), provider_factory=build)
     with TestClient(create_app(services, relaxed())) as client:
-        ask_id = _ask_page(client)
+        ask_id = ask_from_the_form(client)
         events = [e for _, e in sse_events(client.get(f"/api/asks/{ask_id}/events").text)]
         alpha = next(e for e in events if e["type"] == "finished" and e["model"] == "alpha")
         assert alpha["substituted_for"] == "alpha"

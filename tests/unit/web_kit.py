@@ -55,3 +55,13 @@ def sse_events(text: str) -> list[tuple[int, dict[str, Any]]]:
         if "data" in fields:
             out.append((int(fields["id"]), json.loads(fields["data"])))
     return out
+
+
+def ask_from_the_form(client: Any, question: str = "Does water boil at 100 C?") -> str:
+    """Ask the default panel through the Ask page's form and wait for the end; the ask id."""
+    r = client.post("/ask", data={"question": question, "mode": "panel", "panel": "default"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    ask_id: str = r.headers["location"].rsplit("/", 1)[1]
+    sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
+    return ask_id
