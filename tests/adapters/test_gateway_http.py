@@ -151,3 +151,27 @@ def test_a_public_model_without_its_upstream_key_is_a_503(fake_llm: FakeServer,
         r = httpx.post(f"{gw.base_url}/chat/completions", json=with_(model="gpt-4.1"), timeout=20)
     error = error_of(r, 503)
     assert error["code"] == "model_unavailable" and "OPENAI_API_KEY" in error["message"]
+
+
+@pytest.mark.parametrize("role", [["user"], {"name": "user"}, 1, None])
+def test_a_role_that_is_not_a_string_names_the_param(http: httpx.Client, role: Any) -> None:
+    body = {**GOOD, "messages": [{"role": role, "content": "hi"}]}
+    error = error_of(http.post("/chat/completions", json=body), 400)
+    assert error["param"] == "messages[0].role" and error["code"] == "invalid_value"
+
+
+@pytest.mark.parametrize("field", ["tool_calls", "function_call", "tool_call_id"])
+def test_tool_call_fields_in_messages_are_refused_not_dropped(http: httpx.Client,
+                                                               field: str) -> None:
+    value: Any = "call_1" if field == "tool_call_id" else (
+        [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+        if field == "tool_calls" else {"name": "f", "arguments": "{}"})
+    messages = [{"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "calling", field: value}]
+    error = error_of(http.post("/chat/completions", json={**GOOD, "messages": messages}), 400)
+    assert error["param"] == f"messages[1].{field}"
+    assert error["code"] == "unsupported_parameter"
+    # null is what some clients send when there is no call: still accepted
+    ok = http.post("/chat/completions", json={**GOOD, "messages": [
+        {"role": "user", "content": "hi", field: None}]})
+    assert ok.status_code == 200, ok.text
