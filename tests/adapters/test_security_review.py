@@ -51,6 +51,16 @@ def provider(fake: FakeServer, kind: str) -> Provider:
     return build_provider(spec, app_config(vendor, spec, key=KEY))
 
 
+async def error_from(model: Provider, *, stream: bool = False) -> ProviderError:
+    """The ProviderError one call raises (the model is closed either way)."""
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await (drain(model.stream(ask())) if stream else model.complete(ask()))
+    finally:
+        await model.aclose()
+    return caught.value
+
+
 def everything_shown(err: ProviderError) -> str:
     return " ".join((str(err), repr(err), json.dumps(err.to_dict()), repr(err.body)))
 
@@ -61,13 +71,9 @@ async def test_an_error_body_echoing_the_key_is_masked(fake_llm: FakeServer, dru
                                                         kind: str, echo: str) -> None:
     model = provider(fake_llm, kind)
     fake_llm.enqueue(Fail("bad_request", message=ECHOES[echo]))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await model.complete(ask())
-    finally:
-        await model.aclose()
-    assert not leaked(everything_shown(caught.value)), str(caught.value)
-    assert "***" in str(caught.value)
+    caught = await error_from(model)
+    assert not leaked(everything_shown(caught)), str(caught)
+    assert "***" in str(caught)
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "lean"])
@@ -78,24 +84,16 @@ async def test_an_error_sent_with_a_200_echoing_the_key_is_masked(fake_llm: Fake
     body = {"error": error} if kind != "anthropic" else {"type": "error", "error": error}
     model = provider(fake_llm, kind)
     fake_llm.enqueue(Raw(200, json.dumps(body)))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await model.complete(ask())
-    finally:
-        await model.aclose()
-    assert not leaked(everything_shown(caught.value)), str(caught.value)
+    caught = await error_from(model)
+    assert not leaked(everything_shown(caught)), str(caught)
 
 
 async def test_an_in_stream_error_echoing_the_key_is_masked_by_the_lean_client(
         fake_llm: FakeServer, drux_env: Path) -> None:
     model = provider(fake_llm, "lean")
     fake_llm.enqueue(Reply(fail_after=1, fail=Fail("server", message=f"bad key {KEY}")))
-    try:
-        with pytest.raises(ProviderError) as caught:
-            await drain(model.stream(ask()))
-    finally:
-        await model.aclose()
-    assert not leaked(everything_shown(caught.value)), str(caught.value)
+    caught = await error_from(model, stream=True)
+    assert not leaked(everything_shown(caught)), str(caught)
 
 
 @pytest.mark.parametrize("echo", ["json-escaped", "cut-by-truncation"])
