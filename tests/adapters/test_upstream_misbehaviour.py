@@ -115,8 +115,12 @@ async def _outcome(provider: Provider, stream: bool) -> tuple[list[Chunk], BaseE
     return chunks, None
 
 
+def _case_ids(cases: list[tuple[str, bool, str]]) -> list[str]:
+    return [f"{p}-{'sse' if s else 'json'}-{i}" for i, (p, s, _) in enumerate(cases)]
+
+
 @pytest.mark.parametrize(("protocol", "stream", "body"), WRONG_SHAPES,
-                         ids=[f"{p}-{'sse' if s else 'json'}-{i}" for i, (p, s, _) in enumerate(WRONG_SHAPES)])
+                         ids=_case_ids(WRONG_SHAPES))
 async def test_an_answer_with_fields_of_the_wrong_type_is_malformed(
     protocol: str, stream: bool, body: str, make_provider: MakeProvider, fake_llm: FakeServer,
     drux_env: Any,
@@ -283,7 +287,7 @@ BAD_USAGE: list[tuple[str, bool, str]] = [
 
 
 @pytest.mark.parametrize(("protocol", "stream", "body"), BAD_USAGE,
-                         ids=[f"{p}-{'sse' if s else 'json'}-{i}" for i, (p, s, _) in enumerate(BAD_USAGE)])
+                         ids=_case_ids(BAD_USAGE))
 async def test_token_counts_that_are_not_counts_are_zero_and_the_answer_is_kept(
     protocol: str, stream: bool, body: str, make_provider: MakeProvider, fake_llm: FakeServer,
     drux_env: Any,
