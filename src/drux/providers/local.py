@@ -410,10 +410,6 @@ def _generate(model: LoadedModel, plan: _Plan, channel: _Channel, error: Callabl
     return _End(finish, Usage(len(tokens), produced))
 
 
-def _acquire(lock: FairLock, stopped: threading.Event) -> bool:
-    return lock.acquire(stopped=stopped)
-
-
 class LocalProvider:
     """A ``Provider`` answering from a GGUF file through llama.cpp, fully offline."""
 
@@ -472,7 +468,7 @@ class LocalProvider:
     def _work(self, plan: _Plan, channel: _Channel) -> None:
         try:
             model = self._model()
-            if not _acquire(model.lock, channel.stopped):
+            if not model.lock.acquire(stopped=channel.stopped):
                 return
             try:
                 end = _generate(model, plan, channel, self._error)
