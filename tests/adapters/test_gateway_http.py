@@ -153,6 +153,22 @@ def test_a_public_model_without_its_upstream_key_is_a_503(fake_llm: FakeServer,
     assert error["code"] == "model_unavailable" and "OPENAI_API_KEY" in error["message"]
 
 
+def test_a_catalog_model_without_its_key_is_a_503_by_default(fake_llm: FakeServer,
+                                                             drux_env: Path) -> None:
+    """With no [gateway] models list, a catalog model whose vendor has no key was a 404
+    "does not exist"; it is a 503 naming the key variable. Unknown names stay 404."""
+    with running_gateway(fake_llm, drux_env, models=None) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions",
+                       json=with_(model="claude-sonnet-4"), timeout=20)
+        unknown = httpx.post(f"{gw.base_url}/chat/completions",
+                             json=with_(model="no-such-model"), timeout=20)
+        listed = [m["id"] for m in httpx.get(f"{gw.base_url}/models", timeout=20).json()["data"]]
+    error = error_of(r, 503)
+    assert error["code"] == "model_unavailable" and "ANTHROPIC_API_KEY" in error["message"]
+    assert error_of(unknown, 404)["code"] == "model_not_found"
+    assert "claude-sonnet-4" not in listed and "m-solo" in listed
+
+
 @pytest.mark.parametrize("role", [["user"], {"name": "user"}, 1, None])
 def test_a_role_that_is_not_a_string_names_the_param(http: httpx.Client, role: Any) -> None:
     body = {**GOOD, "messages": [{"role": role, "content": "hi"}]}

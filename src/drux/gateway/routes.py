@@ -72,8 +72,17 @@ class ModelDirectory:
         self._factory = adapter_factory or default_adapter_factory(settings.lean_openai)
         catalog = services.config.catalog
         names = settings.models
+        # Catalog models served by default but not usable now (no key for their vendor):
+        # a call names what is missing (503) instead of "does not exist" (404).
+        self._unusable: dict[str, str] = {}
         if names is None:
-            names = [m.id for m in catalog.models.values() if services.readiness(m)[0]]
+            names = []
+            for spec in catalog.models.values():
+                usable, reason = services.readiness(spec)
+                if usable:
+                    names.append(spec.id)
+                else:
+                    self._unusable[spec.id] = reason
         self.public: dict[str, PublicModel] = {}
         for name in names:
             spec = catalog.model(name)  # UnknownModelError: a typo in [gateway] models
@@ -118,6 +127,9 @@ class ModelDirectory:
         route = self._routes.get(name)
         if route is not None:
             return route
+        if name in self._unusable:
+            raise GatewayError(503, f"model {name!r} is not available: {self._unusable[name]}",
+                               type="server_error", code="model_unavailable")
         if name not in self.public:
             raise UnknownModelError(f"the model {name!r} does not exist or is not served by this "
                                     "gateway; GET /v1/models lists the available ones")
