@@ -284,3 +284,30 @@ def test_status_page_shows_an_open_breaker(client: TestClient) -> None:
     assert 'class="state state-open"' in row and "retry in" in row
     assert "server_error: boom" in row
     assert client.get("/api/status").json()["deployments"][0]["state"] == "open"
+
+
+def test_a_feed_item_description_is_shown_once_on_its_page(drux_env: Path,
+                                                           scripts: Scripts) -> None:
+    """An RSS item with only a description (and an Atom entry whose summary starts its
+    content) showed that text twice: as the lead and as the body."""
+    feed = drux_env / "desk.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
+        "<item><title>Ferry timetable changes</title><link>https://desk.example.com/f</link>"
+        "<description>The winter timetable starts on Monday with fewer crossings.</description>"
+        "</item><item><title>Harbour crane arrives</title><link>https://desk.example.com/c</link>"
+        "<description>A new crane came in by barge.</description>"
+        "<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>"
+        "&lt;p&gt;A different body for the crane story.&lt;/p&gt;</content:encoded>"
+        "</item></channel></rss>", encoding="utf-8")
+    services = make_services(drux_env, scripts)
+    from drux.hub.service import HubService
+
+    slugs = HubService(services).import_path(feed)
+    with TestClient(create_app(services, relaxed())) as c:
+        ferry = c.get(f"/articles/{slugs[0]}").text
+        crane = c.get(f"/articles/{slugs[1]}").text
+    assert ferry.count("fewer crossings") == 3  # og:description, description meta, the body
+    assert 'class="lead"' not in ferry
+    # A separate summary is still shown above a different body.
+    assert '<p class="lead">A new crane came in by barge.</p>' in crane

@@ -20,6 +20,7 @@ may follow on purpose; ``img`` is not in the allow-list either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from html import escape
@@ -112,3 +113,17 @@ def plain_text(text: str, limit: int | None = None) -> str:
     if limit is not None and len(flat) > limit:
         flat = flat[: max(0, limit - 1)].rstrip() + "…"
     return flat
+
+
+def _plain_words(text: str) -> str:
+    # Markdown escapes (a feed body is escaped text) and spacing aside, the words as read.
+    return " ".join(re.sub(r"\\(.)", r"\1", text).split())
+
+
+def lead_repeats_body(summary: str | None, body_md: str) -> bool:
+    """Whether an article's summary is just the start of its body (a feed item with a
+    description and no separate content): the page then shows it once, as the body."""
+    if not summary:
+        return False
+    lead = _plain_words(summary.removesuffix("…"))
+    return bool(lead) and _plain_words(body_md).startswith(lead)

@@ -37,7 +37,7 @@ from drux.errors import InputError
 from drux.hub import faq as faq_flow
 from drux.hub.articles import ArticleDoc, load_markdown_file, normalize_tag
 from drux.hub.feeds import FEED_SUFFIXES, load_feed, looks_like_feed, suffixed_slug
-from drux.hub.render import plain_text, render_markdown
+from drux.hub.render import lead_repeats_body, plain_text, render_markdown
 from drux.store.articles import ArticleRecord
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class ArticleView:
     summary: str | None
     body_html: str
     faq: list[dict[str, Any]] = field(default_factory=list)
+    # The summary shown above the body: none when it is only the body's first words (a
+    # feed item's description with no separate content, or a snippet of the body).
+    lead: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "source_url": self.source_url,
@@ -88,8 +91,9 @@ def to_view(r: ArticleRecord) -> ArticleView:
             "answer_html": render_markdown(q["answer"]) if q.get("answer") else None}
            for q in r.faq]
     summary = r.summary or (plain_text(r.body_md, SNIPPET_CHARS) or None)
+    lead = None if lead_repeats_body(r.summary, r.body_md) else r.summary
     return ArticleView(r.id, r.title, r.source_url, source_domain(r.source_url), r.published,
-                       list(r.tags), summary, render_markdown(r.body_md), faq)
+                       list(r.tags), summary, render_markdown(r.body_md), faq, lead)
 
 
 def _record(doc: ArticleDoc) -> ArticleRecord:
