@@ -13,6 +13,7 @@ The refused value is never quoted: it may be an API key.
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -73,9 +74,11 @@ def field_error(exc: ValidationError, model: type) -> InvalidFieldError:
     return InvalidFieldError(".".join((*problem.table, problem.field)).strip("."), problem.text)
 
 
-def first_problem(exc: ValidationError, model: type) -> Problem:
-    """Unknown keys first (all of them, as a typo is the likely cause), else the first error."""
-    errors = exc.errors(include_url=False)
+def first_problem(exc: ValidationError | Sequence[Mapping[str, Any]], model: type) -> Problem:
+    """Unknown keys first (all of them, as a typo is the likely cause), else the first error.
+
+    ``exc`` may also be the error list itself (FastAPI hands its handlers only that)."""
+    errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc
     unknown = [e for e in errors if e["type"] in _UNKNOWN]
     if unknown:
         table, _, _ = _locate(model, unknown[0]["loc"][:-1])
@@ -122,8 +125,12 @@ def _text(error: Any, info: FieldInfo | None) -> str:
         return "is empty"
     if kind == "string_too_long":
         return f"has {len(error['input'])} characters; the limit is {ctx['max_length']}"
+    if kind == "too_long":
+        return f"has {ctx['actual_length']} items; the limit is {ctx['max_length']}"
     if info is None:
-        return f"is not valid ({error['msg'][:1].lower()}{error['msg'][1:]})"
+        return f"is not valid: {error['msg']}"
+    if kind == "missing":
+        return f"is required ({_want(info)})"
     return "must be " + _want(info, in_range_only=kind in _RANGE)
 
 

@@ -31,7 +31,7 @@ class AskCreate(BaseModel):
     def _names_a_model(cls, value: list[str] | None) -> list[str] | None:
         # As in the CLI: an empty list is a mistake, not "the default panel" (omit it for that).
         if value is not None and not any(m.strip() for m in value):
-            raise ValueError("name at least one model, or leave models out to ask the panel")
+            raise ValueError("must name at least one model, or be left out to ask the panel")
         return value
 
 
