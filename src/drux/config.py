@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     panel: str = "default"
     timeout: float = Field(default=180.0, gt=0, allow_inf_nan=False)
     max_tokens: int = Field(default=200, ge=1)
-    temperature: float = Field(default=0.0, ge=0, le=2)
+    temperature: Temperature = 0.0
     # llama.cpp threads per model; 0 means all cores. Above llama.cpp's GGML_MAX_N_THREADS
     # (512) the process crashed with a segmentation fault, leaving the ask "running".
     threads: int = Field(default=0, ge=0, le=512)
