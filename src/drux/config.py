@@ -43,7 +43,7 @@ import platformdirs
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from drux.catalog import Catalog, ModelSpec, PanelOptions, VendorSpec
+from drux.catalog import Catalog, ModelSpec, PanelOptions, Protocol, VendorSpec
 from drux.errors import ConfigError, MissingKeyError
 from drux.validation import (
     Count,
@@ -208,18 +208,18 @@ def _http_url(url: str) -> str:
 
 # The drux.toml tables. A key left out is left as it was (the catalog's value or the
 # default): ``model_fields_set`` tells what the file set.
-_TABLE = ConfigDict(extra="forbid", strict=True, frozen=True)
+_TABLE_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class ProviderTable(BaseModel):
     """``[providers.<name>]``: a vendor of the catalog changed, or a new one."""
 
-    model_config = _TABLE
+    model_config = _TABLE_CONFIG
     base_url: Annotated[Text, AfterValidator(_http_url)] | None = None
     api_key_env: Text | None = None
     api_key: Text | None = Field(default=None, repr=False)
     family: Text | None = None
-    protocol: Literal["openai", "anthropic", "gemini", "local"] | None = None
+    protocol: Protocol | None = None
     paid: Flag | None = None
     key_required: Flag | None = None
 
@@ -227,7 +227,7 @@ class ProviderTable(BaseModel):
 class ModelTable(BaseModel):
     """``[models.<id>]``: a model of the catalog changed, or a new one."""
 
-    model_config = _TABLE
+    model_config = _TABLE_CONFIG
     provider: Text | None = None
     model: Text | None = None
     family: Text | None = None
@@ -247,7 +247,7 @@ class PanelTable(BaseModel):
     """``[panels.<name>]``: the members and the panel's own request settings; the short form
     ``<name> = [...]`` under ``[panels]`` gives only the members."""
 
-    model_config = _TABLE
+    model_config = _TABLE_CONFIG
     models: Annotated[Names, Field(min_length=1)]
     system: Text | None = None
     temperature: Temperature | None = None
