@@ -135,7 +135,7 @@ def _text(error: Any, info: FieldInfo | None) -> str:
 
 
 def _want(info: FieldInfo, *, in_range_only: bool = False) -> str:
-    """What the field takes, from its type and bounds: "true or false", "a number from ..."."""
+    """What the field takes, from its type and bounds: "true or false", "a number between ..."."""
     kind, metadata = _shape(info)
     unit = next((m.name for m in metadata if isinstance(m, Unit)), None)
     if kind is bool:
@@ -169,7 +169,9 @@ def _number(metadata: list[Any], base: str, unit: str | None, in_range_only: boo
         if low is None:
             return head
         bound = f"{'above' if above else 'at least'} {_num(low)}"
-        return f"{head}, {bound}" if unit else f"{head} {bound}" if above else f"{head} of {bound}"
+        if unit:
+            return f"{head}, {bound}"  # "a whole number of tokens, at least 256"
+        return f"{head} {bound}" if above else f"{head} of {bound}"  # "a number of at least 0"
     span = (f"above {_num(low)} and at most {_num(high)}" if above
             else f"between {_num(low)} and {_num(high)}" if low is not None
             else f"at most {_num(high)}")
