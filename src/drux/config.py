@@ -36,15 +36,28 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from drux.catalog import Catalog, ModelSpec, PanelOptions, VendorSpec
+from drux.catalog import Catalog, ModelSpec, PanelOptions, Protocol, VendorSpec
 from drux.errors import ConfigError, MissingKeyError
+from drux.validation import (
+    Count,
+    Flag,
+    Names,
+    Price,
+    Temperature,
+    Text,
+    Unit,
+    config_error,
+    first_problem,
+)
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class Settings(BaseSettings):
@@ -66,7 +79,7 @@ class Settings(BaseSettings):
     panel: str = "default"
     timeout: float = Field(default=180.0, gt=0, allow_inf_nan=False)
     max_tokens: int = Field(default=200, ge=1)
-    temperature: float = Field(default=0.0, ge=0, le=2)
+    temperature: Temperature = 0.0
     # llama.cpp threads per model; 0 means all cores. Above llama.cpp's GGML_MAX_N_THREADS
     # (512) the process crashed with a segmentation fault, leaving the ask "running".
     threads: int = Field(default=0, ge=0, le=512)
@@ -167,14 +180,6 @@ def store_key(settings: Settings, vendor: str, key: str | None) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
 
-_MODEL_KEYS = {
-    "provider": "vendor", "model": "upstream", "family": "family", "context": "context",
-    "input_price": "input_price", "output_price": "output_price", "system": "system",
-    "temperature": "temperature", "max_tokens": "max_tokens", "fallbacks": "fallbacks",
-    "equivalents": "equivalents", "description": "description", "template": "template",
-}
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     if path.is_dir():  # was skipped in silence: none of the settings meant for it applied
         raise ConfigError(f"cannot read {path}: a folder, not a drux.toml file")
@@ -191,49 +196,79 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: values nested too deeply") from None
 
 
-_PROVIDER_KEYS = {"base_url", "api_key_env", "api_key", "family", "protocol", "paid",
-                  "key_required"}
-_PROTOCOLS = ("openai", "anthropic", "gemini", "local")
-
 MIN_CONTEXT = 256  # no real model has a smaller window; llama.cpp fails oddly below it
 
-# What each drux.toml value must be: "str", "bool", "names" (a list of strings), or a
-# number kind with its range ("price" >= 0, "count" an integer >= 1, "temperature" 0-2).
-_STR, _BOOL, _NAMES = "str", "bool", "names"
-_TYPES: dict[str, str] = {
-    "base_url": _STR, "api_key_env": _STR, "api_key": _STR, "family": _STR, "protocol": _STR,
-    "paid": _BOOL, "key_required": _BOOL, "provider": _STR, "model": _STR, "system": _STR,
-    "description": _STR, "template": _STR, "fallbacks": _NAMES, "equivalents": _NAMES,
-    "context": "window", "max_tokens": "count", "input_price": "price", "output_price": "price",
-    "temperature": "temperature", "models": _NAMES,
+
+def _http_url(url: str) -> str:
+    if not _is_http_url(url):
+        raise ValueError("must be a URL starting with http:// or https:// and naming a host "
+                         "(a port, if any, from 0 to 65535)")
+    return url
+
+
+# The drux.toml tables. A key left out is left as it was (the catalog's value or the
+# default): ``model_fields_set`` tells what the file set.
+_TABLE_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ProviderTable(BaseModel):
+    """``[providers.<name>]``: a vendor of the catalog changed, or a new one."""
+
+    model_config = _TABLE_CONFIG
+    base_url: Annotated[Text, AfterValidator(_http_url)] | None = None
+    api_key_env: Text | None = None
+    api_key: Text | None = Field(default=None, repr=False)
+    family: Text | None = None
+    protocol: Protocol | None = None
+    paid: Flag | None = None
+    key_required: Flag | None = None
+
+
+class ModelTable(BaseModel):
+    """``[models.<id>]``: a model of the catalog changed, or a new one."""
+
+    model_config = _TABLE_CONFIG
+    provider: Text | None = None
+    model: Text | None = None
+    family: Text | None = None
+    context: Annotated[int, Field(ge=MIN_CONTEXT), Unit("tokens")] | None = None
+    input_price: Price | None = None
+    output_price: Price | None = None
+    system: Text | None = None
+    temperature: Temperature | None = None
+    max_tokens: Count | None = None
+    fallbacks: Names | None = None
+    equivalents: Names | None = None
+    description: Text | None = None
+    template: Literal["chat", "fewshot"] | None = None
+
+
+class PanelTable(BaseModel):
+    """``[panels.<name>]``: the members and the panel's own request settings; the short form
+    ``<name> = [...]`` under ``[panels]`` gives only the members."""
+
+    model_config = _TABLE_CONFIG
+    models: Annotated[Names, Field(min_length=1)]
+    system: Text | None = None
+    temperature: Temperature | None = None
+    max_tokens: Count | None = None
+
+
+_PROVIDER_FIELDS = {"base_url": "base_url", "api_key_env": "key_env", "family": "family",
+                    "protocol": "protocol", "paid": "paid", "key_required": "key_required"}
+_MODEL_FIELDS = {
+    "provider": "vendor", "model": "upstream", "family": "family", "context": "context",
+    "input_price": "input_price", "output_price": "output_price", "system": "system",
+    "temperature": "temperature", "max_tokens": "max_tokens", "fallbacks": "fallbacks",
+    "equivalents": "equivalents", "description": "description", "template": "template",
 }
 
 
-def _check_types(where: str, raw: dict[str, Any]) -> None:
-    """One ConfigError for the first value of the wrong type or out of range."""
-    for key, value in raw.items():
-        kind = _TYPES.get(key)
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = {
-            _STR: isinstance(value, str),
-            _BOOL: isinstance(value, bool),
-            _NAMES: isinstance(value, list) and all(isinstance(v, str) for v in value),
-            "count": number and isinstance(value, int) and value >= 1,
-            "window": number and isinstance(value, int) and value >= MIN_CONTEXT,
-            "price": number and 0 <= value < float("inf"),
-            "temperature": number and 0 <= value <= 2,
-            None: True,
-        }[kind]
-        if not ok:
-            want = {_STR: "a string", _BOOL: "true or false", _NAMES: "a list of names",
-                    "count": "a whole number of at least 1",
-                    "window": f"a whole number of tokens, at least {MIN_CONTEXT}", "price": "a number of at least 0",
-                    "temperature": "a number from 0 to 2"}[kind or _STR]
-            raise ConfigError(f"[{where}] {key} must be {want}")
-    url = raw.get("base_url")
-    if url is not None and not _is_http_url(url):
-        raise ConfigError(f"[{where}] base_url must be a URL starting with http:// or https:// "
-                          "and naming a host (a port, if any, from 0 to 65535)")
+def _table(kind: type[T], raw: dict[str, Any], where: str) -> T:
+    try:
+        return kind.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error(exc, kind, where) from None
 
 
 def _is_http_url(url: str) -> bool:
@@ -250,49 +285,33 @@ def _is_http_url(url: str) -> bool:
 
 def _apply_providers(catalog: Catalog, table: dict[str, Any], keys: dict[str, str]) -> None:
     for name, raw in table.items():
-        if not isinstance(raw, dict):
-            raise ConfigError(f"[providers.{name}] must be a table")
-        unknown = set(raw) - _PROVIDER_KEYS
-        if unknown:
-            raise ConfigError(f"[providers.{name}] unknown keys: {', '.join(sorted(unknown))}")
-        _check_types(f"providers.{name}", raw)
-        if raw.get("protocol", "openai") not in _PROTOCOLS:
-            raise ConfigError(f"[providers.{name}] protocol must be one of {', '.join(_PROTOCOLS)}")
+        given = _table(ProviderTable, raw, f"providers.{name}")
+        values = given.model_dump(include=given.model_fields_set)
         base = catalog.vendors.get(name)
         if base is None:
-            if "protocol" not in raw and "base_url" not in raw:
+            if given.protocol is None and given.base_url is None:
                 raise ConfigError(f"new provider {name!r} needs base_url (OpenAI-compatible) or protocol")
-            base = VendorSpec(name, raw.get("protocol", "openai"), raw.get("family", name))
-        changes: dict[str, Any] = {}
-        for key, field_name in (("base_url", "base_url"), ("api_key_env", "key_env"),
-                                ("family", "family"), ("protocol", "protocol"),
-                                ("paid", "paid"), ("key_required", "key_required")):
-            if key in raw:
-                changes[field_name] = raw[key]
-        if "api_key" in raw:
-            keys[name] = str(raw["api_key"])
+            base = VendorSpec(name, given.protocol or "openai", given.family or name)
+        if given.api_key is not None:
+            keys[name] = given.api_key
+        changes = {_PROVIDER_FIELDS[k]: v for k, v in values.items() if k in _PROVIDER_FIELDS}
         catalog.vendors[name] = replace(base, **changes)
 
 
 def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
     for model_id, raw in table.items():
-        if not isinstance(raw, dict):
-            raise ConfigError(f"[models.{model_id}] must be a table")
         if not model_id.strip() or "," in model_id or not model_id.isprintable():
             raise ConfigError(f"[models] the model id {model_id!r} cannot be used: ids are "
                               "non-empty printable text with no commas (--models splits on them)")
-        nested = next((k for k, v in raw.items() if isinstance(v, dict)), None)
+        nested = next((k for k, v in raw.items() if isinstance(v, dict)), None) \
+            if isinstance(raw, dict) else None
         if nested is not None:
             # [models.gpt-4.1] is models -> "gpt-4" -> "1" in TOML.
             raise ConfigError(f'[models.{model_id}.{nested}]: quote model ids that contain dots, '
                               f'as in [models."{model_id}.{nested}"]')
-        unknown = set(raw) - set(_MODEL_KEYS)
-        if unknown:
-            raise ConfigError(f"[models.{model_id}] unknown keys: {', '.join(sorted(unknown))}")
-        _check_types(f"models.{model_id}", raw)
-        if raw.get("template", "chat") not in ("chat", "fewshot"):
-            raise ConfigError(f"[models.{model_id}] template must be chat or fewshot")
-        fields = {_MODEL_KEYS[k]: v for k, v in raw.items()}
+        given = _table(ModelTable, raw, f"models.{model_id}")
+        fields = {_MODEL_FIELDS[k]: v for k, v in
+                  given.model_dump(include=given.model_fields_set).items()}
         for seq in ("fallbacks", "equivalents"):
             if seq in fields:
                 fields[seq] = tuple(fields[seq])
@@ -311,22 +330,16 @@ def _apply_models(catalog: Catalog, table: dict[str, Any]) -> None:
 def _apply_panel(catalog: Catalog, name: str, value: Any) -> None:
     """``name = ["a", "b"]``, or a table ``[panels.name]`` with ``models`` and the
     panel's own ``system``, ``temperature`` and ``max_tokens``."""
-    options = PanelOptions()
     if isinstance(value, dict):
-        unknown = set(value) - {"models", "system", "temperature", "max_tokens"}
-        if unknown:
-            raise ConfigError(f"[panels.{name}] unknown keys: {', '.join(sorted(unknown))}")
-        _check_types(f"panels.{name}", {k: v for k, v in value.items() if k != "models"})
+        panel = _table(PanelTable, value, f"panels.{name}")
+    else:
         try:
-            options = PanelOptions(system=value.get("system"), temperature=value.get("temperature"),
-                                   max_tokens=value.get("max_tokens"))
-        except TypeError as exc:
-            raise ConfigError(f"[panels.{name}] {exc}") from None
-        value = value.get("models")
-    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
-        raise ConfigError(f"panel {name!r} must be a non-empty list of model names")
-    catalog.panels[name] = tuple(value)
-    catalog.panel_options[name] = options
+            panel = PanelTable(models=value)
+        except ValidationError as exc:  # the short form: the value is the panel's
+            raise ConfigError(f"[panels] {name} {first_problem(exc, PanelTable).text}") from None
+    catalog.panels[name] = tuple(panel.models)
+    catalog.panel_options[name] = PanelOptions(system=panel.system, temperature=panel.temperature,
+                                               max_tokens=panel.max_tokens)
 
 
 def _validate(catalog: Catalog) -> None:

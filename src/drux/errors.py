@@ -7,6 +7,7 @@ looking at vendor names or message text.
 
     DruxError                          (retryable=False unless noted)
     ├── InputError                     bad input from the user: empty question, bad flag
+    │   ├── InvalidFieldError          an option its model refused; .field, .problem
     │   └── UnknownModelError          a model or panel name that is not configured
     ├── ConfigError                    drux.toml or settings cannot be used
     │   └── MissingKeyError            a provider's API key variable is not set
@@ -31,6 +32,7 @@ looking at vendor names or message text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -53,6 +55,21 @@ class DruxError(Exception):
 
 class InputError(DruxError):
     code = "invalid_input"
+
+
+class InvalidFieldError(InputError):
+    """A value an options model refused. ``field`` is the model's own name for it, so each
+    shell can spell it as its user typed it (``--max-tokens``, the JSON ``max_tokens``)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}" if field else problem)
+        self.field = field
+        self.problem = problem  # "must be between 1 and 8192", "is empty"
+
+    def spelled(self, names: Mapping[str, str]) -> str:
+        """The message with the field as ``names`` calls it (unlisted fields keep their own)."""
+        name = names.get(self.field, self.field)
+        return f"{name} {self.problem}" if name else self.problem
 
 
 class UnknownModelError(InputError):

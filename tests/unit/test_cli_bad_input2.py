@@ -138,3 +138,27 @@ def test_another_apps_database_is_refused_and_left_as_it_was(drux_env: Path) -> 
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"asks", "notes"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["ask", "hi", "--max-tokens", "0"], "--max-tokens must be between 1 and 8192"),
+    (["ask", "hi", "--timeout", "0"], "--timeout must be above 0 and at most 3600 seconds"),
+    (["ask", "hi", "--temperature", "2.5"], "--temperature must be between 0 and 2"),
+    (["ask", "hi", "--backend", "nope"], "--backend must be fast, judge or hybrid"),
+    (["ask", " "], "the question is empty"),
+    (["hub", "faq", "lunar-night-lander", "--max-tokens", "9000"],
+     "--max-tokens must be between 1 and 8192"),
+])
+def test_a_refused_ask_option_is_named_by_its_flag(drux_env: Path, args: list[str],
+                                                   message: str) -> None:
+    # The service checks AskOptions and names the field (max_tokens); the CLI says the flag.
+    (drux_env / "project.toml").write_text(REFUSED)
+    proc = _drux(*args)
+    _one_line_error(proc, message)
+    assert proc.stderr == f"error: {message}\n"
+
+
+def test_a_bad_routing_value_in_drux_toml_is_one_line(drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text(REFUSED + "[routing.retry]\nmax_attempts = 0\n")
+    _one_line_error(_drux("ask", "hi"),
+                    "[routing.retry] max_attempts must be a whole number of at least 1", code=1)

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_kit import Scripts, make_services, relaxed, sse_events
 
-from drux.services.ask import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
+from drux.services.options import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
 from drux.web.app import create_app
 
 

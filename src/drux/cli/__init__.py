@@ -7,10 +7,12 @@ commands that need them, so ``drux --help`` starts fast.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import typer
 
-from drux.errors import DruxError, InputError
+from drux.errors import DruxError, InputError, InvalidFieldError
 
 app = typer.Typer(
     name="drux",
@@ -25,6 +27,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error to stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def flags(names: Mapping[str, str]) -> Iterator[None]:
+    """Report a refused option by what the user typed (``--max-tokens must be between 1 and
+    8192``), not by the field's name in the service."""
+    try:
+        yield
+    except InvalidFieldError as err:
+        raise InputError(err.spelled(names)) from None
 
 
 def _register() -> None:

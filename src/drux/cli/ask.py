@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from drux.cli import app
+from drux.cli import app, flags
+
+# How `drux ask` spells the AskOptions fields in its errors.
+ASK_FLAGS = {"question": "the question", "models": "--models", "panel": "--panel",
+             "max_tokens": "--max-tokens", "timeout": "--timeout",
+             "temperature": "--temperature", "consensus_backend": "--backend",
+             "judge_model": "--judge"}
 
 
 def _split(models: str | None) -> list[str] | None:
@@ -36,9 +42,10 @@ def ask(
     from drux.services.ask import AskOptions
 
     services = Services.from_settings()
-    opts = AskOptions(question=question, models=_split(models), panel=panel, max_tokens=max_tokens,
-                      timeout=timeout, temperature=temperature, consensus_backend=backend,
-                      judge_model=judge)
+    with flags(ASK_FLAGS):
+        opts = AskOptions(question=question, models=_split(models), panel=panel,
+                          max_tokens=max_tokens, timeout=timeout, temperature=temperature,
+                          consensus_backend=backend, judge_model=judge)  # type: ignore[arg-type]
     if models is not None and not opts.models:
         from drux.errors import InputError
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from drux.cli import app
+from drux.cli import app, flags
 
 if TYPE_CHECKING:
     from drux.hub import HubService
@@ -137,8 +137,10 @@ def faq(
     hub = _hub()
     hub.ensure_loaded()
     model_ids = _split(models)
-    results = asyncio.run(_run_faq(hub, article, model_ids, panel, question, timeout, max_tokens,
-                                   as_json))
+    with flags({"max_tokens": "--max-tokens", "timeout": "--timeout", "models": "--models",
+                "panel": "--panel"}):
+        results = asyncio.run(_run_faq(hub, article, model_ids, panel, question, timeout,
+                                       max_tokens, as_json))
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
     if not any(r["status"] == "complete" for r in results):

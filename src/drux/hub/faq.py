@@ -22,6 +22,7 @@ from drux.hub.render import render_markdown
 if TYPE_CHECKING:
     from drux.services import Services
     from drux.services.ask import AskOptions
+    from drux.services.options import Backend
     from drux.store.articles import ArticleRecord
 
 DISAGREEMENT_BELOW = 50.0
@@ -55,7 +56,7 @@ def topic_question(record: ArticleRecord) -> str:
 def ask_options(record: ArticleRecord, question: str | None = None, *,
                 models: list[str] | None = None, panel: str | None = None,
                 source: str = "web", max_tokens: int | None = None,
-                timeout: float | None = None, backend: str = "fast") -> AskOptions:
+                timeout: float | None = None, backend: Backend = "fast") -> AskOptions:
     from drux.services.ask import AskOptions
 
     return AskOptions(question=question or topic_question(record), models=models, panel=panel,
@@ -78,7 +79,7 @@ def _pick(record: ArticleRecord, questions: list[str] | None) -> list[str]:
 async def run_faq(services: Services, record: ArticleRecord, *, models: list[str] | None,
                   panel: str | None, questions: list[str] | None = None,
                   max_tokens: int | None = None, model_timeout: float | None = None,
-                  backend: str = "fast",
+                  backend: Backend = "fast",
                   on_result: Callable[[dict[str, Any]], None] | None = None,
                   ) -> list[dict[str, Any]]:
     """Ask every picked question in turn; one summary dict per question."""

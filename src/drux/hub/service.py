@@ -43,6 +43,7 @@ from drux.store.articles import ArticleRecord
 if TYPE_CHECKING:
     from drux.services import Services
     from drux.services.ask import AskOptions
+    from drux.services.options import Backend
     from drux.store.articles import ArticleRepository
     from drux.store.asks import AskSummary
 
@@ -188,7 +189,7 @@ class HubService:
 
     async def faq(self, slug: str, models: list[str] | None = None, panel: str | None = None,
                   *, questions: list[str] | None = None, max_tokens: int | None = None,
-                  model_timeout: float | None = None, backend: str = "fast",
+                  model_timeout: float | None = None, backend: Backend = "fast",
                   on_result: Callable[[dict[str, Any]], None] | None = None,
                   ) -> list[dict[str, Any]]:
         """Ask the panel each FAQ question (or the chosen ones) with the article as context."""

@@ -18,9 +18,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
 
 from drux.errors import (
     AuthenticationError,
@@ -34,6 +37,7 @@ from drux.errors import (
 )
 from drux.routing._streams import aclose_quietly
 from drux.types import ChatRequest, Chunk, Completion, Provider
+from drux.validation import Count, CountFromZero, Fraction, Seconds
 
 if TYPE_CHECKING:
     from drux.routing.health import HealthRegistry
@@ -62,17 +66,19 @@ class CircuitOpenError(ProviderError):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class BreakerPolicy:
-    consecutive_failures: int = 5
-    failure_rate: float = 0.5  # open when this share of the window failed...
-    window: int = 20  # ...over the last this many calls...
-    min_calls: int = 10  # ...once at least this many were seen
-    cooldown: float = 15.0  # seconds open before a probe
-    hard_cooldown: float = 300.0  # after 404 / 403 / 401
-    max_cooldown: float = 600.0  # cap for cooldowns doubled by failed probes
+    """``[routing.breaker]``; checked when built, read as plain attributes on every call."""
+
+    consecutive_failures: Count = 5
+    failure_rate: Fraction = 0.5  # open when this share of the window failed...
+    window: Count = 20  # ...over the last this many calls...
+    min_calls: CountFromZero = 10  # ...once at least this many were seen
+    cooldown: Seconds = 15.0  # seconds open before a probe
+    hard_cooldown: Seconds = 300.0  # after 404 / 403 / 401
+    max_cooldown: Seconds = 600.0  # cap for cooldowns doubled by failed probes
     # A probe that never reported back (consumer vanished) frees its slot after this.
-    probe_timeout: float = 120.0
+    probe_timeout: Seconds = 120.0
 
 
 def counts_as_failure(error: DruxError) -> bool:

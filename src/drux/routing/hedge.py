@@ -17,21 +17,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import pydantic.dataclasses
+from pydantic import ConfigDict
+
 from drux.routing.health import HealthRegistry
+from drux.validation import Count, CountFromZero, Flag, Fraction, Seconds
 
 K = TypeVar("K")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic.dataclasses.dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class HedgePolicy:
-    enabled: bool = True
-    quantile: float = 0.95
-    floor: float = 0.25  # never hedge sooner than this (seconds)
-    ceiling: float = 10.0  # always hedge by this
-    default: float = 2.0  # used until ``min_samples`` first-token times are known
-    min_samples: int = 5
-    max_in_flight: int = 2  # attempts running at once, the first included
+    """``[routing.hedge]``; checked when built, read as plain attributes on every call."""
+
+    enabled: Flag = True
+    quantile: Fraction = 0.95
+    floor: Seconds = 0.25  # never hedge sooner than this (seconds)
+    ceiling: Seconds = 10.0  # always hedge by this
+    default: Seconds = 2.0  # used until ``min_samples`` first-token times are known
+    min_samples: CountFromZero = 5
+    max_in_flight: Count = 2  # attempts running at once, the first included
 
 
 def hedge_delay(policy: HedgePolicy, registry: HealthRegistry | None, deployment: str, *,

@@ -16,27 +16,33 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TypeVar
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
 
 from drux.errors import ProviderError, ProviderTimeoutError
 from drux.routing._streams import aclose_quietly, read_until_visible
 from drux.routing.breaker import CircuitOpenError
 from drux.types import ChatRequest, Chunk, Completion, Provider
+from drux.validation import Count, Seconds
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class RetryPolicy:
-    max_attempts: int = 2  # total tries per deployment, first included
-    base_delay: float = 0.2
-    multiplier: float = 2.0
-    max_delay: float = 5.0
+    """``[routing.retry]``; checked when built, read as plain attributes on every call."""
+
+    max_attempts: Count = 2  # total tries per deployment, first included
+    base_delay: Seconds = 0.2
+    multiplier: Seconds = 2.0
+    max_delay: Seconds = 5.0
     # A Retry-After longer than this is not waited for: better to fail over.
-    max_retry_after: float = 10.0
+    max_retry_after: Seconds = 10.0
     # Used when the request carries no ``timeout``; ``None`` means no deadline.
-    deadline: float | None = 120.0
+    deadline: Seconds | None = 120.0
 
     def backoff_cap(self, attempt: int) -> float:
         """Upper bound of the wait after failed attempt number ``attempt`` (1-based)."""

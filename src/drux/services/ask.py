@@ -17,31 +17,15 @@ from drux.catalog import PanelOptions
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.services import Resolution, Services
+from drux.services.options import AskOptions
 from drux.services.status import save_health
 from drux.types import ChatRequest, Message, Provider
 
-MAX_QUESTION_CHARS = 8000
-MAX_CONTEXT_CHARS = 12000
 FLUSH_EVERY_S = 1.0
 DEFAULT_SYSTEM = (
     "You are one member of a panel of AI models. Answer the user's question directly, "
     "factually and briefly (one to three sentences). If unsure, say so."
 )
-
-
-@dataclass(slots=True)
-class AskOptions:
-    question: str
-    models: list[str] | None = None
-    panel: str | None = None
-    max_tokens: int | None = None
-    timeout: float | None = None
-    temperature: float | None = None
-    context: str | None = None
-    article_id: str | None = None
-    source: str = "cli"
-    consensus_backend: str = "fast"
-    judge_model: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,26 +62,6 @@ class _AnswerState:
     @property
     def text(self) -> str:
         return "".join(self.parts)
-
-
-def validate(opts: AskOptions) -> str:
-    question = (opts.question or "").strip()
-    if not question:
-        raise InputError("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"the question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
-    if opts.context and len(opts.context) > MAX_CONTEXT_CHARS:
-        raise InputError(f"the context has {len(opts.context)} characters; the limit is {MAX_CONTEXT_CHARS}")
-    if opts.max_tokens is not None and not 1 <= opts.max_tokens <= 8192:
-        raise InputError("--max-tokens must be between 1 and 8192")
-    if opts.timeout is not None and not 0 < opts.timeout <= 3600:
-        raise InputError("--timeout must be between 0 and 3600 seconds")
-    if opts.temperature is not None and not 0 <= opts.temperature <= 2:
-        raise InputError("--temperature must be between 0 and 2")
-    if opts.consensus_backend not in ("fast", "judge", "hybrid"):
-        raise InputError(f"unknown consensus backend {opts.consensus_backend!r}; "
-                         "use fast, judge or hybrid")
-    return question
 
 
 def _check_context(question: str, context: str | None, resolution: Resolution) -> None:
@@ -198,7 +162,7 @@ class _Run:
 
 
 def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
-    question = validate(opts)
+    question = opts.question  # checked and stripped by AskOptions
     if opts.judge_model is not None:  # unknown: say so now, not after the whole panel ran
         services.config.catalog.model(opts.judge_model)
     resolution = services.resolve(opts.models, opts.panel)

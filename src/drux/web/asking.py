@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from drux.services.ask import AskOptions
+from drux.services.options import AskOptions
 
 if TYPE_CHECKING:
     from drux.hub import HubService
@@ -23,5 +24,5 @@ def article_options(hub: HubService, slug: str, *, source: str, question: str | 
                     timeout: float | None = None) -> AskOptions:
     """"Ask the AIs" about an article: its topic, with the article as context."""
     opts = hub.ask_options(slug, question, models=models, panel=panel, source=source)
-    opts.max_tokens, opts.temperature, opts.timeout = max_tokens, temperature, timeout
-    return opts
+    # A new, checked AskOptions (they are frozen: nothing skips their limits).
+    return replace(opts, max_tokens=max_tokens, temperature=temperature, timeout=timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drux.errors import ConfigError, DruxError, InputError, StoreError, UnknownModelError
+from drux.validation import first_problem
 from drux.web.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,28 @@ async def on_rate_limited(request: Request, exc: Exception) -> Response:
                           headers={"Retry-After": str(wait)})
 
 
+def _body_problem(request: Request, errors: Sequence[Any]) -> str | None:
+    """A refused JSON body, in the words every shell uses (``max_tokens must be between 1
+    and 8192``), naming the JSON field; ``None`` when it is not one field of the body model."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(model, "__pydantic_fields__", None)
+    if not isinstance(model, type) or not isinstance(fields, dict) or not all(
+            e["loc"][:1] == ("body",) and e["type"] != "json_invalid" for e in errors):
+        return None
+    problem = first_problem([{**e, "loc": tuple(e["loc"][1:])} for e in errors], model)
+    if problem.field in fields:
+        return f"{problem.field} {problem.text}"
+    if not problem.field and problem.text.startswith("unknown keys"):
+        return problem.text
+    return None  # the body as a whole is wrong (not an object): pydantic's words
+
+
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    shared = _body_problem(request, exc.errors())
+    if shared is not None:
+        return error_response(request, 422, "invalid_input", shared)
     problems = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))

@@ -7,20 +7,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drux.services.ask import MAX_CONTEXT_CHARS, MAX_QUESTION_CHARS
+from drux.services.options import Context, MaxTokens, Question, Temperature, Timeout
 
 
+# AskOptions's own field types (and so its limits), plus bounds on what only the API lets
+# a client send at length. (A comment, not a docstring: that would enter the OpenAPI schema.)
 class AskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    question: Question
     models: list[str] | None = Field(default=None, max_length=20,
                                      description="Model ids; default: the panel's members.")
     panel: str | None = Field(default=None, max_length=100)
-    max_tokens: int | None = Field(default=None, ge=1, le=8192)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    timeout: float | None = Field(default=None, gt=0, le=3600)
-    context: str | None = Field(default=None, max_length=MAX_CONTEXT_CHARS)
+    max_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    timeout: Timeout | None = None
+    context: Context | None = None
     article_id: str | None = Field(default=None, max_length=200,
                                    description="Ask about this Hub article (used as context).")
 
@@ -29,7 +31,7 @@ class AskCreate(BaseModel):
     def _names_a_model(cls, value: list[str] | None) -> list[str] | None:
         # As in the CLI: an empty list is a mistake, not "the default panel" (omit it for that).
         if value is not None and not any(m.strip() for m in value):
-            raise ValueError("name at least one model, or leave models out to ask the panel")
+            raise ValueError("must name at least one model, or be left out to ask the panel")
         return value
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from drux.services.options import MaxTokens
+
 
 class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRUX_WEB_", extra="ignore")
@@ -18,7 +20,7 @@ class WebSettings(BaseSettings):
     # Article text given to the panel as context (small local models have small windows).
     article_context_chars: int = Field(default=3000, ge=200, le=12000)
     # Answer length for asks started from the pages (the API may ask for more).
-    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    max_tokens: MaxTokens | None = None
     page_size: int = Field(default=10, ge=1, le=100)
     # Host names `drux serve` answers to besides the loopback names (JSON list, e.g.
     # '["drux.example.org"]'; "*" for any). Unset: only the loopback names when it listens

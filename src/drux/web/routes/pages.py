@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from drux.errors import InputError
-from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
+from drux.errors import InputError, InvalidFieldError
+from drux.services.options import MAX_QUESTION_CHARS, AskOptions
 from drux.web.asking import article_options, split_models
 from drux.web.deps import (
     AskLimit,
@@ -27,6 +27,9 @@ from drux.web.ratelimit import RateLimited
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False)
+
+# How the ask form's messages name the AskOptions fields it sets ("the question is empty").
+FORM_FIELDS = {"question": "the question"}
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -115,7 +118,8 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
             **again, "error": f"Slow down: too many asks; try again in {wait} s."},
             status_code=429, headers={"Retry-After": str(wait)})
     except InputError as err:
-        return templates.TemplateResponse(request, "ask.html", {**again, "error": str(err)},
+        message = err.spelled(FORM_FIELDS) if isinstance(err, InvalidFieldError) else str(err)
+        return templates.TemplateResponse(request, "ask.html", {**again, "error": message},
                                           status_code=422)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
