@@ -91,8 +91,8 @@ async def test_each_question_is_asked_with_the_article_as_context(make_hub) -> N
 
     stored = hub.services.store.asks.get(results[0]["ask_id"])
     assert stored is not None
-    assert stored["article_id"] == "lander" and stored["source"] == "hub"
-    assert [a["text"] for a in stored["answers"]] == [AGREE, AGREE, AGREE]
+    assert stored.article_id == "lander" and stored.source == "hub"
+    assert [a.text for a in stored.answers] == [AGREE, AGREE, AGREE]
     assert {a.id for a in hub.article_asks("lander")} == {r["ask_id"] for r in results}
 
 

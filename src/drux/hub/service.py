@@ -38,6 +38,7 @@ from drux.hub import faq as faq_flow
 from drux.hub.articles import ArticleDoc, load_markdown_file, normalize_tag
 from drux.hub.feeds import FEED_SUFFIXES, load_feed, looks_like_feed, suffixed_slug
 from drux.hub.render import plain_text, render_markdown
+from drux.records import AskSource
 from drux.store.articles import ArticleRecord
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ class HubService:
     # -- asking ----------------------------------------------------------------------------
     def ask_options(self, slug: str, question: str | None = None, *,
                     models: list[str] | None = None, panel: str | None = None,
-                    source: str = "web") -> AskOptions:
+                    source: AskSource = AskSource.WEB) -> AskOptions:
         """An ask about this article, with the article as context."""
         return faq_flow.ask_options(self.require(slug), question, models=models, panel=panel,
                                     source=source)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from drux.records import AskSource
 from drux.services.ask import AskOptions
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ def split_models(raw: list[str] | None) -> list[str] | None:
     return ids or None
 
 
-def article_options(hub: HubService, slug: str, *, source: str, question: str | None = None,
+def article_options(hub: HubService, slug: str, *, source: AskSource, question: str | None = None,
                     models: list[str] | None = None, panel: str | None = None,
                     max_tokens: int | None = None, temperature: float | None = None,
                     timeout: float | None = None) -> AskOptions:
