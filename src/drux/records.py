@@ -32,10 +32,6 @@ class AnswerStatus(StrEnum):
     FAILED = "failed"
     PARTIAL = "partial"
 
-    @property
-    def ended(self) -> bool:
-        return self in (AnswerStatus.DONE, AnswerStatus.FAILED)
-
 
 class AskSource(StrEnum):
     CLI = "cli"
