@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from drux.errors import StoreError
@@ -22,7 +22,10 @@ from drux.records import (
     AskSummary,
     ConsensusRecord,
 )
+from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Answer, Ask, utcnow
+
+T = TypeVar("T")
 
 _ID_LENGTH = 32  # Ask.id is String(32)
 
@@ -88,12 +91,9 @@ class AskRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def _write(self, fn: Any) -> Any:
-        try:
-            with self._sessions.begin() as session:
-                return fn(session)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to the database: {exc.__class__.__name__}") from None
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        with writing(self._sessions, WRITE_FAILED) as session:
+            return fn(session)
 
     def create(self, *, question: str, models: list[str], families: dict[str, str],
                panel: str | None = None, skipped: list[dict[str, str]] | None = None,
@@ -140,27 +140,21 @@ class AskRepository:
         self._write(fn)
 
     def get(self, ask_id: str) -> AskRecord | None:
-        try:
-            with self._sessions() as session:
-                ask = session.scalars(
-                    select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
-                ).first()
-                return ask_record(ask) if ask else None
-        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            ask = session.scalars(
+                select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
+            ).first()
+            return ask_record(ask) if ask else None
 
     def find(self, prefix: str) -> AskRecord | None:
         """Exact id, or a unique id prefix (handy in the CLI)."""
         exact = self.get(prefix)
         if exact is not None or not 4 <= len(prefix) <= _ID_LENGTH:
             return exact  # longer than any id: no prefix search (SQLite rejects huge patterns)
-        try:
-            with self._sessions() as session:
-                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                ids = session.scalars(
-                    select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            ids = session.scalars(
+                select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
         return self.get(ids[0]) if len(ids) == 1 else None
 
     def settle_abandoned(self, *, default_timeout: float, grace: float = 600.0) -> list[str]:
@@ -184,7 +178,7 @@ class AskRepository:
                 if (now - created).total_seconds() <= float(timeout) + grace:
                     continue
                 for answer in ask.answers:
-                    if not AnswerStatus(answer.status).ended:
+                    if answer.status not in (AnswerStatus.DONE, AnswerStatus.FAILED):
                         answer.status = AnswerStatus.PARTIAL
                 ask.status, ask.finished_at = AskStatus.PARTIAL, now
                 settled.append(ask.id)
@@ -205,15 +199,12 @@ class AskRepository:
         stmt = select(*self._SUMMARY).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
-        try:
-            with self._sessions() as session:
-                try:
-                    return [_summary(row) for row in session.execute(stmt).all()]
-                except (ValueError, TypeError):  # a value the column type cannot read
-                    ids = session.scalars(stmt.with_only_columns(Ask.id)).all()
-                    return [self._summary_of(session, ask_id) for ask_id in ids]
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            try:
+                return [_summary(row) for row in session.execute(stmt).all()]
+            except (ValueError, TypeError):  # a value the column type cannot read
+                ids = session.scalars(stmt.with_only_columns(Ask.id)).all()
+                return [self._summary_of(session, ask_id) for ask_id in ids]
 
     def _summary_of(self, session: Session, ask_id: str) -> AskSummary:
         try:
@@ -231,5 +222,5 @@ class AskRepository:
         stmt = select(func.count()).select_from(Ask)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
-        with self._sessions() as session:
+        with reading(self._sessions, READ_FAILED) as session:
             return int(session.scalar(stmt) or 0)
