@@ -77,10 +77,12 @@ async def _run_live(services: object, opts: object) -> int:
     from drux.records import AnswerStatus, AskStatus
     from drux.services import Services
     from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+    from drux.types import AnswerAccumulator
 
     assert isinstance(services, Services) and isinstance(opts, AskOptions)
     console = Console()
     columns: dict[str, Column] = {}
+    answers: dict[str, AnswerAccumulator] = {}
     ask_id, status, explanation = None, AskStatus.FAILED, None
     live = Live(console=console, refresh_per_second=8, transient=True)
     try:
@@ -88,19 +90,20 @@ async def _run_live(services: object, opts: object) -> int:
             async for event in run_ask(services, opts):
                 if isinstance(event, AskCreated):
                     ask_id = event.ask_id
-                    columns = {m: Column(m, event.families[m]) for m in event.models}
+                    answers = {m: AnswerAccumulator() for m in event.models}
+                    # Each column shows its accumulator's parts (cleared in place on restart).
+                    columns = {m: Column(m, event.families[m], parts=answers[m].parts)
+                               for m in event.models}
                     for s in event.skipped:
                         console.print(plain(f"skipped {s['model']}: {s['reason']}"),
                                       style="yellow")
                 elif isinstance(event, Started):
                     columns[event.model].status = AnswerStatus.STREAMING
                 elif isinstance(event, Token):
-                    col = columns[event.model]
-                    if event.restart:
-                        col.parts.clear()
+                    answers[event.model].add(event)
                     if event.substituted_for:
-                        col.note = f"answered by {event.answered_by or event.deployment} instead"
-                    col.parts.append(event.text)
+                        columns[event.model].note = (
+                            f"answered by {event.answered_by or event.deployment} instead")
                 elif isinstance(event, Finished):
                     columns[event.model].status = AnswerStatus.DONE
                 elif isinstance(event, Failed):

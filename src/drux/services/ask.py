@@ -19,7 +19,7 @@ from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.records import AnswerStatus, AskSource, AskStatus, ConsensusRecord
 from drux.services import Resolution, Services
 from drux.services.status import save_health
-from drux.types import ChatRequest, Message, Provider
+from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
 
 MAX_QUESTION_CHARS = 8000
 MAX_CONTEXT_CHARS = 12000
@@ -83,12 +83,12 @@ class AskRepository(Protocol):
 @dataclass(slots=True)
 class _AnswerState:
     status: AnswerStatus = AnswerStatus.WAITING
-    parts: list[str] = field(default_factory=list)
+    answer: AnswerAccumulator = field(default_factory=AnswerAccumulator)
     dirty: bool = False
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.answer.text
 
 
 def validate(opts: AskOptions) -> str:
@@ -297,9 +297,7 @@ def _track(states: dict[str, _AnswerState], event: PanelEvent) -> None:
     if isinstance(event, Started):
         state.status = AnswerStatus.STREAMING
     elif isinstance(event, Token):
-        if event.restart:
-            state.parts.clear()
-        state.parts.append(event.text)
+        state.answer.add(event)
         state.dirty = True
 
 
