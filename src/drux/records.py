@@ -85,7 +85,7 @@ class ConsensusRecord(_StoredJson):
 
     score: float | None = None
     verdict: str | None = None
-    reason: str = ""
+    reason: str | None = ""
     backend: str | None = None
     explanation: str = ""
     clusters: list[list[str]] = []
