@@ -16,8 +16,6 @@ Stable interface (the web app is built against it; changes are listed here):
   with the article as context (for "Ask the AIs: <title>").
 - ``faq(slug, models=None, panel=None, ...)`` (async) and ``faq_results(slug)``:
   see ``drux.hub.faq``.
-- ``article_asks(slug, limit=20) -> list[AskSummary]``: every ask linked to the
-  article (its FAQ asks and its "Ask the AIs" asks), newest first.
 
 Every ``*_html`` value is sanitized (``drux.hub.render``); every other string is
 plain text the caller must escape (Jinja2 autoescape does).
@@ -45,7 +43,6 @@ if TYPE_CHECKING:
     from drux.services import Services
     from drux.services.ask import AskOptions
     from drux.store.articles import ArticleRepository
-    from drux.store.asks import AskSummary
 
 SAMPLE_CONTENT = Path(__file__).parent / "content"
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -135,9 +132,6 @@ class HubService:
 
     def tag_counts(self) -> list[tuple[str, int]]:
         return sorted(self.repo.tag_counts().items(), key=lambda kv: (-kv[1], kv[0]))
-
-    def article_asks(self, slug: str, limit: int = 20) -> list[AskSummary]:
-        return self.services.store.asks.list(article_id=slug, limit=limit)
 
     def _record(self, slug: str) -> ArticleRecord | None:
         if not isinstance(slug, str) or not _SLUG.match(slug):

@@ -128,15 +128,6 @@ class UsageRecord(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
 
 
-class AgreementCache(Base):
-    __tablename__ = "agreement_cache"
-
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # content hash
-    backend: Mapped[str] = mapped_column(String(60))
-    value: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 class DeploymentHealthRow(Base):
     """The last health snapshot a process wrote for a deployment (breakers live in memory;
     this lets ``drux status`` in another process show what the last run saw)."""
