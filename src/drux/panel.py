@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from drux.errors import DruxError, ProviderError, ProviderTimeoutError
-from drux.types import ChatRequest, Completion, Provider, Usage
+from drux.types import AnswerAccumulator, ChatRequest, Completion, Provider, Usage
 
 
 @dataclass(slots=True)
@@ -81,7 +81,7 @@ class _Member:
     request: ChatRequest
     deadline: float
     timings: Timings = field(default_factory=Timings)
-    parts: list[str] = field(default_factory=list)
+    answer: AnswerAccumulator = field(default_factory=AnswerAccumulator)
 
 
 async def _run_member(member: _Member, queue: asyncio.Queue[PanelEvent]) -> None:
@@ -89,61 +89,42 @@ async def _run_member(member: _Member, queue: asyncio.Queue[PanelEvent]) -> None
     timings.started = time.time()
     t0 = time.perf_counter()
     await queue.put(Started(member.model))
-    usage: Usage | None = None
-    finish: str | None = None
-    deployment = ""
-    substituted: str | None = None
-    answered_by: str | None = None
-    recovered = False
+    answer = member.answer
     try:
         async with asyncio.timeout(member.deadline):
             async for chunk in member.provider.stream(member.request):
-                if chunk.restart:
-                    member.parts.clear()
-                    recovered = True
-                if chunk.deployment:
-                    deployment = chunk.deployment
-                if chunk.substituted_for:
-                    substituted = chunk.substituted_for
-                    answered_by = chunk.answered_by
+                answer.add(chunk)
                 if chunk.text:
                     if timings.first_token_s is None:
                         timings.first_token_s = time.perf_counter() - t0
-                    member.parts.append(chunk.text)
                     timings.output_tokens += 1
                 if chunk.text or chunk.restart:
-                    await queue.put(Token(member.model, chunk.text, chunk.restart, deployment,
-                                          substituted, answered_by))
-                if chunk.finish_reason:
-                    finish = chunk.finish_reason
-                if chunk.usage is not None:
-                    usage = chunk.usage
+                    await queue.put(Token(member.model, chunk.text, chunk.restart,
+                                          answer.deployment, answer.substituted_for,
+                                          answer.answered_by))
     except TimeoutError:
         timings.total_s = time.perf_counter() - t0
         err = ProviderTimeoutError(
             f"{member.model} gave no complete answer within {member.deadline:g} s",
             provider=member.provider.name, model=member.model,
         )
-        await queue.put(Failed(member.model, err, timings, "".join(member.parts)))
+        await queue.put(Failed(member.model, err, timings, answer.text))
         return
     except DruxError as exc:
         timings.total_s = time.perf_counter() - t0
-        await queue.put(Failed(member.model, exc, timings, "".join(member.parts)))
+        await queue.put(Failed(member.model, exc, timings, answer.text))
         return
     except Exception as exc:  # an adapter bug must not sink the panel
         timings.total_s = time.perf_counter() - t0
         bug = ProviderError(f"{type(exc).__name__}: {exc}", provider=member.provider.name,
                             model=member.model)
-        await queue.put(Failed(member.model, bug, timings, "".join(member.parts)))
+        await queue.put(Failed(member.model, bug, timings, answer.text))
         return
     timings.total_s = time.perf_counter() - t0
-    if usage is not None and usage.output_tokens:
-        timings.output_tokens = usage.output_tokens
-    completion = Completion(
-        text="".join(member.parts), model=member.model, deployment=deployment or member.provider.name,
-        finish_reason=finish, usage=usage or Usage(output_tokens=timings.output_tokens),
-        substituted_for=substituted, answered_by=answered_by, recovered=recovered,
-    )
+    if answer.usage is not None and answer.usage.output_tokens:
+        timings.output_tokens = answer.usage.output_tokens
+    completion = answer.completion(member.model, deployment=member.provider.name,
+                                   usage=Usage(output_tokens=timings.output_tokens))
     await queue.put(Finished(member.model, completion, timings))
 
 

@@ -106,35 +106,69 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class StreamPiece(Protocol):
+    """A piece of a streamed answer: a ``Chunk``, or the panel's ``Token`` event."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def restart(self) -> bool: ...
+    @property
+    def deployment(self) -> str: ...
+    @property
+    def substituted_for(self) -> str | None: ...
+    @property
+    def answered_by(self) -> str | None: ...
+
+
+@dataclass(slots=True)
+class AnswerAccumulator:
+    """Folds a stream into one answer: the text (dropped on ``restart``, when a fallback starts
+    the answer over), who answered, and, from chunks, the finish reason and usage."""
+
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    deployment: str = ""
+    substituted_for: str | None = None
+    answered_by: str | None = None
+    recovered: bool = False
+
+    def add(self, piece: StreamPiece) -> None:
+        if piece.restart:
+            self.parts.clear()  # in place: a view may hold this list
+            self.recovered = True
+        if piece.deployment:
+            self.deployment = piece.deployment
+        if piece.substituted_for:
+            self.substituted_for = piece.substituted_for
+            self.answered_by = piece.answered_by
+        if piece.text:
+            self.parts.append(piece.text)
+        if isinstance(piece, Chunk):
+            if piece.finish_reason:
+                self.finish_reason = piece.finish_reason
+            if piece.usage is not None:
+                self.usage = piece.usage
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def completion(self, model: str, *, deployment: str = "",
+                   usage: Usage | None = None) -> Completion:
+        """The answer; ``deployment`` and ``usage`` stand in when no chunk carried them."""
+        return Completion(
+            text=self.text, model=model, deployment=self.deployment or deployment,
+            finish_reason=self.finish_reason, usage=self.usage or usage or Usage(),
+            substituted_for=self.substituted_for, answered_by=self.answered_by,
+            recovered=self.recovered,
+        )
+
+
 async def collect(stream: AsyncIterator[Chunk], *, model: str, deployment: str = "") -> Completion:
     """Fold a stream into a Completion (honouring ``restart`` chunks)."""
-    parts: list[str] = []
-    finish: str | None = None
-    usage = Usage()
-    substituted: str | None = None
-    answered_by: str | None = None
-    recovered = False
+    answer = AnswerAccumulator()
     async for chunk in stream:
-        if chunk.restart:
-            parts.clear()
-            recovered = True
-        if chunk.substituted_for:
-            substituted = chunk.substituted_for
-            answered_by = chunk.answered_by
-        if chunk.deployment:
-            deployment = chunk.deployment
-        parts.append(chunk.text)
-        if chunk.finish_reason:
-            finish = chunk.finish_reason
-        if chunk.usage is not None:
-            usage = chunk.usage
-    return Completion(
-        text="".join(parts),
-        model=model,
-        deployment=deployment,
-        finish_reason=finish,
-        usage=usage,
-        substituted_for=substituted,
-        answered_by=answered_by,
-        recovered=recovered,
-    )
+        answer.add(chunk)
+    return answer.completion(model, deployment=deployment)

@@ -306,7 +306,7 @@ async def _first_token(runner: Any, ask_id: str) -> None:
 def _answer(services: Services, ask_id: str) -> dict[str, Any]:
     record = services.store.asks.get(ask_id)
     assert record is not None
-    return {"status": record["status"], **record["answers"][0]}
+    return {"status": record.status, **record.answers[0].model_dump()}
 
 
 async def test_web_asks_at_once_get_their_own_answers(services: Services) -> None:
@@ -395,7 +395,7 @@ def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
         def streaming() -> bool:
             asks = store.asks.list()
             record = store.asks.get(asks[0].id) if asks else None
-            return bool(record and record["answers"][0]["text"])
+            return bool(record and record.answers[0].text)
 
         deadline = time.monotonic() + LIMIT
         while not streaming():  # the ask's periodic flush is the only sign from outside
@@ -406,8 +406,8 @@ def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
         assert proc.returncode == 130
         assert "Traceback" not in err and "never retrieved" not in err, err
         record = store.asks.get(store.asks.list()[0].id)
-        assert record is not None and record["status"] == "partial"
-        assert record["answers"][0]["status"] == "partial" and record["answers"][0]["text"]
+        assert record is not None and record.status == "partial"
+        assert record.answers[0].status == "partial" and record.answers[0].text
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -80,17 +80,17 @@ async def test_ask_is_stored_with_answers_failures_and_score(make_services) -> N
     assert any(isinstance(e, Scored) for e in events)
     record = services.store.asks.get(created.ask_id)
     assert record is not None
-    answers = {a["model"]: a for a in record["answers"]}
-    assert answers["alpha"]["status"] == "done"
-    assert answers["alpha"]["text"] == "Water boils at 100 degrees Celsius."
-    assert answers["alpha"]["timings"]["total_s"] is not None
-    assert answers["alpha"]["usage"]["output_tokens"] == 6
-    assert answers["gamma"]["status"] == "failed"
-    assert answers["gamma"]["error"]["type"] == "model_not_found"
-    assert "withdrawn" in answers["gamma"]["error"]["message"]
-    assert record["status"] == "complete"
-    assert record["consensus"] is not None
-    assert record["consensus"]["score"] is not None
+    answers = {a.model: a for a in record.answers}
+    assert answers["alpha"].status == "done"
+    assert answers["alpha"].text == "Water boils at 100 degrees Celsius."
+    assert answers["alpha"].timings.total_s is not None
+    assert answers["alpha"].usage.output_tokens == 6
+    assert answers["gamma"].status == "failed"
+    assert answers["gamma"].error.type == "model_not_found"
+    assert "withdrawn" in answers["gamma"].error.message
+    assert record.status == "complete"
+    assert record.consensus is not None
+    assert record.consensus.score is not None
 
 
 async def test_single_answer_scores_na(make_services) -> None:  # type: ignore[no-untyped-def]
@@ -101,8 +101,8 @@ async def test_single_answer_scores_na(make_services) -> None:  # type: ignore[n
     services = make_services(providers)
     events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
     record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
-    assert record["consensus"]["score"] is None
-    assert record["consensus"]["reason"]
+    assert record.consensus.score is None
+    assert record.consensus.reason
 
 
 async def test_interrupted_ask_keeps_partial_text(make_services) -> None:  # type: ignore[no-untyped-def]
@@ -125,12 +125,12 @@ async def test_interrupted_ask_keeps_partial_text(make_services) -> None:  # typ
     with pytest.raises(asyncio.CancelledError):
         await task
     record = services.store.asks.get(ask_id)  # type: ignore[arg-type]
-    assert record["status"] == "partial"
-    answers = {a["model"]: a for a in record["answers"]}
-    assert answers["alpha"]["status"] == "done"
-    assert answers["alpha"]["text"] == "done quickly"
-    assert answers["beta"]["status"] == "partial"
-    assert answers["beta"]["text"].startswith("slow words")
+    assert record.status == "partial"
+    answers = {a.model: a for a in record.answers}
+    assert answers["alpha"].status == "done"
+    assert answers["alpha"].text == "done quickly"
+    assert answers["beta"].status == "partial"
+    assert answers["beta"].text.startswith("slow words")
     assert providers["beta"].cancelled == 1
 
 
@@ -157,10 +157,10 @@ async def test_a_briefly_busy_database_neither_ends_the_ask_nor_loses_an_answer(
     events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
     assert isinstance(events[-1], AskDone) and events[-1].status == "complete"
     record = repo.get(events[0].ask_id)  # type: ignore[attr-defined]
-    answers = {a["model"]: a for a in record["answers"]}
-    assert answers["alpha"]["status"] == "done" and answers["alpha"]["text"] == "first answer"
-    assert answers["beta"]["status"] == "done"
-    assert answers["beta"]["text"].strip() == ("second answer " * 5).strip()
+    answers = {a.model: a for a in record.answers}
+    assert answers["alpha"].status == "done" and answers["alpha"].text == "first answer"
+    assert answers["beta"].status == "done"
+    assert answers["beta"].text.strip() == ("second answer " * 5).strip()
     assert failures[0] == 0
 
 
@@ -241,10 +241,10 @@ async def test_scoring_failure_keeps_answers_and_says_why(make_services, monkeyp
     events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
     assert isinstance(events[-1], AskDone) and events[-1].status == "complete"
     record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
-    assert record["status"] == "complete"
-    assert [a["text"] for a in record["answers"]] == ["yes", "no"]
-    assert record["consensus"]["score"] is None
-    assert "embedding model exploded" in record["consensus"]["reason"]
+    assert record.status == "complete"
+    assert [a.text for a in record.answers] == ["yes", "no"]
+    assert record.consensus.score is None
+    assert "embedding model exploded" in record.consensus.reason
 
 
 async def test_request_settings_ask_over_panel_over_model(make_services) -> None:  # type: ignore[no-untyped-def]
@@ -281,9 +281,9 @@ async def test_judge_backend_with_a_text_judge_synthesises_the_consensus(make_se
     events = await _run(services, AskOptions("When does water boil?", models=["alpha", "beta"],
                                              consensus_backend="judge", judge_model="judgey"))
     record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
-    consensus = record["consensus"]
-    assert consensus["backend"] == "judge"
-    assert consensus["score"] is not None and consensus["score"] > 50
-    assert consensus["consensus_kind"] == "synthesis"
-    assert consensus["consensus_answer"] == "Water boils at 100 C."
+    consensus = record.consensus
+    assert consensus.backend == "judge"
+    assert consensus.score is not None and consensus.score > 50
+    assert consensus.consensus_kind == "synthesis"
+    assert consensus.consensus_answer == "Water boils at 100 C."
     assert providers["judgey"].calls == 2

@@ -7,17 +7,24 @@ import io
 from rich.console import Console
 
 from drux.cli.render import Column, clean, columns_table, record_view
+from drux.records import AnswerStatus, AskRecord
 
 ESCAPES = "\x1b]0;PWNED\x07\x1b[31m\x9b2J"
 
 
-def _record() -> dict[str, object]:
-    answer = {"model": "m1", "family": "f", "status": "failed", "text": f"answer {ESCAPES}",
-              "substituted_for": None, "error": {"type": "x", "message": f"boom {ESCAPES}"},
+def _record() -> AskRecord:
+    answer = {"model": "m1", "family": "f", "deployment": None, "substituted_for": None,
+              "answered_by": None, "recovered": False, "status": "failed",
+              "text": f"answer {ESCAPES}", "finish_reason": None,
+              "error": {"type": "x", "message": f"boom {ESCAPES}", "status": None},
               "timings": {"first_token_s": 0.1, "total_s": 0.2, "tokens_per_s": 3.0},
-              "usage": {"output_tokens": 2}, "cost_usd": 0.0}
-    return {"id": "abc", "question": f"q {ESCAPES}", "skipped": [], "answers": [answer],
-            "consensus": {"score": None, "reason": f"r {ESCAPES}"}}
+              "usage": {"input_tokens": 0, "output_tokens": 2}, "cost_usd": 0.0}
+    return AskRecord.model_validate({
+        "id": "abc", "created_at": None, "finished_at": None, "question": f"q {ESCAPES}",
+        "context": None, "panel": None, "models": ["m1"], "skipped": [], "params": {},
+        "status": "failed", "source": "cli", "article_id": None, "score": None,
+        "verdict": None, "answers": [answer],
+        "consensus": {"score": None, "reason": f"r {ESCAPES}"}})
 
 
 def _render(renderable: object) -> str:
@@ -31,7 +38,7 @@ def test_stored_escape_sequences_do_not_reach_the_terminal() -> None:
     shown = _render(record_view(_record(), f"explained {ESCAPES}"))
     assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
     assert "PWNED" in shown and "answer" in shown  # the text stays, only the controls go
-    live = _render(columns_table([Column("m", "f", "streaming", [ESCAPES, "tail"])]))
+    live = _render(columns_table([Column("m", "f", AnswerStatus.STREAMING, [ESCAPES, "tail"])]))
     assert "\x1b" not in live and "tail" in live
 
 

@@ -91,9 +91,10 @@ async def test_each_question_is_asked_with_the_article_as_context(make_hub) -> N
 
     stored = hub.services.store.asks.get(results[0]["ask_id"])
     assert stored is not None
-    assert stored["article_id"] == "lander" and stored["source"] == "hub"
-    assert [a["text"] for a in stored["answers"]] == [AGREE, AGREE, AGREE]
-    assert {a.id for a in hub.article_asks("lander")} == {r["ask_id"] for r in results}
+    assert stored.article_id == "lander" and stored.source == "hub"
+    assert [a.text for a in stored.answers] == [AGREE, AGREE, AGREE]
+    linked = hub.services.store.asks.list(article_id="lander")
+    assert {a.id for a in linked} == {r["ask_id"] for r in results}
 
 
 async def test_results_flag_the_question_the_models_disagree_on(make_hub) -> None:  # type: ignore[no-untyped-def]
@@ -146,7 +147,7 @@ async def test_bad_requests_store_nothing(make_hub) -> None:  # type: ignore[no-
         await hub.faq("lander", panel="nope")
     with pytest.raises(InputError, match=r"no FAQ question 'Other\?'"):
         await hub.faq("lander", panel="trio", questions=["Other?"])
-    assert hub.article_asks("lander") == []
+    assert hub.services.store.asks.list(article_id="lander") == []
     assert all(p.calls == 0 for p in providers.values())
 
 

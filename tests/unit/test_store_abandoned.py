@@ -32,13 +32,13 @@ def check_settles_only_the_abandoned(store: Store) -> None:
 
     assert store.asks.settle_abandoned(default_timeout=180.0) == [dead]
     record = store.asks.get(dead)
-    assert record is not None and record["status"] == "partial" and record["finished_at"]
-    answers = {a["model"]: a for a in record["answers"]}
-    assert answers["a"]["status"] == "done" and answers["a"]["text"] == "all of it"
-    assert answers["b"]["status"] == "partial" and answers["b"]["text"] == "half of"
+    assert record is not None and record.status == "partial" and record.finished_at
+    answers = {a.model: a for a in record.answers}
+    assert answers["a"].status == "done" and answers["a"].text == "all of it"
+    assert answers["b"].status == "partial" and answers["b"].text == "half of"
     for other, status in ((young, "running"), (patient, "running"), (done, "complete")):
         again = store.asks.get(other)
-        assert again is not None and again["status"] == status
+        assert again is not None and again.status == status
     assert store.asks.settle_abandoned(default_timeout=180.0) == []  # once only
 
 
@@ -57,7 +57,7 @@ def test_a_process_settles_abandoned_asks_when_it_opens_the_store(drux_env: Path
     second = Services.from_settings()  # e.g. the next `drux history` or `drux serve`
     try:
         record = second.store.asks.get(dead)
-        assert record is not None and record["status"] == "partial"
+        assert record is not None and record.status == "partial"
         assert [r.status for r in second.store.asks.list()] == ["partial"]
     finally:
         second.store.close()

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
+from test_store_migrations import upgrade_from_0002_drops_the_agreement_cache
 
 from drux.config import load_config
 from drux.errors import InputError, ModelNotFoundError, StoreError
+from drux.records import AskStatus, ConsensusRecord
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskOptions, run_ask
 from drux.store import Store
@@ -49,14 +51,19 @@ def test_migrations_reach_head_and_rerun_cleanly(pg_url: str) -> None:
     try:
         assert engine.dialect.name == "postgresql"
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
         tables = set(inspect(engine).get_table_names())
         assert {"asks", "answers", "articles", "faq_answers", "gateway_keys", "usage_records",
-                "agreement_cache", "deployment_health"} <= tables
+                "deployment_health"} <= tables
+        assert "agreement_cache" not in tables  # dropped by 0003: nothing used it
         columns = {c["name"]: c for c in inspect(engine).get_columns("asks")}
         assert columns["created_at"]["type"].timezone is True
     finally:
         again.close()
+
+
+def test_upgrade_from_0002_drops_the_agreement_cache(pg_url: str) -> None:
+    upgrade_from_0002_drops_the_agreement_cache(pg_url)
 
 
 @pytest.mark.parametrize("url", ["postgresql://u@127.0.0.1/db", "postgres://u@127.0.0.1/db",
@@ -81,9 +88,9 @@ def test_ask_round_trip(store: Store) -> None:
                          params={"max_tokens": 50, "temperature": 0.2, "nested": {"a": [1, 2]}},
                          context="ctx", article_id="some-article", source="web")
     running = asks.get(ask_id)
-    assert running is not None and running["status"] == "running"
-    assert running["finished_at"] is None
-    assert [a["status"] for a in running["answers"]] == ["waiting", "waiting"]
+    assert running is not None and running.status == "running"
+    assert running.finished_at is None
+    assert [a.status for a in running.answers] == ["waiting", "waiting"]
 
     asks.update_answers(ask_id, {"alpha": {"status": "streaming", "text": "Hal"}})
     asks.update_answers(ask_id, {
@@ -95,27 +102,30 @@ def test_ask_round_trip(store: Store) -> None:
     })
     consensus = {"score": 72.5, "verdict": "mostly agree", "pairs": [{"a": "alpha", "p": 0.9}],
                  "reason": None}
-    asks.finish(ask_id, status="complete", score=72.5, verdict="mostly agree",
-                consensus=consensus)
+    asks.finish(ask_id, status=AskStatus.COMPLETE, score=72.5, verdict="mostly agree",
+                consensus=ConsensusRecord.model_validate(consensus))
 
     record = asks.get(ask_id)
     assert record is not None
-    assert record["question"] == "Wie heiß ist es? ☕"
-    assert record["models"] == ["alpha", "beta"]
-    assert record["skipped"] == [{"model": "gamma", "reason": "no key"}]
-    assert record["params"] == {"max_tokens": 50, "temperature": 0.2, "nested": {"a": [1, 2]}}
-    assert (record["panel"], record["context"], record["source"]) == ("duo", "ctx", "web")
-    assert (record["status"], record["score"], record["verdict"]) == (
+    assert record.question == "Wie heiß ist es? ☕"
+    assert record.models == ["alpha", "beta"]
+    assert record.skipped == [{"model": "gamma", "reason": "no key"}]
+    assert record.params == {"max_tokens": 50, "temperature": 0.2, "nested": {"a": [1, 2]}}
+    assert (record.panel, record.context, record.source) == ("duo", "ctx", "web")
+    assert (record.status, record.score, record.verdict) == (
         "complete", 72.5, "mostly agree")
-    assert record["consensus"] == consensus
-    alpha, beta = record["answers"]
-    assert (alpha["model"], alpha["family"], alpha["text"]) == ("alpha", "fam-a", "Hallo — 100 °C")
-    assert alpha["usage"] == {"input_tokens": 5, "output_tokens": 4}
-    assert alpha["timings"] == {"first_token_s": 0.25, "total_s": 1.5, "tokens_per_s": 2.7}
-    assert beta["error"] == {"type": "server_error", "message": "boom", "status": 503}
-    _assert_utc_now(record["created_at"])
-    _assert_utc_now(record["finished_at"])
-    assert record["finished_at"] >= record["created_at"]
+    assert record.consensus is not None
+    assert record.consensus.model_dump(mode="json") == consensus
+    alpha, beta = record.answers
+    assert (alpha.model, alpha.family, alpha.text) == ("alpha", "fam-a", "Hallo — 100 °C")
+    assert alpha.usage.model_dump() == {"input_tokens": 5, "output_tokens": 4}
+    assert alpha.timings.model_dump() == {"first_token_s": 0.25, "total_s": 1.5,
+                                          "tokens_per_s": 2.7}
+    assert beta.error is not None
+    assert beta.error.model_dump() == {"type": "server_error", "message": "boom", "status": 503}
+    _assert_utc_now(record.created_at)
+    _assert_utc_now(record.finished_at)
+    assert record.finished_at >= record.created_at
 
 
 def test_list_count_and_find_by_prefix(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +144,7 @@ def test_list_count_and_find_by_prefix(store: Store, monkeypatch: pytest.MonkeyP
     _assert_utc_now(store.asks.list()[0].created_at)
 
     found = store.asks.find("abcd_")
-    assert found is not None and found["id"] == "abcd_1xyz"
+    assert found is not None and found.id == "abcd_1xyz"
     assert store.asks.find("abcd") is None  # two asks share it
     assert store.asks.find("zz%9") is not None
     assert store.asks.find("zz%%") is None
@@ -271,15 +281,15 @@ async def test_run_ask_stores_the_record_in_postgres(
         await services.aclose()
     assert not (drux_env / "data" / "drux.db").exists()  # nothing went to SQLite
 
-    assert record is not None and record["status"] == "complete"
-    answers = {a["model"]: a for a in record["answers"]}
-    assert answers["alpha"]["text"] == "Water boils at 100 degrees Celsius."
-    assert answers["alpha"]["usage"]["output_tokens"] == 6
-    assert answers["gamma"]["status"] == "failed"
-    assert answers["gamma"]["error"]["type"] == "model_not_found"
-    assert record["consensus"] is not None and record["consensus"]["score"] is not None
-    assert record["score"] == record["consensus"]["score"]
-    _assert_utc_now(record["finished_at"])
+    assert record is not None and record.status == "complete"
+    answers = {a.model: a for a in record.answers}
+    assert answers["alpha"].text == "Water boils at 100 degrees Celsius."
+    assert answers["alpha"].usage.output_tokens == 6
+    assert answers["gamma"].status == "failed"
+    assert answers["gamma"].error.type == "model_not_found"
+    assert record.consensus is not None and record.consensus.score is not None
+    assert record.score == record.consensus.score
+    _assert_utc_now(record.finished_at)
 
 
 def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
@@ -289,8 +299,8 @@ def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
                                              "error_message": "\x00"}})
     record = store.asks.get(ask_id)
     assert record is not None
-    assert (record["question"], record["context"]) == ("why?", "c")
-    assert record["answers"][0]["text"] == "because"
+    assert (record.question, record.context) == ("why?", "c")
+    assert record.answers[0].text == "because"
 
 
 def test_abandoned_asks_are_settled_on_postgres(store: Store) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_kit import Scripts, ask_from_the_form, make_services, relaxed, sse_events
 
+from drux.records import AskRecord, AskStatus
 from drux.web.app import create_app
 from drux.web.settings import WebSettings
 
@@ -101,9 +102,9 @@ def test_an_ask_that_ends_while_its_page_is_read_is_followed_live(
     run.done = False  # as it was when the page asked
     real = pages._record
 
-    async def read_while_running(services: object, wanted: str) -> dict[str, object]:
-        record = dict(await real(services, wanted))
-        record.update(status="running", consensus=None, score=None)
+    async def read_while_running(services: object, wanted: str) -> AskRecord:
+        record = (await real(services, wanted)).model_copy(
+            update={"status": AskStatus.RUNNING, "consensus": None, "score": None})
         run.done = True  # the ask ends right after the read
         return record
 

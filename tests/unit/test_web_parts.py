@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from drux.records import AnswerRecord, AskRecord
 from drux.web.ratelimit import RateLimited, TokenBucketLimiter
 from drux.web.svg import gauge, heatmap
 from drux.web.views import answer_view, to_markdown
@@ -61,13 +62,27 @@ def test_heatmap_escapes_names_and_colours_every_pair() -> None:
     assert heatmap({"only": {}}, ["only"]) == ""
 
 
-def _answer(**kw: object) -> dict[str, object]:
+NO_TIMINGS = {"first_token_s": None, "total_s": None, "tokens_per_s": None}
+
+
+def _answer(**kw: object) -> AnswerRecord:
     base: dict[str, object] = {
-        "model": "m1", "family": "f", "status": "done", "text": "Paris.", "error": None,
-        "answered_by": None, "timings": {"total_s": 1.25}, "usage": {"output_tokens": 3},
-        "cost_usd": 0.00012}
+        "model": "m1", "family": "f", "deployment": None, "substituted_for": None,
+        "answered_by": None, "recovered": False, "status": "done", "text": "Paris.",
+        "finish_reason": "stop", "error": None, "timings": {**NO_TIMINGS, "total_s": 1.25},
+        "usage": {"input_tokens": 0, "output_tokens": 3}, "cost_usd": 0.00012}
     base.update(kw)
-    return base
+    return AnswerRecord.model_validate(base)
+
+
+def _ask(**kw: object) -> AskRecord:
+    base: dict[str, object] = {
+        "id": "abc", "created_at": None, "finished_at": None, "question": "q", "context": None,
+        "panel": None, "models": [], "skipped": [], "params": {}, "status": "complete",
+        "source": "cli", "article_id": None, "score": None, "verdict": None, "consensus": None,
+        "answers": []}
+    base.update(kw)
+    return AskRecord.model_validate(base)
 
 
 def test_answer_view_labels_substitutes_and_failures() -> None:
@@ -75,14 +90,15 @@ def test_answer_view_labels_substitutes_and_failures() -> None:
     assert v.substitute == "answered by m2 instead of m1"
     assert (v.latency, v.tokens, v.cost) == ("1.2 s", "3 tokens", "$0.0001")
     failed = answer_view(_answer(status="failed", text="", error={
-        "type": "timeout", "message": "no answer in 5 s"}, usage={}, timings={}))
+        "type": "timeout", "message": "no answer in 5 s", "status": None},
+        usage={"input_tokens": 0, "output_tokens": 0}, timings=NO_TIMINGS))
     assert failed.error == "timeout: no answer in 5 s" and failed.latency == "—"
 
 
 def test_markdown_export_has_question_score_and_every_answer() -> None:
-    record = {"question": "Capital of France?", "score": 91.0, "verdict": "strong consensus",
-              "consensus": {"explanation": "All 2 models agree."},
-              "answers": [_answer(), _answer(model="m2", text="Paris, France.")]}
+    record = _ask(question="Capital of France?", score=91.0, verdict="strong consensus",
+                  consensus={"explanation": "All 2 models agree."},
+                  answers=[_answer(), _answer(model="m2", text="Paris, France.")])
     md = to_markdown(record, "http://x/r/abc")
     assert md.startswith("# Capital of France?\n")
     assert "**Consensus Score: 91/100** (strong consensus)" in md
@@ -92,14 +108,15 @@ def test_markdown_export_has_question_score_and_every_answer() -> None:
 def test_consensus_view_labels_a_synthesis_and_sanitises_it() -> None:
     from drux.web.views import consensus_view
 
-    record = {"models": ["a", "b"], "consensus": {
+    consensus = {
         "score": 80.0, "verdict": "strong consensus", "explanation": "a and b agree",
         "matrix": {}, "claims": [], "contradictions": [],
         "consensus_answer": "Paris <script>alert(1)</script>", "consensus_kind": "synthesis",
-        "synthesized_by": "openai:gpt-4.1", "consensus_model": "a"}}
-    view = consensus_view(record)
+        "synthesized_by": "openai:gpt-4.1", "consensus_model": "a"}
+    view = consensus_view(_ask(models=["a", "b"], consensus=consensus))
     assert view is not None
     assert view.answer_label == "synthesis by openai:gpt-4.1"
     assert "Paris" in view.answer_html and "<script" not in view.answer_html
-    record["consensus"]["consensus_kind"] = "representative"
-    assert consensus_view(record).answer_label == "answer of a"  # type: ignore[union-attr]
+    consensus["consensus_kind"] = "representative"
+    representative = consensus_view(_ask(models=["a", "b"], consensus=consensus))
+    assert representative is not None and representative.answer_label == "answer of a"

@@ -31,12 +31,12 @@ async def test_an_ask_nobody_follows_still_completes_and_is_stored(drux_env: Pat
     runner = AskRunner(services)
     try:
         ask_id = await runner.start(AskOptions(question="Does water boil at 100 C?"))
-        assert services.store.asks.get(ask_id)["status"] == "running"  # type: ignore[index]
+        assert services.store.asks.get(ask_id).status == "running"  # type: ignore[union-attr]
         await _wait_done(runner, ask_id)
         record = services.store.asks.get(ask_id)
-        assert record is not None and record["status"] == "complete"
-        assert [a["text"] for a in record["answers"]] == list(ANSWERS.values())
-        assert record["score"] is not None
+        assert record is not None and record.status == "complete"
+        assert [a.text for a in record.answers] == list(ANSWERS.values())
+        assert record.score is not None
     finally:
         await runner.aclose()
         await services.aclose()
@@ -94,7 +94,7 @@ async def test_an_ask_that_breaks_after_answering_is_not_left_running(
         assert run.events[-1]["status"] == "partial"
         assert run.events[-2]["error"]["message"] == "the ask stopped unexpectedly"
         record = services.store.asks.get(ask_id)
-        assert record is not None and record["status"] == "partial"
+        assert record is not None and record.status == "partial"
     finally:
         await runner.aclose()
         await services.aclose()

@@ -56,11 +56,12 @@ def ask(
 
 
 async def _run_json(services: object, opts: object) -> int:
+    from drux.records import AskStatus
     from drux.services import Services
     from drux.services.ask import AskCreated, AskDone, AskOptions, run_ask
 
     assert isinstance(services, Services) and isinstance(opts, AskOptions)
-    ask_id, status = None, "failed"
+    ask_id, status = None, AskStatus.FAILED
     try:
         async for event in run_ask(services, opts):
             if isinstance(event, AskCreated):
@@ -68,10 +69,10 @@ async def _run_json(services: object, opts: object) -> int:
             elif isinstance(event, AskDone):
                 status = event.status
         record = services.store.asks.get(ask_id) if ask_id else None
-        typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        typer.echo(record.to_json() if record else json.dumps(None))
     finally:
         await services.aclose()
-    return 0 if status == "complete" else 1
+    return 0 if status == AskStatus.COMPLETE else 1
 
 
 async def _run_live(services: object, opts: object) -> int:
@@ -80,36 +81,40 @@ async def _run_live(services: object, opts: object) -> int:
 
     from drux.cli.render import Column, columns_table, plain, record_view
     from drux.panel import Failed, Finished, Started, Token
+    from drux.records import AnswerStatus, AskStatus
     from drux.services import Services
     from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+    from drux.types import AnswerAccumulator
 
     assert isinstance(services, Services) and isinstance(opts, AskOptions)
     console = Console()
     columns: dict[str, Column] = {}
-    ask_id, status, explanation = None, "failed", None
+    answers: dict[str, AnswerAccumulator] = {}
+    ask_id, status, explanation = None, AskStatus.FAILED, None
     live = Live(console=console, refresh_per_second=8, transient=True)
     try:
         with live:
             async for event in run_ask(services, opts):
                 if isinstance(event, AskCreated):
                     ask_id = event.ask_id
-                    columns = {m: Column(m, event.families[m]) for m in event.models}
+                    answers = {m: AnswerAccumulator() for m in event.models}
+                    # Each column shows its accumulator's parts (cleared in place on restart).
+                    columns = {m: Column(m, event.families[m], parts=answers[m].parts)
+                               for m in event.models}
                     for s in event.skipped:
                         console.print(plain(f"skipped {s['model']}: {s['reason']}"),
                                       style="yellow")
                 elif isinstance(event, Started):
-                    columns[event.model].status = "streaming"
+                    columns[event.model].status = AnswerStatus.STREAMING
                 elif isinstance(event, Token):
-                    col = columns[event.model]
-                    if event.restart:
-                        col.parts.clear()
+                    answers[event.model].add(event)
                     if event.substituted_for:
-                        col.note = f"answered by {event.answered_by or event.deployment} instead"
-                    col.parts.append(event.text)
+                        columns[event.model].note = (
+                            f"answered by {event.answered_by or event.deployment} instead")
                 elif isinstance(event, Finished):
-                    columns[event.model].status = "done"
+                    columns[event.model].status = AnswerStatus.DONE
                 elif isinstance(event, Failed):
-                    columns[event.model].status = "failed"
+                    columns[event.model].status = AnswerStatus.FAILED
                     columns[event.model].note = str(event.error)
                 elif isinstance(event, Scored):
                     explanation = event.explanation
@@ -126,7 +131,7 @@ async def _run_live(services: object, opts: object) -> int:
     if record:
         # The skipped models were printed as the ask started; once is enough.
         console.print(record_view(record, explanation, show_skipped=False))
-    if status != "complete":
+    if status != AskStatus.COMPLETE:
         typer.echo("error: no model produced an answer", err=True)
         return 1
     return 0

@@ -143,7 +143,9 @@ def faq(
                                        max_tokens, as_json))
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
-    if not any(r["status"] == "complete" for r in results):
+    from drux.records import AskStatus
+
+    if not any(r["status"] == AskStatus.COMPLETE for r in results):
         typer.echo("error: no model produced an answer", err=True)
         raise typer.Exit(1)
 

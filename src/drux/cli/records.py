@@ -82,9 +82,7 @@ def history(
 
     rows = Services.from_settings().store.asks.list(limit=limit, article_id=article)
     if as_json:
-        from dataclasses import asdict
-
-        typer.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
     from drux.cli.render import plain
 
@@ -114,6 +112,6 @@ def show(
         shown = ask_id if len(ask_id) <= 64 else ask_id[:64] + "…"
         raise fail(f"no ask with id {shown!r}; see `drux history`")
     if as_json:
-        typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        typer.echo(record.to_json())
         return
     Console().print(record_view(record))

@@ -10,6 +10,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from drux.records import AnswerRecord, AnswerStatus, AskRecord, ConsensusKind, ConsensusRecord
+
 # C0/C1 control characters but newline and tab: questions (the web API takes them from
 # anyone), answers (from upstreams) and imported articles must not drive the terminal
 # (escape sequences can retitle it, rewrite the screen or set the clipboard).
@@ -34,7 +36,8 @@ def plain(value: object) -> Text:
 
 
 STATUS_STYLE = {
-    "waiting": "dim", "streaming": "cyan", "done": "green", "failed": "red", "partial": "yellow",
+    AnswerStatus.WAITING: "dim", AnswerStatus.STREAMING: "cyan", AnswerStatus.DONE: "green",
+    AnswerStatus.FAILED: "red", AnswerStatus.PARTIAL: "yellow",
 }
 
 
@@ -42,7 +45,7 @@ STATUS_STYLE = {
 class Column:
     model: str
     family: str
-    status: str = "waiting"
+    status: AnswerStatus = AnswerStatus.WAITING
     parts: list[str] = field(default_factory=list)
     note: str = ""
     timings: dict[str, Any] = field(default_factory=dict)
@@ -75,31 +78,31 @@ def columns_table(columns: list[Column], *, tail_lines: int = 14) -> Table:
     return table
 
 
-def timings_table(answers: list[dict[str, Any]]) -> Table:
+def timings_table(answers: list[AnswerRecord]) -> Table:
     table = Table(title="Models", expand=False)
     for name in ("model", "status", "first token", "total", "tokens", "tok/s", "cost"):
         table.add_column(name, justify="right" if name not in ("model", "status") else "left")
     for a in answers:
-        t, u = a["timings"], a["usage"]
-        status = a["status"]
-        if a.get("substituted_for"):
-            status += f" (answered by {a.get('answered_by') or a.get('deployment')} instead)"
-        if a.get("error"):
-            status += f": {a['error']['type']}"
-        tps = t.get("tokens_per_s")
-        table.add_row(plain(a["model"]), Text(status, style=STATUS_STYLE.get(a["status"], "")),
-                      _fmt_s(t.get("first_token_s")), _fmt_s(t.get("total_s")),
-                      str(u.get("output_tokens") or 0), "-" if not tps else f"{tps:.1f}",
-                      f"${a.get('cost_usd') or 0:.4f}")
+        t = a.timings
+        status = str(a.status)
+        if a.substituted_for:
+            status += f" (answered by {a.answered_by or a.deployment} instead)"
+        if a.error:
+            status += f": {a.error.type}"
+        tps = t.tokens_per_s
+        table.add_row(plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
+                      _fmt_s(t.first_token_s), _fmt_s(t.total_s),
+                      str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
+                      f"${a.cost_usd or 0:.4f}")
     return table
 
 
-def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel:
-    consensus = record.get("consensus") or {}
-    score = consensus.get("score")
-    verdict = consensus.get("verdict") or "n/a"
+def score_panel(record: AskRecord, explanation: str | None = None) -> Panel:
+    consensus = record.consensus or ConsensusRecord()
+    score = consensus.score
+    verdict = consensus.verdict or "n/a"
     if score is None:
-        headline = Text(f"Consensus Score: n/a ({consensus.get('reason') or 'not scored'})",
+        headline = Text(f"Consensus Score: n/a ({consensus.reason or 'not scored'})",
                         style="bold yellow")
     else:
         style = "bold green" if score >= 70 else "bold yellow" if score >= 40 else "bold red"
@@ -107,46 +110,50 @@ def score_panel(record: dict[str, Any], explanation: str | None = None) -> Panel
     lines: list[RenderableType] = [headline]
     if explanation:
         lines.append(Text(explanation))
-    for i, cluster in enumerate(consensus.get("clusters") or [], 1):
+    for i, cluster in enumerate(consensus.clusters, 1):
         lines.append(Text(f"  group {i}: {', '.join(cluster)}"))
-    for c in (consensus.get("contradictions") or [])[:5]:
-        if isinstance(c, dict):
-            pair = " vs ".join(str(m) for m in (c.get("models") or c.get("pair") or []))
-            why = "; ".join(c.get("reasons") or c.get("kinds") or [])
-            lines.append(Text(f"  contradiction: {pair} ({why})", style="red"))
-    claims = consensus.get("claims") or []
-    if claims:
+    for c in consensus.contradictions[:5]:
+        pair = " vs ".join(c.models)
+        why = "; ".join(c.reasons or c.kinds)
+        lines.append(Text(f"  contradiction: {pair} ({why})", style="red"))
+    if consensus.claims:
         lines.append(Text("Claims:", style="bold"))
-    for claim in claims[:10]:
-        if claim.get("contradicted_by"):
-            mark, style = "✗ contradicted by " + ", ".join(claim["contradicted_by"]), "red"
-        elif claim.get("unique"):
-            mark, style = "· only " + ", ".join(claim.get("supported_by") or []), "dim"
+    for claim in consensus.claims[:10]:
+        if claim.contradicted_by:
+            mark, style = "✗ contradicted by " + ", ".join(claim.contradicted_by), "red"
+        elif claim.unique:
+            mark, style = "· only " + ", ".join(claim.supported_by), "dim"
         else:
-            mark, style = "✓ " + ", ".join(claim.get("supported_by") or []), "green"
-        lines.append(Text(f"  {claim['text'][:110]}  [{mark}]", style=style))
-    if consensus.get("consensus_answer"):
-        kind = consensus.get("consensus_kind") or "representative"
-        lines.append(Text(f"Consensus answer ({kind}, {consensus.get('consensus_model') or ''}): "
-                          f"{consensus['consensus_answer'][:300]}"))
-    return Panel(Group(*lines), title=f"ask {record['id']}", expand=False)
+            mark, style = "✓ " + ", ".join(claim.supported_by), "green"
+        lines.append(Text(f"  {claim.text[:110]}  [{mark}]", style=style))
+    if consensus.consensus_answer:
+        kind = consensus.consensus_kind or ConsensusKind.REPRESENTATIVE
+        lines.append(Text(f"Consensus answer ({kind}, {consensus.consensus_model or ''}): "
+                          f"{consensus.consensus_answer[:300]}"))
+    return Panel(Group(*lines), title=f"ask {record.id}", expand=False)
 
 
-def record_view(record: dict[str, Any], explanation: str | None = None, *,
+def clean_record(record: AskRecord) -> AskRecord:
+    """The record with control characters removed from every string in it."""
+    data = clean(record.model_dump(mode="json"))
+    return AskRecord.model_validate(data)
+
+
+def record_view(record: AskRecord, explanation: str | None = None, *,
                 show_skipped: bool = True) -> Group:
     """The whole ask; ``show_skipped=False`` when the skipped models were already printed."""
-    record, explanation = clean(record), clean(explanation)
+    record, explanation = clean_record(record), clean(explanation)
     cols = []
-    for a in record["answers"]:
-        col = Column(a["model"], a.get("family") or "", a["status"], [a["text"] or ""])
-        if a.get("error"):
-            col.note = a["error"]["message"]
-        elif a.get("substituted_for"):
-            col.note = f"answered by {a.get('answered_by') or a.get('deployment')} instead"
+    for a in record.answers:
+        col = Column(a.model, a.family or "", a.status, [a.text])
+        if a.error:
+            col.note = a.error.message or ""
+        elif a.substituted_for:
+            col.note = f"answered by {a.answered_by or a.deployment} instead"
         cols.append(col)
-    parts: list[RenderableType] = [Text(f"Q: {record['question']}", style="bold")]
-    for s in (record.get("skipped") or []) if show_skipped else []:
+    parts: list[RenderableType] = [Text(f"Q: {record.question}", style="bold")]
+    for s in record.skipped if show_skipped else []:
         parts.append(Text(f"skipped {s['model']}: {s['reason']}", style="yellow"))
-    parts += [columns_table(cols, tail_lines=40), timings_table(record["answers"]),
+    parts += [columns_table(cols, tail_lines=40), timings_table(record.answers),
               score_panel(record, explanation)]
     return Group(*parts)

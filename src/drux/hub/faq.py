@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from drux.errors import InputError
 from drux.hub.render import render_markdown
+from drux.records import AskRecord, AskSource, AskStatus, ConsensusRecord
 
 if TYPE_CHECKING:
     from drux.services import Services
@@ -55,7 +56,7 @@ def topic_question(record: ArticleRecord) -> str:
 
 def ask_options(record: ArticleRecord, question: str | None = None, *,
                 models: list[str] | None = None, panel: str | None = None,
-                source: str = "web", max_tokens: int | None = None,
+                source: AskSource = AskSource.WEB, max_tokens: int | None = None,
                 timeout: float | None = None, backend: Backend = "fast") -> AskOptions:
     from drux.services.ask import AskOptions
 
@@ -89,9 +90,9 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
     services.resolve(models, panel)  # fail on a bad panel before any ask is stored
     out = []
     for question in picked:
-        opts = ask_options(record, question, models=models, panel=panel, source="hub",
+        opts = ask_options(record, question, models=models, panel=panel, source=AskSource.HUB,
                            max_tokens=max_tokens, timeout=model_timeout, backend=backend)
-        result: dict[str, Any] = {"question": question, "ask_id": None, "status": "failed",
+        result: dict[str, Any] = {"question": question, "ask_id": None, "status": AskStatus.FAILED,
                                   "score": None, "verdict": None, "explanation": None,
                                   "disagreement_reason": None}
         async for event in run_ask(services, opts):
@@ -99,10 +100,10 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
                 result["ask_id"] = event.ask_id
                 services.store.articles.add_faq_answer(record.id, question, event.ask_id)
             elif isinstance(event, Scored):
-                result.update(score=event.consensus.get("score"),
-                              verdict=event.consensus.get("verdict"),
+                result.update(score=event.consensus.score, verdict=event.consensus.verdict,
                               explanation=event.explanation)
-                result["disagreement_reason"] = disagreement({**result, "consensus": event.consensus})
+                result["disagreement_reason"] = disagreement(
+                    event.consensus, event.consensus.verdict, event.consensus.score)
             elif isinstance(event, AskDone):
                 result["status"] = event.status
         out.append(result)
@@ -111,43 +112,42 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
     return out
 
 
-def disagreement(ask: dict[str, Any]) -> str | None:
-    """Why this ask counts as a disagreement, or None."""
-    consensus = ask.get("consensus") or {}
-    contradictions = consensus.get("contradictions") or []
+def disagreement(consensus: ConsensusRecord | None, verdict: str | None,
+                 score: float | None) -> str | None:
+    """Why an ask with this consensus, verdict and score counts as a disagreement, or None."""
+    contradictions = consensus.contradictions if consensus else []
     if contradictions:
         first = contradictions[0]
-        models = " vs ".join(first.get("models") or [])
-        why = (first.get("reasons") or first.get("kinds") or ["they contradict"])[0]
+        models = " vs ".join(first.models)
+        why = (first.reasons or first.kinds or ["they contradict"])[0]
         return f"{models} contradict ({why})" if models else str(why)
-    if ask.get("verdict") in DISAGREEING_VERDICTS:
-        return f"verdict: {ask['verdict']}"
-    score = ask.get("score")
+    if verdict in DISAGREEING_VERDICTS:
+        return f"verdict: {verdict}"
     if score is not None and score < DISAGREEMENT_BELOW:
         return f"low Consensus Score ({score:.0f})"
     return None
 
 
-def _answers(ask: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"model": a["model"], "status": a["status"],
-             "text_html": render_markdown(a.get("text") or "")} for a in ask.get("answers", [])]
+def _answers(ask: AskRecord) -> list[dict[str, Any]]:
+    return [{"model": a.model, "status": a.status, "text_html": render_markdown(a.text)}
+            for a in ask.answers]
 
 
-def _entry(question: str, editor_answer: str | None, ask: dict[str, Any] | None,
+def _entry(question: str, editor_answer: str | None, ask: AskRecord | None,
            asked_at: str | None) -> dict[str, Any]:
-    consensus = (ask or {}).get("consensus") or {}
-    reason = disagreement(ask) if ask else None
-    consensus_answer = consensus.get("consensus_answer")
+    consensus = (ask.consensus if ask else None) or ConsensusRecord()
+    reason = disagreement(ask.consensus, ask.verdict, ask.score) if ask else None
+    consensus_answer = consensus.consensus_answer
     return {
         "question": question, "answer": editor_answer,
-        "ask_id": ask["id"] if ask else None, "asked_at": asked_at,
-        "status": ask["status"] if ask else None,
-        "score": ask["score"] if ask else None, "verdict": ask["verdict"] if ask else None,
-        "explanation": consensus.get("explanation"),
-        "consensus_model": consensus.get("consensus_model"),
+        "ask_id": ask.id if ask else None, "asked_at": asked_at,
+        "status": ask.status if ask else None,
+        "score": ask.score if ask else None, "verdict": ask.verdict if ask else None,
+        "explanation": consensus.explanation or None,
+        "consensus_model": consensus.consensus_model,
         "consensus_answer": consensus_answer,
         "consensus_html": render_markdown(consensus_answer) if consensus_answer else None,
-        "contradictions": list(consensus.get("contradictions") or []),
+        "contradictions": [c.model_dump(mode="json") for c in consensus.contradictions],
         "disagreement": reason is not None, "disagreement_reason": reason,
         "answers": _answers(ask) if ask else [],
     }

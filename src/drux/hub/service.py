@@ -16,8 +16,6 @@ Stable interface (the web app is built against it; changes are listed here):
   with the article as context (for "Ask the AIs: <title>").
 - ``faq(slug, models=None, panel=None, ...)`` (async) and ``faq_results(slug)``:
   see ``drux.hub.faq``.
-- ``article_asks(slug, limit=20) -> list[AskSummary]``: every ask linked to the
-  article (its FAQ asks and its "Ask the AIs" asks), newest first.
 
 Every ``*_html`` value is sanitized (``drux.hub.render``); every other string is
 plain text the caller must escape (Jinja2 autoescape does).
@@ -38,6 +36,7 @@ from drux.hub import faq as faq_flow
 from drux.hub.articles import ArticleDoc, load_markdown_file, normalize_tag
 from drux.hub.feeds import FEED_SUFFIXES, load_feed, looks_like_feed, suffixed_slug
 from drux.hub.render import lead_repeats_body, plain_text, render_markdown
+from drux.records import AskSource
 from drux.store.articles import ArticleRecord
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from drux.services.ask import AskOptions
     from drux.services.options import Backend
     from drux.store.articles import ArticleRepository
-    from drux.store.asks import AskSummary
 
 SAMPLE_CONTENT = Path(__file__).parent / "content"
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -140,9 +138,6 @@ class HubService:
     def tag_counts(self) -> list[tuple[str, int]]:
         return sorted(self.repo.tag_counts().items(), key=lambda kv: (-kv[1], kv[0]))
 
-    def article_asks(self, slug: str, limit: int = 20) -> list[AskSummary]:
-        return self.services.store.asks.list(article_id=slug, limit=limit)
-
     def _record(self, slug: str) -> ArticleRecord | None:
         if not isinstance(slug, str) or not _SLUG.match(slug):
             return None
@@ -182,7 +177,7 @@ class HubService:
     # -- asking ----------------------------------------------------------------------------
     def ask_options(self, slug: str, question: str | None = None, *,
                     models: list[str] | None = None, panel: str | None = None,
-                    source: str = "web") -> AskOptions:
+                    source: AskSource = AskSource.WEB) -> AskOptions:
         """An ask about this article, with the article as context."""
         return faq_flow.ask_options(self.require(slug), question, models=models, panel=panel,
                                     source=source)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from drux.catalog import PanelOptions
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
+from drux.records import AnswerStatus, AskStatus, ConsensusRecord
 from drux.services import Resolution, Services
 from drux.services.options import AskOptions
 from drux.services.status import save_health
-from drux.types import ChatRequest, Message, Provider
+from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
 
 FLUSH_EVERY_S = 1.0
 DEFAULT_SYSTEM = (
@@ -40,28 +41,38 @@ class AskCreated:
 @dataclass(slots=True)
 class Scored:
     ask_id: str
-    consensus: dict[str, Any]
+    consensus: ConsensusRecord
     explanation: str
 
 
 @dataclass(slots=True)
 class AskDone:
     ask_id: str
-    status: str  # complete, failed, partial
+    status: AskStatus
 
 
 AskEvent = AskCreated | PanelEvent | Scored | AskDone
 
 
+class AskRepository(Protocol):
+    """What an ask in flight writes to the store (``store.asks.AskRepository``); a Protocol,
+    so importing this module does not import the store's database driver."""
+
+    def update_answers(self, ask_id: str, updates: dict[str, dict[str, Any]]) -> None: ...
+
+    def finish(self, ask_id: str, *, status: AskStatus, score: float | None = None,
+               verdict: str | None = None, consensus: ConsensusRecord | None = None) -> None: ...
+
+
 @dataclass(slots=True)
 class _AnswerState:
-    status: str = "waiting"
-    parts: list[str] = field(default_factory=list)
+    status: AnswerStatus = AnswerStatus.WAITING
+    answer: AnswerAccumulator = field(default_factory=AnswerAccumulator)
     dirty: bool = False
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.answer.text
 
 
 def _check_context(question: str, context: str | None, resolution: Resolution) -> None:
@@ -110,14 +121,14 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
         spec = services.config.catalog.model(event.model)
         answered_by = services.config.catalog.models.get(c.answered_by or "")
         base.update(
-            status="done", text=c.text, finish_reason=c.finish_reason, deployment=c.deployment,
+            status=AnswerStatus.DONE, text=c.text, finish_reason=c.finish_reason, deployment=c.deployment,
             substituted_for=c.substituted_for, answered_by=c.answered_by, recovered=c.recovered,
             input_tokens=c.usage.input_tokens, output_tokens=c.usage.output_tokens,
             cost_usd=(answered_by or spec).cost(c.usage.input_tokens, c.usage.output_tokens),
         )
         return base
     err = event.error
-    base.update(status="failed", text=event.partial_text, error_type=err.code,
+    base.update(status=AnswerStatus.FAILED, text=event.partial_text, error_type=err.code,
                 error_message=str(err), error_status=getattr(err, "status", None),
                 deployment=getattr(err, "provider", None) or None)
     return base
@@ -125,7 +136,7 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
 
 async def score(services: Services, question: str, answers: dict[str, str],
                 families: dict[str, str], backend: str,
-                judge_model: str | None = None) -> tuple[dict[str, Any], str]:
+                judge_model: str | None = None) -> tuple[ConsensusRecord, str]:
     """Score the answers. A scoring failure never loses the answers: the ask is stored
     with a consensus of n/a that says why."""
     from drux.consensus import ascore_answers
@@ -139,10 +150,10 @@ async def score(services: Services, question: str, answers: dict[str, str],
         # A configured text judge also writes the consensus answer, labelled a synthesis.
         result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
                                       synthesize=judge is not None)
-        return result.to_dict(), result.explanation()
+        return ConsensusRecord.model_validate(result.to_dict()), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
-        return {"score": None, "verdict": "n/a", "reason": reason, "backend": backend}, reason
+        return ConsensusRecord(score=None, verdict="n/a", reason=reason, backend=backend), reason
 
 
 @dataclass(slots=True)
@@ -219,10 +230,10 @@ async def _finish(services: Services, opts: AskOptions, run: _Run) -> AsyncGener
     consensus, explanation = await score(services, run.question, answers,
                                          _answer_families(services, run.finals, run.families),
                                          opts.consensus_backend, opts.judge_model)
-    status = "complete" if answers else "failed"
+    status = AskStatus.COMPLETE if answers else AskStatus.FAILED
     save_health(services, source=opts.source)
-    services.store.asks.finish(run.ask_id, status=status, score=consensus.get("score"),
-                               verdict=consensus.get("verdict"), consensus=consensus)
+    services.store.asks.finish(run.ask_id, status=status, score=consensus.score,
+                               verdict=consensus.verdict, consensus=consensus)
     yield Scored(run.ask_id, consensus, explanation)
     yield AskDone(run.ask_id, status)
     if not answers and run.finals and all(
@@ -248,15 +259,13 @@ def _answer_families(services: Services, finals: dict[str, Finished | Failed],
 def _track(states: dict[str, _AnswerState], event: PanelEvent) -> None:
     state = states[event.model]
     if isinstance(event, Started):
-        state.status = "streaming"
+        state.status = AnswerStatus.STREAMING
     elif isinstance(event, Token):
-        if event.restart:
-            state.parts.clear()
-        state.parts.append(event.text)
+        state.answer.add(event)
         state.dirty = True
 
 
-def _write_pending(repo: Any, ask_id: str, pending: dict[str, dict[str, Any]]) -> None:
+def _write_pending(repo: AskRepository, ask_id: str, pending: dict[str, dict[str, Any]]) -> None:
     if not pending:
         return
     try:
@@ -266,8 +275,8 @@ def _write_pending(repo: Any, ask_id: str, pending: dict[str, dict[str, Any]]) -
     pending.clear()
 
 
-def _flush(repo: Any, ask_id: str, states: dict[str, _AnswerState]) -> None:
-    updates = {m: {"text": s.text, "status": "streaming"} for m, s in states.items() if s.dirty}
+def _flush(repo: AskRepository, ask_id: str, states: dict[str, _AnswerState]) -> None:
+    updates = {m: {"text": s.text, "status": AnswerStatus.STREAMING} for m, s in states.items() if s.dirty}
     if updates:
         try:
             repo.update_answers(ask_id, updates)
@@ -277,14 +286,14 @@ def _flush(repo: Any, ask_id: str, states: dict[str, _AnswerState]) -> None:
             states[m].dirty = False
 
 
-def _save_partial(repo: Any, ask_id: str, states: dict[str, _AnswerState],
+def _save_partial(repo: AskRepository, ask_id: str, states: dict[str, _AnswerState],
                   finals: dict[str, Finished | Failed],
                   pending: dict[str, dict[str, Any]] | None = None) -> None:
     """Interrupted: keep every finished answer and every partial text, marked partial."""
-    updates = {m: {"text": s.text, "status": "partial"} for m, s in states.items() if m not in finals}
+    updates = {m: {"text": s.text, "status": AnswerStatus.PARTIAL} for m, s in states.items() if m not in finals}
     updates.update(pending or {})
     try:
         repo.update_answers(ask_id, updates)
-        repo.finish(ask_id, status="partial")
+        repo.finish(ask_id, status=AskStatus.PARTIAL)
     except DruxError:
         pass

@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationError, mode
 from pydantic.dataclasses import dataclass
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from drux.records import AskSource
 from drux.validation import Temperature, Unit, field_error
 
 MAX_QUESTION_CHARS = 8000
@@ -44,7 +45,7 @@ class AskOptions:
     temperature: Temperature | None = None
     context: Context | None = None
     article_id: str | None = None
-    source: str = "cli"
+    source: AskSource = AskSource.CLI
     consensus_backend: Backend = "fast"
     judge_model: str | None = None
 

@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import String, and_, cast, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from drux.errors import StoreError
+from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Article, FaqAnswer, utcnow
 
 T = TypeVar("T")
@@ -67,18 +66,12 @@ class ArticleRepository:
         self._sessions = sessions
 
     def _write(self, fn: Callable[[Session], T]) -> T:
-        try:
-            with self._sessions.begin() as session:
-                return fn(session)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to the database: {exc.__class__.__name__}") from None
+        with writing(self._sessions, WRITE_FAILED) as session:
+            return fn(session)
 
     def _read(self, fn: Callable[[Session], T]) -> T:
-        try:
-            with self._sessions() as session:
-                return fn(session)
-        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            return fn(session)
 
     def upsert_many(self, records: list[ArticleRecord]) -> None:
         """Insert or replace these articles, all in one transaction."""

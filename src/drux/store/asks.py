@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from drux.errors import StoreError
+from drux.records import (
+    AnswerError,
+    AnswerRecord,
+    AnswerStatus,
+    AnswerTimings,
+    AnswerUsage,
+    AskRecord,
+    AskSource,
+    AskStatus,
+    AskSummary,
+    ConsensusRecord,
+)
+from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Answer, Ask, utcnow
+
+T = TypeVar("T")
 
 _ID_LENGTH = 32  # Ask.id is String(32)
 
@@ -36,73 +50,61 @@ def new_ask_id() -> str:
             return ask_id
 
 
-@dataclass(frozen=True, slots=True)
-class AskSummary:
-    id: str
-    created_at: str
-    question: str
-    status: str
-    score: float | None
-    verdict: str | None
-    models: list[str]
-    article_id: str | None
-
-
 def _summary(row: Any) -> AskSummary:
     ask_id, created_at, question, status, score, verdict, models, article_id = row
-    return AskSummary(ask_id, created_at.isoformat(), question, status, score, verdict,
-                      list(models or []), article_id)
+    return AskSummary(id=ask_id, created_at=created_at.isoformat(), question=question,
+                      status=AskStatus(status), score=score, verdict=verdict,
+                      models=list(models or []),
+                      article_id=article_id)
 
 
-def answer_to_dict(a: Answer) -> dict[str, Any]:
-    return {
-        "model": a.model, "family": a.family, "deployment": a.deployment,
-        "substituted_for": a.substituted_for, "answered_by": a.answered_by, "recovered": a.recovered, "status": a.status,
-        "text": a.text, "finish_reason": a.finish_reason,
-        "error": None if not a.error_type else {
-            "type": a.error_type, "message": a.error_message, "status": a.error_status},
-        "timings": {"first_token_s": a.first_token_s, "total_s": a.total_s,
-                    "tokens_per_s": a.tokens_per_s},
-        "usage": {"input_tokens": a.input_tokens, "output_tokens": a.output_tokens},
-        "cost_usd": a.cost_usd,
-    }
+def answer_record(a: Answer) -> AnswerRecord:
+    return AnswerRecord(
+        model=a.model, family=a.family, deployment=a.deployment,
+        substituted_for=a.substituted_for, answered_by=a.answered_by, recovered=a.recovered,
+        status=AnswerStatus(a.status), text=a.text, finish_reason=a.finish_reason,
+        error=None if not a.error_type else AnswerError(
+            type=a.error_type, message=a.error_message, status=a.error_status),
+        timings=AnswerTimings(first_token_s=a.first_token_s, total_s=a.total_s,
+                              tokens_per_s=a.tokens_per_s),
+        usage=AnswerUsage(input_tokens=a.input_tokens, output_tokens=a.output_tokens),
+        cost_usd=a.cost_usd,
+    )
 
 
-def ask_to_dict(ask: Ask) -> dict[str, Any]:
-    return {
-        "id": ask.id,
-        "created_at": ask.created_at.isoformat() if ask.created_at else None,
-        "finished_at": ask.finished_at.isoformat() if ask.finished_at else None,
-        "question": ask.question, "context": ask.context, "panel": ask.panel,
-        "models": list(ask.models or []), "skipped": list(ask.skipped or []),
-        "params": dict(ask.params or {}), "status": ask.status, "source": ask.source,
-        "article_id": ask.article_id, "score": ask.score, "verdict": ask.verdict,
-        "consensus": ask.consensus,
-        "answers": [answer_to_dict(a) for a in ask.answers],
-    }
+def ask_record(ask: Ask) -> AskRecord:
+    return AskRecord(
+        id=ask.id,
+        created_at=ask.created_at.isoformat() if ask.created_at else None,
+        finished_at=ask.finished_at.isoformat() if ask.finished_at else None,
+        question=ask.question, context=ask.context, panel=ask.panel,
+        models=list(ask.models or []), skipped=list(ask.skipped or []),
+        params=dict(ask.params or {}), status=AskStatus(ask.status),
+        source=AskSource(ask.source),
+        article_id=ask.article_id, score=ask.score, verdict=ask.verdict,
+        consensus=None if ask.consensus is None else ConsensusRecord.model_validate(ask.consensus),
+        answers=[answer_record(a) for a in ask.answers],
+    )
 
 
 class AskRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def _write(self, fn: Any) -> Any:
-        try:
-            with self._sessions.begin() as session:
-                return fn(session)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to the database: {exc.__class__.__name__}") from None
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        with writing(self._sessions, WRITE_FAILED) as session:
+            return fn(session)
 
     def create(self, *, question: str, models: list[str], families: dict[str, str],
                panel: str | None = None, skipped: list[dict[str, str]] | None = None,
                params: dict[str, Any] | None = None, context: str | None = None,
-               article_id: str | None = None, source: str = "cli") -> str:
+               article_id: str | None = None, source: AskSource = AskSource.CLI) -> str:
         ask_id = new_ask_id()
 
         def fn(session: Session) -> None:
             ask = Ask(id=ask_id, question=_text(question), models=models, panel=panel,
                       skipped=skipped or [], params=params or {}, context=_text(context),
-                      article_id=article_id, source=source, status="running")
+                      article_id=article_id, source=source, status=AskStatus.RUNNING)
             ask.answers = [Answer(model=m, family=families.get(m), position=i)
                            for i, m in enumerate(models)]
             session.add(ask)
@@ -125,39 +127,34 @@ class AskRepository:
 
         self._write(fn)
 
-    def finish(self, ask_id: str, *, status: str, score: float | None = None,
-               verdict: str | None = None, consensus: dict[str, Any] | None = None) -> None:
+    def finish(self, ask_id: str, *, status: AskStatus, score: float | None = None,
+               verdict: str | None = None, consensus: ConsensusRecord | None = None) -> None:
         def fn(session: Session) -> None:
             ask = session.get(Ask, ask_id)
             if ask is None:
                 raise StoreError(f"no ask {ask_id}")
-            ask.status, ask.score, ask.verdict, ask.consensus = status, score, verdict, consensus
+            ask.status, ask.score, ask.verdict = status, score, verdict
+            ask.consensus = None if consensus is None else consensus.model_dump(mode="json")
             ask.finished_at = utcnow()
 
         self._write(fn)
 
-    def get(self, ask_id: str) -> dict[str, Any] | None:
-        try:
-            with self._sessions() as session:
-                ask = session.scalars(
-                    select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
-                ).first()
-                return ask_to_dict(ask) if ask else None
-        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+    def get(self, ask_id: str) -> AskRecord | None:
+        with reading(self._sessions, READ_FAILED) as session:
+            ask = session.scalars(
+                select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
+            ).first()
+            return ask_record(ask) if ask else None
 
-    def find(self, prefix: str) -> dict[str, Any] | None:
+    def find(self, prefix: str) -> AskRecord | None:
         """Exact id, or a unique id prefix (handy in the CLI)."""
         exact = self.get(prefix)
         if exact is not None or not 4 <= len(prefix) <= _ID_LENGTH:
             return exact  # longer than any id: no prefix search (SQLite rejects huge patterns)
-        try:
-            with self._sessions() as session:
-                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                ids = session.scalars(
-                    select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            ids = session.scalars(
+                select(Ask.id).where(Ask.id.like(f"{escaped}%", escape="\\")).limit(2)).all()
         return self.get(ids[0]) if len(ids) == 1 else None
 
     def settle_abandoned(self, *, default_timeout: float, grace: float = 600.0) -> list[str]:
@@ -172,7 +169,7 @@ class AskRepository:
         def fn(session: Session) -> list[str]:
             settled = []
             running = session.scalars(select(Ask).options(selectinload(Ask.answers))
-                                      .where(Ask.status == "running")).all()
+                                      .where(Ask.status == AskStatus.RUNNING)).all()
             for ask in running:
                 timeout = (ask.params or {}).get("timeout") or default_timeout
                 created = ask.created_at
@@ -181,9 +178,9 @@ class AskRepository:
                 if (now - created).total_seconds() <= float(timeout) + grace:
                     continue
                 for answer in ask.answers:
-                    if answer.status not in ("done", "failed"):
-                        answer.status = "partial"
-                ask.status, ask.finished_at = "partial", now
+                    if answer.status not in (AnswerStatus.DONE, AnswerStatus.FAILED):
+                        answer.status = AnswerStatus.PARTIAL
+                ask.status, ask.finished_at = AskStatus.PARTIAL, now
                 settled.append(ask.id)
             return settled
 
@@ -202,15 +199,12 @@ class AskRepository:
         stmt = select(*self._SUMMARY).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
-        try:
-            with self._sessions() as session:
-                try:
-                    return [_summary(row) for row in session.execute(stmt).all()]
-                except (ValueError, TypeError):  # a value the column type cannot read
-                    ids = session.scalars(stmt.with_only_columns(Ask.id)).all()
-                    return [self._summary_of(session, ask_id) for ask_id in ids]
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the database: {exc.__class__.__name__}") from None
+        with reading(self._sessions, READ_FAILED) as session:
+            try:
+                return [_summary(row) for row in session.execute(stmt).all()]
+            except (ValueError, TypeError):  # a value the column type cannot read
+                ids = session.scalars(stmt.with_only_columns(Ask.id)).all()
+                return [self._summary_of(session, ask_id) for ask_id in ids]
 
     def _summary_of(self, session: Session, ask_id: str) -> AskSummary:
         try:
@@ -221,11 +215,12 @@ class AskRepository:
                 question = session.scalar(select(Ask.question).where(Ask.id == ask_id)) or ""
             except (ValueError, TypeError):
                 question = ""
-            return AskSummary(ask_id, "", question, "damaged", None, None, [], None)
+            return AskSummary(id=ask_id, created_at="", question=question, status=AskStatus.DAMAGED,
+                              score=None, verdict=None, models=[], article_id=None)
 
     def count(self, *, article_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(Ask)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
-        with self._sessions() as session:
+        with reading(self._sessions, READ_FAILED) as session:
             return int(session.scalar(stmt) or 0)

@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from drux.errors import InputError, StoreError
+from drux.errors import InputError
+from drux.store._session import reading, writing
 from drux.store.models import GatewayKey, UsageRecord, utcnow
 
 KEY_PREFIX = "drux-"
@@ -128,41 +128,29 @@ class KeyRepository:
                          allowed_models=list(dict.fromkeys(m for m in models if m)),
                          rpm=rpm, tpm=tpm, budget_usd=budget_usd, spent_usd=0.0,
                          created_at=utcnow())
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-                session.flush()
-                info = _info(row)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot save the key: {exc.__class__.__name__}") from None
+        with writing(self._sessions, "cannot save the key") as session:
+            session.add(row)
+            session.flush()
+            info = _info(row)
         return info, secret
 
     def all(self, *, include_revoked: bool = True) -> list[KeyInfo]:
         stmt = select(GatewayKey).order_by(GatewayKey.id)
         if not include_revoked:
             stmt = stmt.where(GatewayKey.revoked_at.is_(None))
-        try:
-            with self._sessions() as session:
-                return [_info(r) for r in session.scalars(stmt)]
-        except (SQLAlchemyError, ValueError, TypeError) as exc:  # damaged rows too
-            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+        with reading(self._sessions, "cannot read keys") as session:
+            return [_info(r) for r in session.scalars(stmt)]
 
     def active(self) -> list[ActiveKey]:
         """Every key that is not revoked, with its hash, for the gateway's lookup table."""
         stmt = select(GatewayKey).where(GatewayKey.revoked_at.is_(None))
-        try:
-            with self._sessions() as session:
-                return [ActiveKey(r.key_hash, _info(r)) for r in session.scalars(stmt)]
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+        with reading(self._sessions, "cannot read keys") as session:
+            return [ActiveKey(r.key_hash, _info(r)) for r in session.scalars(stmt)]
 
     def exists(self) -> bool:
         """Whether any key was ever created (revoked ones count: access stays closed)."""
-        try:
-            with self._sessions() as session:
-                return session.scalar(select(GatewayKey.id).limit(1)) is not None
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot read keys: {exc.__class__.__name__}") from None
+        with reading(self._sessions, "cannot read keys") as session:
+            return session.scalar(select(GatewayKey.id).limit(1)) is not None
 
     def revoke(self, id_or_prefix: str) -> KeyInfo:
         """Revoke one key named by its id, its prefix (at least 8 characters) or its secret."""
@@ -177,20 +165,17 @@ class KeyRepository:
             conditions.append(GatewayKey.prefix.startswith(ref, autoescape=True))
         if not conditions:
             raise InputError("name a key by its id or by at least 8 characters of its prefix")
-        try:
-            with self._sessions.begin() as session:
-                rows = list(session.scalars(select(GatewayKey).where(or_(*conditions))))
-                if not rows:
-                    raise InputError(f"no key matches {ref!r}; see drux keys list")
-                if len(rows) > 1:
-                    ids = ", ".join(str(r.id) for r in rows)
-                    raise InputError(f"{ref!r} matches several keys ({ids}); use the id")
-                row = rows[0]
-                if row.revoked_at is None:
-                    row.revoked_at = utcnow()
-                return _info(row)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot revoke the key: {exc.__class__.__name__}") from None
+        with writing(self._sessions, "cannot revoke the key") as session:
+            rows = list(session.scalars(select(GatewayKey).where(or_(*conditions))))
+            if not rows:
+                raise InputError(f"no key matches {ref!r}; see drux keys list")
+            if len(rows) > 1:
+                ids = ", ".join(str(r.id) for r in rows)
+                raise InputError(f"{ref!r} matches several keys ({ids}); use the id")
+            row = rows[0]
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            return _info(row)
 
     def record_usage(self, rows: Iterable[UsageRow]) -> None:
         """Insert usage rows and add their cost to each key's spend, in one transaction."""
@@ -201,19 +186,16 @@ class KeyRepository:
         for r in batch:
             if r.key_id is not None and r.cost_usd:
                 spent[r.key_id] = spent.get(r.key_id, 0.0) + r.cost_usd
-        try:
-            with self._sessions.begin() as session:
-                # Core executemany, not ORM objects: a batch can hold thousands of rows.
-                session.execute(insert(UsageRecord), [{
-                    "created_at": r.created_at, "key_id": r.key_id, "model": r.model,
-                    "deployment": r.deployment, "status": r.status,
-                    "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
-                    "cost_usd": r.cost_usd, "latency_ms": r.latency_ms} for r in batch])
-                for key_id, amount in spent.items():
-                    session.execute(update(GatewayKey).where(GatewayKey.id == key_id)
-                                    .values(spent_usd=GatewayKey.spent_usd + amount))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot record usage: {exc.__class__.__name__}") from None
+        with writing(self._sessions, "cannot record usage") as session:
+            # Core executemany, not ORM objects: a batch can hold thousands of rows.
+            session.execute(insert(UsageRecord), [{
+                "created_at": r.created_at, "key_id": r.key_id, "model": r.model,
+                "deployment": r.deployment, "status": r.status,
+                "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                "cost_usd": r.cost_usd, "latency_ms": r.latency_ms} for r in batch])
+            for key_id, amount in spent.items():
+                session.execute(update(GatewayKey).where(GatewayKey.id == key_id)
+                                .values(spent_usd=GatewayKey.spent_usd + amount))
 
     def usage(self, *, key_id: int | None = None) -> list[dict[str, Any]]:
         """Totals per key and model: requests, tokens, cost."""
@@ -226,10 +208,7 @@ class KeyRepository:
                 .order_by(UsageRecord.key_id, UsageRecord.model))
         if key_id is not None:
             stmt = stmt.where(UsageRecord.key_id == key_id)
-        try:
-            with self._sessions() as session:
-                return [{"key_id": k, "model": m, "requests": n, "input_tokens": i or 0,
-                         "output_tokens": o or 0, "cost_usd": round(c or 0.0, 6)}
-                        for k, m, n, i, o, c in session.execute(stmt)]
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            raise StoreError(f"cannot read usage: {exc.__class__.__name__}") from None
+        with reading(self._sessions, "cannot read usage") as session:
+            return [{"key_id": k, "model": m, "requests": n, "input_tokens": i or 0,
+                     "output_tokens": o or 0, "cost_usd": round(c or 0.0, 6)}
+                    for k, m, n, i, o, c in session.execute(stmt)]

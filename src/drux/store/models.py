@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from drux.records import AnswerStatus, AskStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -30,7 +32,7 @@ class Ask(Base):
     skipped: Mapped[list[Any]] = mapped_column(JSON, default=list)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # running, complete, partial (interrupted), failed (no answer at all)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=AskStatus.RUNNING)
     score: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[str | None] = mapped_column(String(60))
     consensus: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -55,7 +57,7 @@ class Answer(Base):
     answered_by: Mapped[str | None] = mapped_column(String(200))
     recovered: Mapped[bool] = mapped_column(Boolean, default=False)
     # waiting, streaming, done, failed, partial
-    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    status: Mapped[str] = mapped_column(String(20), default=AnswerStatus.WAITING)
     text: Mapped[str] = mapped_column(Text, default="")
     finish_reason: Mapped[str | None] = mapped_column(String(40))
     error_type: Mapped[str | None] = mapped_column(String(60))
@@ -124,15 +126,6 @@ class UsageRecord(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float | None] = mapped_column(Float)
-
-
-class AgreementCache(Base):
-    __tablename__ = "agreement_cache"
-
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # content hash
-    backend: Mapped[str] = mapped_column(String(60))
-    value: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DeploymentHealthRow(Base):

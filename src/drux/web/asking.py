@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from drux.records import AskSource
 from drux.services.options import AskOptions
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ def split_models(raw: list[str] | None) -> list[str] | None:
     return ids or None
 
 
-def article_options(hub: HubService, slug: str, *, source: str, question: str | None = None,
+def article_options(hub: HubService, slug: str, *, source: AskSource, question: str | None = None,
                     models: list[str] | None = None, panel: str | None = None,
                     max_tokens: int | None = None, temperature: float | None = None,
                     timeout: float | None = None) -> AskOptions:

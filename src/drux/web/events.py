@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drux.panel import Failed, Finished, Started, Timings, Token
+from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
 from drux.web.markdown import render_markdown
@@ -67,41 +68,39 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
         return {"type": "created", "ask_id": event.ask_id, "models": event.models,
                 "families": event.families, "skipped": event.skipped, "panel": event.panel}
     if isinstance(event, Scored):
-        consensus = event.consensus
-        return {"type": "scored", "ask_id": event.ask_id, "score": consensus.get("score"),
-                "verdict": consensus.get("verdict"), "explanation": event.explanation}
+        return {"type": "scored", "ask_id": event.ask_id, "score": event.consensus.score,
+                "verdict": event.consensus.verdict, "explanation": event.explanation}
     if isinstance(event, AskDone):
         return {"type": "done", "ask_id": event.ask_id, "status": event.status}
     raise TypeError(f"not an ask event: {type(event).__name__}")
 
 
-def replay_stored(record: dict[str, Any]) -> list[dict[str, Any]]:
+def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
     """The events of an ask that is no longer running, rebuilt from its stored record."""
     events: list[dict[str, Any]] = [{
-        "type": "created", "ask_id": record["id"], "models": record["models"],
-        "families": {a["model"]: a["family"] for a in record["answers"]},
-        "skipped": record["skipped"], "panel": record["panel"]}]
-    for a in record["answers"]:
-        base = {"model": a["model"], "text": a["text"], "html": str(render_markdown(a["text"])),
-                "timings": a["timings"]}
-        if a["status"] == "done":
-            events.append({**base, "type": "finished", "finish_reason": a["finish_reason"],
-                           "deployment": a["deployment"],
-                           "answered_by": substitute(a["answered_by"], a["substituted_for"],
-                                                     a["deployment"]),
-                           "substituted_for": a["substituted_for"], "recovered": a["recovered"],
-                           "usage": a["usage"], "cost_usd": a["cost_usd"]})
+        "type": "created", "ask_id": record.id, "models": record.models,
+        "families": {a.model: a.family for a in record.answers},
+        "skipped": record.skipped, "panel": record.panel}]
+    for a in record.answers:
+        base = {"model": a.model, "text": a.text, "html": str(render_markdown(a.text)),
+                "timings": a.timings.model_dump()}
+        if a.status == AnswerStatus.DONE:
+            events.append({**base, "type": "finished", "finish_reason": a.finish_reason,
+                           "deployment": a.deployment,
+                           "answered_by": substitute(a.answered_by, a.substituted_for,
+                                                     a.deployment),
+                           "substituted_for": a.substituted_for, "recovered": a.recovered,
+                           "usage": a.usage.model_dump(), "cost_usd": a.cost_usd})
         else:
-            err = a["error"] or {"type": a["status"], "message": f"the answer is {a['status']}"}
+            err = a.error or AnswerError(type=a.status, message=f"the answer is {a.status}",
+                                         status=None)
             events.append({**base, "type": "failed",
-                           "error": {"type": err["type"], "message": err["message"]}})
-    consensus = record.get("consensus") or {}
-    if consensus:
-        events.append({"type": "scored", "ask_id": record["id"], "score": record["score"],
-                       "verdict": record["verdict"],
-                       "explanation": consensus.get("explanation", "")})
+                           "error": {"type": err.type, "message": err.message}})
+    if record.consensus is not None:
+        events.append({"type": "scored", "ask_id": record.id, "score": record.score,
+                       "verdict": record.verdict, "explanation": record.consensus.explanation})
     # A stored ask still marked running has no live run behind it (the server
     # stopped mid-ask): what was received is all there will be.
-    status = "partial" if record["status"] == "running" else record["status"]
-    events.append({"type": "done", "ask_id": record["id"], "status": status})
+    status = AskStatus.PARTIAL if record.status == AskStatus.RUNNING else record.status
+    events.append({"type": "done", "ask_id": record.id, "status": status})
     return events

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from drux.errors import DruxError
+from drux.records import AnswerStatus, AskStatus
 from drux.services import Services
 from drux.services.ask import AskCreated, AskOptions, run_ask
 from drux.web.events import event_to_dict
@@ -107,7 +108,7 @@ class AskRunner:
             async for event in events:
                 run.publish(event_to_dict(self._services, event))
         except asyncio.CancelledError:
-            run.publish({"type": "done", "ask_id": run.ask_id, "status": "partial"})
+            run.publish({"type": "done", "ask_id": run.ask_id, "status": AskStatus.PARTIAL})
             raise
         except Exception as exc:  # the stored record keeps what was received
             log.warning("ask %s ended with %s: %s", run.ask_id, type(exc).__name__, exc)
@@ -121,19 +122,19 @@ class AskRunner:
         finally:
             run.close()
 
-    def _settle(self, ask_id: str) -> str:
+    def _settle(self, ask_id: str) -> AskStatus:
         """An ask that broke after its answers (e.g. while scoring) must not stay "running"."""
         repo = self._services.store.asks
         try:
             record = repo.get(ask_id)
-            if record is None or record["status"] != "running":
-                return record["status"] if record else "failed"
-            answered = any(a["status"] == "done" for a in record["answers"])
-            status = "partial" if answered else "failed"
+            if record is None or record.status != AskStatus.RUNNING:
+                return record.status if record else AskStatus.FAILED
+            answered = any(a.status == AnswerStatus.DONE for a in record.answers)
+            status = AskStatus.PARTIAL if answered else AskStatus.FAILED
             repo.finish(ask_id, status=status)
             return status
         except DruxError:
-            return "failed"
+            return AskStatus.FAILED
 
     def _prune(self) -> None:
         now = time.monotonic()

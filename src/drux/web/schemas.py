@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from drux.records import AnswerRecord, AskRecord, AskSummary
 from drux.services.options import Context, MaxTokens, Question, Temperature, Timeout
 
 
@@ -51,49 +53,19 @@ class ErrorPublic(BaseModel):
     error: ErrorBody
 
 
-class AnswerPublic(BaseModel):
-    model: str
-    family: str | None
-    deployment: str | None
-    substituted_for: str | None
-    answered_by: str | None
-    recovered: bool
-    status: str
-    text: str
-    finish_reason: str | None
-    error: dict[str, Any] | None
-    timings: dict[str, float | None]
-    usage: dict[str, int]
-    cost_usd: float
+class AnswerPublic(AnswerRecord):
+    """An answer as the API shows it: the stored record itself."""
 
 
-class AskPublic(BaseModel):
-    id: str
-    created_at: str | None
-    finished_at: str | None
-    question: str
-    context: str | None
-    panel: str | None
-    models: list[str]
-    skipped: list[dict[str, str]]
-    status: str
-    source: str
-    article_id: str | None
-    score: float | None
-    verdict: str | None
-    consensus: dict[str, Any] | None
-    answers: list[AnswerPublic]
+class AskPublic(AskRecord):
+    """A stored ask as the API shows it: the record, but its request parameters."""
+
+    answers: list[AnswerPublic]  # type: ignore[assignment]  # the same record, named for the API
+    params: SkipJsonSchema[dict[str, Any]] = Field(default_factory=dict, exclude=True)
 
 
-class AskSummaryPublic(BaseModel):
-    id: str
-    created_at: str
-    question: str
-    status: str
-    score: float | None
-    verdict: str | None
-    models: list[str]
-    article_id: str | None
+class AskSummaryPublic(AskSummary):
+    """One history row as the API lists it: the store's summary itself."""
 
 
 class AskList(BaseModel):

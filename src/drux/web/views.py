@@ -7,12 +7,22 @@ from typing import Any
 
 from markupsafe import Markup
 
+from drux.records import (
+    AnswerRecord,
+    AnswerStatus,
+    AskRecord,
+    ClaimRecord,
+    ConsensusKind,
+    ConsensusRecord,
+    ContradictionRecord,
+)
 from drux.web.events import substitute
 from drux.web.markdown import render_markdown
 from drux.web.svg import gauge, heatmap
 
-STATUS_LABELS = {"waiting": "waiting", "streaming": "streaming", "done": "done",
-                 "failed": "failed", "partial": "interrupted"}
+STATUS_LABELS = {AnswerStatus.WAITING: "waiting", AnswerStatus.STREAMING: "streaming",
+                 AnswerStatus.DONE: "done", AnswerStatus.FAILED: "failed",
+                 AnswerStatus.PARTIAL: "interrupted"}
 
 
 @dataclass(slots=True)
@@ -36,10 +46,10 @@ class ConsensusView:
     explanation: str
     gauge: Markup
     heatmap: Markup
-    shared: list[dict[str, Any]] = field(default_factory=list)
-    contradicted: list[dict[str, Any]] = field(default_factory=list)
-    unique: list[dict[str, Any]] = field(default_factory=list)
-    contradictions: list[dict[str, Any]] = field(default_factory=list)
+    shared: list[ClaimRecord] = field(default_factory=list)
+    contradicted: list[ClaimRecord] = field(default_factory=list)
+    unique: list[ClaimRecord] = field(default_factory=list)
+    contradictions: list[ContradictionRecord] = field(default_factory=list)
     # The largest cluster's representative answer, or a judge's synthesis (labelled).
     answer_html: Markup = field(default_factory=Markup)
     answer_label: str = ""
@@ -48,10 +58,10 @@ class ConsensusView:
     matrix_rows: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def _answer_label(c: dict[str, Any]) -> str:
-    if c.get("consensus_kind") == "synthesis":
-        return f"synthesis by {c.get('synthesized_by') or 'the judge model'}"
-    return f"answer of {c['consensus_model']}" if c.get("consensus_model") else ""
+def _answer_label(c: ConsensusRecord) -> str:
+    if c.consensus_kind == ConsensusKind.SYNTHESIS:
+        return f"synthesis by {c.synthesized_by or 'the judge model'}"
+    return f"answer of {c.consensus_model}" if c.consensus_model else ""
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -70,21 +80,18 @@ def substitute_label(answered_by: str | None, model: str) -> str | None:
     return None
 
 
-def answer_view(a: dict[str, Any]) -> AnswerView:
-    status = a["status"]
-    usage, timings = a.get("usage") or {}, a.get("timings") or {}
-    out_tokens = usage.get("output_tokens") or 0
-    err = a.get("error")
+def answer_view(a: AnswerRecord) -> AnswerView:
+    out_tokens = a.usage.output_tokens
+    err = a.error
     return AnswerView(
-        model=a["model"], family=a.get("family"), status=status,
-        label=STATUS_LABELS.get(status, status), html=render_markdown(a.get("text") or ""),
-        error=f"{err['type']}: {err['message']}" if err else None,
-        substitute=substitute_label(
-            substitute(a.get("answered_by"), a.get("substituted_for"), a.get("deployment")),
-            a["model"]),
-        latency=fmt_seconds(timings.get("total_s")),
+        model=a.model, family=a.family, status=a.status,
+        label=STATUS_LABELS[a.status], html=render_markdown(a.text),
+        error=f"{err.type}: {err.message}" if err else None,
+        substitute=substitute_label(substitute(a.answered_by, a.substituted_for, a.deployment),
+                                    a.model),
+        latency=fmt_seconds(a.timings.total_s),
         tokens=f"{out_tokens} tokens" if out_tokens else "—",
-        cost=fmt_cost(a.get("cost_usd")),
+        cost=fmt_cost(a.cost_usd),
     )
 
 
@@ -97,21 +104,21 @@ def _matrix_rows(matrix: dict[str, dict[str, Any]], names: list[str]
     return [(a, [cell(a, b) for b in names]) for a in names]
 
 
-def consensus_view(record: dict[str, Any]) -> ConsensusView | None:
-    c = record.get("consensus")
+def consensus_view(record: AskRecord) -> ConsensusView | None:
+    c = record.consensus
     if not c:
         return None
-    claims = c.get("claims") or []
-    matrix = c.get("matrix") or {}
-    names = [m for m in record["models"] if m in matrix]
+    claims = c.claims
+    matrix = c.matrix
+    names = [m for m in record.models if m in matrix]
     return ConsensusView(
-        score=c.get("score"), verdict=c.get("verdict") or "", explanation=c.get("explanation", ""),
-        gauge=gauge(c.get("score")), heatmap=heatmap(c.get("matrix") or {}, record["models"]),
-        shared=[cl for cl in claims if len(cl["supported_by"]) > 1 and not cl["contradicted_by"]],
-        contradicted=[cl for cl in claims if cl["contradicted_by"]],
-        unique=[cl for cl in claims if cl.get("unique")],
-        contradictions=c.get("contradictions") or [],
-        answer_html=Markup(render_markdown(c["consensus_answer"])) if c.get("consensus_answer")
+        score=c.score, verdict=c.verdict or "", explanation=c.explanation,
+        gauge=gauge(c.score), heatmap=heatmap(matrix, record.models),
+        shared=[cl for cl in claims if len(cl.supported_by) > 1 and not cl.contradicted_by],
+        contradicted=[cl for cl in claims if cl.contradicted_by],
+        unique=[cl for cl in claims if cl.unique],
+        contradictions=c.contradictions,
+        answer_html=Markup(render_markdown(c.consensus_answer)) if c.consensus_answer
         else Markup(""),
         answer_label=_answer_label(c),
         matrix_models=names if len(names) > 1 else [],
@@ -132,21 +139,21 @@ def faq_view(item: dict[str, Any]) -> dict[str, Any]:
             "consensus_html": safe_html(item.get("consensus_html"))}
 
 
-def to_markdown(record: dict[str, Any], url: str) -> str:
+def to_markdown(record: AskRecord, url: str) -> str:
     """A Markdown export of a stored ask, for pasting into notes or issues."""
-    lines = [f"# {record['question']}", "", f"Result: <{url}>", ""]
-    if record.get("score") is not None:
-        lines += [f"**Consensus Score: {record['score']:.0f}/100** ({record.get('verdict') or ''})", ""]
-    explanation = (record.get("consensus") or {}).get("explanation")
+    lines = [f"# {record.question}", "", f"Result: <{url}>", ""]
+    if record.score is not None:
+        lines += [f"**Consensus Score: {record.score:.0f}/100** ({record.verdict or ''})", ""]
+    explanation = record.consensus.explanation if record.consensus else None
     if explanation:
         lines += [explanation, ""]
-    for a in record["answers"]:
+    for a in record.answers:
         view = answer_view(a)
-        head = f"## {a['model']}"
+        head = f"## {a.model}"
         if view.substitute:
             head += f" ({view.substitute})"
         lines += [head, "", f"*{view.label} · {view.latency} · {view.tokens} · {view.cost}*", ""]
         if view.error:
             lines += [f"> {view.error}", ""]
-        lines += [(a.get("text") or "").strip() or "_(no answer)_", ""]
+        lines += [a.text.strip() or "_(no answer)_", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from drux.records import AskRecord, AskSource
 from drux.services.ask import AskOptions
 from drux.web.asking import article_options, split_models
 from drux.web.deps import AskLimit, HubDep, RunnerDep, ServicesDep
@@ -47,10 +47,10 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
                               "timeout": body.timeout}
     if body.article_id:
-        opts = article_options(hub, body.article_id, source="api", question=body.question,
+        opts = article_options(hub, body.article_id, source=AskSource.API, question=body.question,
                                **params)
     else:
-        opts = AskOptions(question=body.question, context=body.context, source="api", **params)
+        opts = AskOptions(question=body.question, context=body.context, source=AskSource.API, **params)
     return started(request, await runner.start(opts))
 
 
@@ -106,7 +106,7 @@ async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
 
 
 @router.get("/asks/{ask_id}", response_model=AskPublic, summary="Get a stored ask")
-async def api_get_ask(ask_id: str, services: ServicesDep) -> dict[str, Any]:
+async def api_get_ask(ask_id: str, services: ServicesDep) -> AskRecord:
     """A stored ask with every answer and its consensus (also while it runs)."""
     record = await asyncio.to_thread(services.store.asks.get, ask_id)
     if record is None:
@@ -123,7 +123,7 @@ async def api_list_asks(services: ServicesDep,
     repo = services.store.asks
     items = await asyncio.to_thread(repo.list, limit=limit, offset=offset, article_id=article)
     total = await asyncio.to_thread(repo.count, article_id=article)
-    return AskList(items=[AskSummaryPublic(**asdict(s)) for s in items], total=total,
+    return AskList(items=[AskSummaryPublic.model_validate(s.model_dump()) for s in items], total=total,
                    limit=limit, offset=offset)
 
 

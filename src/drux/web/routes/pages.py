@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from drux.errors import InputError, InvalidFieldError
+from drux.records import AskRecord, AskSource
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
 from drux.web.asking import article_options, split_models
 from drux.web.deps import (
@@ -67,7 +67,7 @@ async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDe
                       web: WebSettingsDep, _origin: SameOrigin, _limit: AskLimit) -> Response:
     if await asyncio.to_thread(hub.get_article, slug) is None:
         raise HTTPException(404, "There is no article at this address.")
-    opts = article_options(hub, slug, source="web", max_tokens=web.max_tokens)
+    opts = article_options(hub, slug, source=AskSource.WEB, max_tokens=web.max_tokens)
     ask_id = await runner.start(opts)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
@@ -109,7 +109,7 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
         opts = AskOptions(question=question, models=chosen,
-                          panel=None if chosen else panel or None, source="web",
+                          panel=None if chosen else panel or None, source=AskSource.WEB,
                           max_tokens=web.max_tokens)
         ask_id = await runner.start(opts)
     except RateLimited as err:
@@ -124,19 +124,19 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
-async def _record(services: Any, ask_id: str) -> dict[str, Any]:
-    record: dict[str, Any] | None = await asyncio.to_thread(services.store.asks.get, ask_id)
+async def _record(services: Any, ask_id: str) -> AskRecord:
+    record: AskRecord | None = await asyncio.to_thread(services.store.asks.get, ask_id)
     if record is None:
         raise HTTPException(404, "There is no result at this address. Check the link.")
     return record
 
 
-def _share_text(record: dict[str, Any]) -> str:
-    consensus = record.get("consensus") or {}
-    if record.get("score") is not None:
-        head = f"Consensus Score {record['score']:.0f}/100 ({record.get('verdict') or ''})"
-        return f"{head}. {consensus.get('explanation', '')}".strip()
-    return f"{len(record['models'])} AI models answered this question side by side."
+def _share_text(record: AskRecord) -> str:
+    if record.score is not None:
+        head = f"Consensus Score {record.score:.0f}/100 ({record.verdict or ''})"
+        explanation = record.consensus.explanation if record.consensus else ""
+        return f"{head}. {explanation}".strip()
+    return f"{len(record.models)} AI models answered this question side by side."
 
 
 @router.get("/r/{ask_id}", response_class=HTMLResponse, name="result_page")
@@ -148,10 +148,10 @@ async def result_page(ask_id: str, request: Request, services: ServicesDep, hub:
     run = runner.get(ask_id)
     live = run is not None and not run.done
     record = await _record(services, ask_id)
-    article = (await asyncio.to_thread(hub.get_article, record["article_id"])
-               if record.get("article_id") else None)
+    article = (await asyncio.to_thread(hub.get_article, record.article_id)
+               if record.article_id else None)
     return templates.TemplateResponse(request, "result.html", {
-        "ask": record, "answers": [answer_view(a) for a in record["answers"]],
+        "ask": record, "answers": [answer_view(a) for a in record.answers],
         "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
         "permalink": str(request.url_for("result_page", ask_id=ask_id))})
@@ -169,7 +169,7 @@ async def result_consensus(ask_id: str, request: Request, services: ServicesDep,
 @router.get("/r/{ask_id}/export.json", name="export_json")
 async def export_json(ask_id: str, services: ServicesDep) -> Response:
     record = await _record(services, ask_id)
-    return Response(json.dumps(record, ensure_ascii=False, indent=2),
+    return Response(record.to_json(),
                     media_type="application/json", headers={
                         "Content-Disposition": f'attachment; filename="drux-{ask_id}.json"'})
 

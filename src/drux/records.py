@@ -1,0 +1,169 @@
+"""A stored ask as typed records: what the store returns and every shell reads.
+
+The CLI (``drux show --json``, ``drux ask --json``), the JSON API and the exports all
+serialize these models, so one change of shape is one change here. This module sits
+low (it imports only pydantic) so the store, the services and every shell can use it.
+
+Statuses are ``StrEnum``s: they compare and serialize as the plain strings stored in
+the database and shown by earlier versions.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+
+class AskStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PARTIAL = "partial"  # interrupted: what was received is kept
+    FAILED = "failed"  # no model answered
+    DAMAGED = "damaged"  # a history row whose columns cannot be read (never stored)
+
+
+class AnswerStatus(StrEnum):
+    WAITING = "waiting"
+    STREAMING = "streaming"
+    DONE = "done"
+    FAILED = "failed"
+    PARTIAL = "partial"
+
+
+class AskSource(StrEnum):
+    CLI = "cli"
+    WEB = "web"
+    API = "api"
+    HUB = "hub"
+
+
+class ConsensusKind(StrEnum):
+    REPRESENTATIVE = "representative"  # the largest cluster's own answer
+    SYNTHESIS = "synthesis"  # written by a judge model
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _StoredJson(BaseModel):
+    """A part of the ``consensus`` JSON column: serialized as it was stored.
+
+    Rows written by older versions lack later keys, and a failed scoring stores only a
+    few; so the keys absent from the row stay absent from the output (no invented
+    ``null``), and keys this version does not know are kept.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    @model_serializer(mode="wrap")
+    def _as_stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        kept = self.model_fields_set | set(self.model_extra or {})
+        return {k: v for k, v in data.items() if k in kept}
+
+
+class ClaimRecord(_StoredJson):
+    text: str = ""
+    supported_by: list[str] = []
+    contradicted_by: list[str] = []
+    unique: bool = False
+    reasons: list[str] = []
+
+
+class ContradictionRecord(_StoredJson):
+    models: list[str] = []
+    kinds: list[str] = []
+    reasons: list[str] = []
+
+
+class ConsensusRecord(_StoredJson):
+    """The score breakdown (``ConsensusResult.to_dict()``, or the reason scoring failed)."""
+
+    score: float | None = None
+    verdict: str | None = None
+    reason: str | None = ""
+    backend: str | None = None
+    explanation: str = ""
+    clusters: list[list[str]] = []
+    matrix: dict[str, dict[str, float]] = {}
+    consensus_model: str | None = None
+    consensus_answer: str | None = None
+    consensus_kind: ConsensusKind | None = None
+    synthesized_by: str | None = None
+    claims: list[ClaimRecord] = []
+    contradictions: list[ContradictionRecord] = []
+    families: dict[str, str] = {}
+    breakdown: dict[str, float] = {}
+
+
+class AnswerError(_Record):
+    type: str
+    message: str | None
+    status: int | None
+
+
+class AnswerTimings(_Record):
+    first_token_s: float | None
+    total_s: float | None
+    tokens_per_s: float | None
+
+
+class AnswerUsage(_Record):
+    input_tokens: int
+    output_tokens: int
+
+
+class AnswerRecord(_Record):
+    model: str
+    family: str | None
+    deployment: str | None
+    substituted_for: str | None
+    answered_by: str | None
+    recovered: bool
+    status: AnswerStatus
+    text: str
+    finish_reason: str | None
+    error: AnswerError | None
+    timings: AnswerTimings
+    usage: AnswerUsage
+    cost_usd: float
+
+
+class AskSummary(_Record):
+    """One row of the history (a damaged row has status ``damaged`` and empty fields)."""
+
+    id: str
+    created_at: str
+    question: str
+    status: AskStatus
+    score: float | None
+    verdict: str | None
+    models: list[str]
+    article_id: str | None
+
+
+class AskRecord(_Record):
+    id: str
+    created_at: str | None
+    finished_at: str | None
+    question: str
+    context: str | None
+    panel: str | None
+    models: list[str]
+    skipped: list[dict[str, str]]
+    params: dict[str, Any]
+    status: AskStatus
+    source: AskSource
+    article_id: str | None
+    score: float | None
+    verdict: str | None
+    consensus: ConsensusRecord | None
+    answers: list[AnswerRecord]
+
+    def to_json(self) -> str:
+        """The ask as ``drux show --json`` and export.json print it."""
+        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=2)
