@@ -36,7 +36,7 @@ def test_serve_starts_serves_pages_and_stops(drux_env: Path) -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "drux serve did not come up"
                 time.sleep(0.2)
-        assert r.status_code == 200 and "The Hub" in r.text
+        assert r.status_code == 200 and "The Hub" in r.text, (r.status_code, r.text[:500])
         assert "content-security-policy" in r.headers
         status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).json()
         assert any(m["id"] == "smollm2-135m" for m in status["models"])
