@@ -24,6 +24,7 @@ from drux.web.deps import (
     limit_asks,
 )
 from drux.web.ratelimit import RateLimited
+from drux.web.stopping import stop_ask
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False)
@@ -151,6 +152,14 @@ async def result_page(ask_id: str, request: Request, services: ServicesDep, hub:
         "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
         "permalink": str(request.url_for("result_page", ask_id=ask_id))})
+
+
+@router.post("/r/{ask_id}/stop", name="result_stop")
+async def result_stop(ask_id: str, request: Request, services: ServicesDep, runner: RunnerDep,
+                      _origin: SameOrigin) -> Response:
+    """The Stop button without JavaScript: stop, then show the result as it ended."""
+    await stop_ask(runner, services.store.asks, ask_id)
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
 @router.get("/r/{ask_id}/consensus", response_class=HTMLResponse, name="result_consensus")
