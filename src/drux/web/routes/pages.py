@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from drux.errors import InputError
 from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
+from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, split_models
 from drux.web.deps import (
     AskLimit,
@@ -82,10 +83,12 @@ def _ask_form(services: Any) -> dict[str, Any]:
 
 @router.get("/ask", response_class=HTMLResponse, name="ask_page")
 async def ask_page(request: Request, services: ServicesDep, templates: TemplatesDep,
+                   web: WebSettingsDep,
                    q: Annotated[str | None, Query(max_length=MAX_QUESTION_CHARS)] = None
                    ) -> Response:
     return templates.TemplateResponse(request, "ask.html", {
-        **_ask_form(services), "question": q or "", "error": None, "chosen": [],
+        **_ask_form(services), **options_form(web.max_tokens), "question": q or "",
+        "error": None, "chosen": [],
         "mode": "panel", "panel": services.settings.panel})
 
 
@@ -95,20 +98,23 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
                      mode: Annotated[str, Form(max_length=10)] = "panel",
                      panel: Annotated[str | None, Form(max_length=100)] = None,
-                     models: Annotated[list[str] | None, Form(max_length=50)] = None
+                     models: Annotated[list[str] | None, Form(max_length=50)] = None,
+                     max_tokens: Annotated[str, Form(max_length=100)] = "",
+                     temperature: Annotated[str, Form(max_length=100)] = ""
                      ) -> Response:
     chosen = split_models(models) if mode == "models" else None
     again = {**_ask_form(services), "question": question, "chosen": chosen or [], "mode": mode,
-             "panel": panel}
+             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature)}
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
         limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
+        options = form_options(max_tokens, temperature, web.max_tokens)
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source="web",
-                          max_tokens=web.max_tokens)
+                          max_tokens=options.max_tokens, temperature=options.temperature)
         ask_id = await runner.start(opts)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
