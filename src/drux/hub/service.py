@@ -18,6 +18,8 @@ Stable interface (the web app is built against it; changes are listed here):
   see ``drux.hub.faq``.
 - ``article_asks(slug, limit=20) -> list[AskSummary]``: every ask linked to the
   article (its FAQ asks and its "Ask the AIs" asks), newest first.
+- ``latest_scores(slugs) -> dict[str, ArticleScore]``: each article's latest scored
+  ask (articles never scored are left out), in one query for a page of articles.
 
 Every ``*_html`` value is sanitized (``drux.hub.render``); every other string is
 plain text the caller must escape (Jinja2 autoescape does).
@@ -43,7 +45,7 @@ from drux.store.articles import ArticleRecord
 if TYPE_CHECKING:
     from drux.services import Services
     from drux.services.ask import AskOptions
-    from drux.store.articles import ArticleRepository
+    from drux.store.articles import ArticleRepository, ArticleScore
     from drux.store.asks import AskSummary
 
 SAMPLE_CONTENT = Path(__file__).parent / "content"
@@ -141,6 +143,10 @@ class HubService:
 
     def article_asks(self, slug: str, limit: int = 20) -> list[AskSummary]:
         return self.services.store.asks.list(article_id=slug, limit=limit)
+
+    def latest_scores(self, slugs: list[str]) -> dict[str, ArticleScore]:
+        """The latest Consensus Score of each of these articles (one query for all)."""
+        return self.repo.latest_scores(slugs)
 
     def _record(self, slug: str) -> ArticleRecord | None:
         if not isinstance(slug, str) or not _SLUG.match(slug):

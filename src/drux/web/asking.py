@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from drux.errors import DruxError
 from drux.services.ask import AskOptions
 
 if TYPE_CHECKING:
     from drux.hub import HubService
+    from drux.services import Services
 
 
 def split_models(raw: list[str] | None) -> list[str] | None:
@@ -25,3 +27,15 @@ def article_options(hub: HubService, slug: str, *, source: str, question: str | 
     opts = hub.ask_options(slug, question, models=models, panel=panel, source=source)
     opts.max_tokens, opts.temperature, opts.timeout = max_tokens, temperature, timeout
     return opts
+
+
+def link_faq_ask(services: Services, article: Any, question: str, ask_id: str) -> bool:
+    """A web ask of one of the article's FAQ questions counts as that question's latest
+    answer (its score is then the one shown beside the question)."""
+    if not any(q.get("question") == question for q in article.faq):
+        return False
+    try:
+        services.store.articles.add_faq_answer(article.id, question, ask_id)
+    except DruxError:  # the ask runs anyway; only the FAQ page will not point at it
+        return False
+    return True

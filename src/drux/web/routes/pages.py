@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from drux.errors import InputError
 from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
 from drux.web.ask_form import form_options, options_form
-from drux.web.asking import article_options, split_models
+from drux.web.asking import article_options, link_faq_ask, split_models
 from drux.web.deps import (
     AskLimit,
     HubDep,
@@ -43,14 +43,21 @@ async def hub_page(request: Request, hub: HubDep, templates: TemplatesDep, web: 
     articles, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
                                               web.page_size)
     tags = await asyncio.to_thread(hub.all_tags)
+    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles])
     return templates.TemplateResponse(request, "hub.html", {
         "articles": articles, "total": total, "q": q or "", "tag": tag or "", "tags": tags,
-        "page": page, "pages": _pages(total, web.page_size)})
+        "page": page, "pages": _pages(total, web.page_size), "scores": scores})
 
 
 @router.get("/articles/{slug}", response_class=HTMLResponse, name="article_page")
 async def article_page(slug: str, request: Request, hub: HubDep, services: ServicesDep,
                        templates: TemplatesDep) -> Response:
+    return await _article_page(request, slug, hub, services, templates)
+
+
+async def _article_page(request: Request, slug: str, hub: Any, services: Any, templates: Any,
+                        *, question: str = "", error: str | None = None,
+                        status_code: int = 200) -> Response:
     article = await asyncio.to_thread(hub.get_article, slug)
     if article is None:
         raise HTTPException(404, "There is no article at this address.")
@@ -58,16 +65,28 @@ async def article_page(slug: str, request: Request, hub: HubDep, services: Servi
     past = await asyncio.to_thread(services.store.asks.list, limit=10, article_id=article.id)
     return templates.TemplateResponse(request, "article.html", {
         "article": article, "body": safe_html(article.body_html), "past": past,
-        "faq": [faq_view(item) for item in faq]})
+        "faq": [faq_view(item) for item in faq], "question": question, "error": error,
+        "max_chars": MAX_QUESTION_CHARS}, status_code=status_code)
 
 
 @router.post("/articles/{slug}/ask", name="article_ask")
 async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDep,
-                      web: WebSettingsDep, _origin: SameOrigin, _limit: AskLimit) -> Response:
-    if await asyncio.to_thread(hub.get_article, slug) is None:
+                      services: ServicesDep, templates: TemplatesDep, web: WebSettingsDep,
+                      _origin: SameOrigin, _limit: AskLimit,
+                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = ""
+                      ) -> Response:
+    """"Ask the AIs" about an article: the reader's question, else the article's topic."""
+    article = await asyncio.to_thread(hub.get_article, slug)
+    if article is None:
         raise HTTPException(404, "There is no article at this address.")
-    opts = article_options(hub, slug, source="web", max_tokens=web.max_tokens)
-    ask_id = await runner.start(opts)
+    try:
+        opts = article_options(hub, slug, source="web", question=question.strip() or None,
+                               max_tokens=web.max_tokens)
+        ask_id = await runner.start(opts)
+    except InputError as err:
+        return await _article_page(request, slug, hub, services, templates, question=question,
+                                   error=str(err), status_code=422)
+    await asyncio.to_thread(link_faq_ask, services, article, opts.question, ask_id)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
