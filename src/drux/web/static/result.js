@@ -123,6 +123,10 @@
         if (html.trim()) {
           slot.innerHTML = html;  // rendered by the server from stored data
           announceScore();
+        } else if (finished && stopping) {  // one announcement for the stop and its end
+          slot.textContent = "No Consensus Score for this ask: it was stopped before every " +
+            "model answered. What they sent is kept.";
+          announce("Stopped. " + slot.textContent);
         } else if (finished) {
           slot.textContent = "No Consensus Score for this ask.";
           announce(slot.textContent);
@@ -185,7 +189,6 @@
         statusWord.className = "status-word status-" + ev.status;
       }
       settleColumns(ev.status);
-      if (stopping) announce("Stopped: what the models sent so far is kept");
       loadScore();
       root.dataset.live = "0";
       root.dataset.done = "1";
