@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from drux.errors import DruxError
 from drux.services.ask import AskOptions
 
 if TYPE_CHECKING:
     from drux.hub import HubService
+    from drux.hub.service import ArticleView
     from drux.services import Services
 
 
@@ -29,7 +30,7 @@ def article_options(hub: HubService, slug: str, *, source: str, question: str | 
     return opts
 
 
-def link_faq_ask(services: Services, article: Any, question: str, ask_id: str) -> bool:
+def link_faq_ask(services: Services, article: ArticleView, question: str, ask_id: str) -> bool:
     """A web ask of one of the article's FAQ questions counts as that question's latest
     answer (its score is then the one shown beside the question)."""
     if not any(q.get("question") == question for q in article.faq):

@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from drux.errors import DruxError
 
 if TYPE_CHECKING:
+    from drux.store.asks import AskRepository
     from drux.web.runner import AskRunner
 
 FINAL_ANSWER_STATUSES = frozenset({"done", "failed"})
@@ -34,7 +35,7 @@ def final_status(events: Iterable[dict[str, Any]]) -> str | None:
     return next((e["status"] for e in events if e.get("type") == "done"), None)
 
 
-def stopped_record(repo: Any, ask_id: str) -> str:
+def stopped_record(repo: AskRepository, ask_id: str) -> str:
     """Settle the stored ask of a stopped run; its status afterwards.
 
     ``run_ask`` already saves an interrupted panel as partial; this also covers a stop
@@ -54,7 +55,7 @@ def stopped_record(repo: Any, ask_id: str) -> str:
     return "partial"
 
 
-async def stop_ask(runner: AskRunner, repo: Any, ask_id: str) -> Stopped:
+async def stop_ask(runner: AskRunner, repo: AskRepository, ask_id: str) -> Stopped:
     """What the Stop button and the cancel endpoint both do (404 for an unknown id)."""
     stopped = await runner.cancel(ask_id)
     if stopped is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from drux.errors import InputError
 from drux.services.ask import MAX_QUESTION_CHARS, AskOptions
@@ -27,6 +28,10 @@ from drux.web.deps import (
 from drux.web.ratelimit import RateLimited
 from drux.web.stopping import stop_ask
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
+
+if TYPE_CHECKING:
+    from drux.hub import HubService
+    from drux.services import Services
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,9 +60,9 @@ async def article_page(slug: str, request: Request, hub: HubDep, services: Servi
     return await _article_page(request, slug, hub, services, templates)
 
 
-async def _article_page(request: Request, slug: str, hub: Any, services: Any, templates: Any,
-                        *, question: str = "", error: str | None = None,
-                        status_code: int = 200) -> Response:
+async def _article_page(request: Request, slug: str, hub: HubService, services: Services,
+                        templates: Jinja2Templates, *, question: str = "",
+                        error: str | None = None, status_code: int = 200) -> Response:
     article = await asyncio.to_thread(hub.get_article, slug)
     if article is None:
         raise HTTPException(404, "There is no article at this address.")
