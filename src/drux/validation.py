@@ -54,7 +54,8 @@ Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Strict(), Field(gt=0, le=1)]
 Price = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]  # USD per million tokens
 # Shared with the ask options, which are not strict (JSON and the CLI bring their own types).
-Temperature = Annotated[float, Field(ge=0, le=2)]
+MAX_TEMPERATURE = 2.0
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE)]
 Names = Annotated[list[Text], Unit("model names")]
 
 _UNKNOWN = {"extra_forbidden", "unexpected_keyword_argument"}

@@ -16,6 +16,8 @@ Stable interface (the web app is built against it; changes are listed here):
   with the article as context (for "Ask the AIs: <title>").
 - ``faq(slug, models=None, panel=None, ...)`` (async) and ``faq_results(slug)``:
   see ``drux.hub.faq``.
+- ``latest_scores(slugs) -> dict[str, ArticleScore]``: each article's latest scored
+  ask (articles never scored are left out), in one query for a page of articles.
 
 Every ``*_html`` value is sanitized (``drux.hub.render``); every other string is
 plain text the caller must escape (Jinja2 autoescape does).
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from drux.services import Services
     from drux.services.ask import AskOptions
     from drux.services.options import Backend
-    from drux.store.articles import ArticleRepository
+    from drux.store.articles import ArticleRepository, ArticleScore
 
 SAMPLE_CONTENT = Path(__file__).parent / "content"
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -137,6 +139,10 @@ class HubService:
 
     def tag_counts(self) -> list[tuple[str, int]]:
         return sorted(self.repo.tag_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def latest_scores(self, slugs: list[str]) -> dict[str, ArticleScore]:
+        """The latest Consensus Score of each of these articles (one query for all)."""
+        return self.repo.latest_scores(slugs)
 
     def _record(self, slug: str) -> ArticleRecord | None:
         if not isinstance(slug, str) or not _SLUG.match(slug):

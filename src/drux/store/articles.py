@@ -19,7 +19,7 @@ from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
-from drux.store.models import Article, FaqAnswer, utcnow
+from drux.store.models import Article, Ask, FaqAnswer, utcnow
 
 T = TypeVar("T")
 
@@ -43,6 +43,16 @@ class FaqLink:
     question: str
     ask_id: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleScore:
+    """The Consensus Score of the latest scored ask about an article."""
+
+    article_id: str
+    ask_id: str
+    score: float
+    verdict: str | None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -150,5 +160,23 @@ class ArticleRepository:
         def fn(session: Session) -> list[FaqLink]:
             return [FaqLink(r.article_id, r.question, r.ask_id, _utc(r.created_at) or r.created_at)
                     for r in session.scalars(stmt)]
+
+        return self._read(fn)
+
+    def latest_scores(self, article_ids: list[str]) -> dict[str, ArticleScore]:
+        """Each article's latest scored ask, for a whole page of articles in one query."""
+        if not article_ids:
+            return {}
+        newest_first = func.row_number().over(partition_by=Ask.article_id,
+                                              order_by=(Ask.created_at.desc(), Ask.id.desc()))
+        ranked = (select(Ask.article_id, Ask.id, Ask.score, Ask.verdict,
+                         newest_first.label("rank"))
+                  .where(Ask.article_id.in_(article_ids), Ask.score.is_not(None)).subquery())
+        stmt = select(ranked.c.article_id, ranked.c.id, ranked.c.score,
+                      ranked.c.verdict).where(ranked.c.rank == 1)
+
+        def fn(session: Session) -> dict[str, ArticleScore]:
+            return {row[0]: ArticleScore(row[0], row[1], float(row[2]), row[3])
+                    for row in session.execute(stmt)}
 
         return self._read(fn)

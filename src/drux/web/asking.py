@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from drux.errors import DruxError
 from drux.records import AskSource
 from drux.services.options import AskOptions
 
 if TYPE_CHECKING:
     from drux.hub import HubService
+    from drux.hub.service import ArticleView
+    from drux.services import Services
 
 
 def split_models(raw: list[str] | None) -> list[str] | None:
@@ -27,3 +30,15 @@ def article_options(hub: HubService, slug: str, *, source: AskSource, question: 
     opts = hub.ask_options(slug, question, models=models, panel=panel, source=source)
     # A new, checked AskOptions (they are frozen: nothing skips their limits).
     return replace(opts, max_tokens=max_tokens, temperature=temperature, timeout=timeout)
+
+
+def link_faq_ask(services: Services, article: ArticleView, question: str, ask_id: str) -> bool:
+    """A web ask of one of the article's FAQ questions counts as that question's latest
+    answer (its score is then the one shown beside the question)."""
+    if not any(q.get("question") == question for q in article.faq):
+        return False
+    try:
+        services.store.articles.add_faq_answer(article.id, question, ask_id)
+    except DruxError:  # the ask runs anyway; only the FAQ page will not point at it
+        return False
+    return True

@@ -18,10 +18,10 @@ from drux.web.ratelimit import RateLimited
 log = logging.getLogger(__name__)
 
 TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-          413: "Request too large", 422: "Cannot use that input", 429: "Slow down",
+          409: "Conflict", 413: "Request too large", 422: "Cannot use that input", 429: "Slow down",
           500: "Something went wrong", 503: "Temporarily unavailable"}
 HTTP_TYPES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-              413: "body_too_large", 422: "invalid_input", 429: "rate_limited",
+              409: "conflict", 413: "body_too_large", 422: "invalid_input", 429: "rate_limited",
               503: "unavailable"}
 
 

@@ -22,6 +22,7 @@ from drux.records import AnswerStatus, AskStatus
 from drux.services import Services
 from drux.services.ask import AskCreated, AskOptions, run_ask
 from drux.web.events import event_to_dict
+from drux.web.stopping import Stopped, final_status, stopped_record
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class AskRun:
         self.events: list[dict[str, Any]] = []
         self.done = False
         self.finished_at: float | None = None
+        self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
     def publish(self, event: dict[str, Any]) -> None:
@@ -92,6 +94,7 @@ class AskRunner:
         self._prune()
         self._runs[run.ask_id] = run
         task = asyncio.create_task(self._drive(run, events), name=f"ask:{run.ask_id}")
+        run.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return run.ask_id
@@ -108,7 +111,11 @@ class AskRunner:
             async for event in events:
                 run.publish(event_to_dict(self._services, event))
         except asyncio.CancelledError:
-            run.publish({"type": "done", "ask_id": run.ask_id, "status": AskStatus.PARTIAL})
+            # Stopped (or the server is shutting down): the record is partial before
+            # followers hear "done", even when the stop came while scoring.
+            status = await asyncio.to_thread(stopped_record, self._services.store.asks,
+                                             run.ask_id)
+            run.publish({"type": "done", "ask_id": run.ask_id, "status": status})
             raise
         except Exception as exc:  # the stored record keeps what was received
             log.warning("ask %s ended with %s: %s", run.ask_id, type(exc).__name__, exc)
@@ -121,6 +128,25 @@ class AskRunner:
                 run.publish({"type": "done", "ask_id": run.ask_id, "status": status})
         finally:
             run.close()
+
+    async def cancel(self, ask_id: str) -> Stopped | None:
+        """Stop a running ask; what it received is kept, marked partial.
+
+        None when this server has no run by that id (the caller asks the store). An ask
+        that already ended is left as it is (stopping twice is harmless).
+        """
+        run = self._runs.get(ask_id)
+        if run is None:
+            return None
+        if run.done or run.task is None:
+            return Stopped(ask_id, stopped=False, status=final_status(run.events) or AskStatus.PARTIAL)
+        run.task.cancel()
+        await asyncio.wait({run.task})  # never raises: the stop outlives a caller that left
+        if final_status(run.events) is None:  # cancelled before its first step
+            status = await asyncio.to_thread(stopped_record, self._services.store.asks, ask_id)
+            run.publish({"type": "done", "ask_id": ask_id, "status": status})
+            run.close()
+        return Stopped(ask_id, stopped=True, status=final_status(run.events) or AskStatus.PARTIAL)
 
     def _settle(self, ask_id: str) -> AskStatus:
         """An ask that broke after its answers (e.g. while scoring) must not stay "running"."""

@@ -44,6 +44,13 @@ class AskStarted(BaseModel):
     result_url: str
 
 
+class AskStopped(BaseModel):
+    id: str
+    stopped: bool = Field(description="False when the ask had already ended (nothing changed).")
+    status: str = Field(description="The ask's status: partial once stopped.")
+    url: str
+
+
 class ErrorBody(BaseModel):
     type: str
     message: str

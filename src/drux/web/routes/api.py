@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from drux.records import AskRecord, AskSource
 from drux.services.ask import AskOptions
 from drux.web.asking import article_options, split_models
-from drux.web.deps import AskLimit, HubDep, RunnerDep, ServicesDep
+from drux.web.deps import AskLimit, HubDep, RunnerDep, SameOrigin, ServicesDep
 from drux.web.events import replay_stored
 from drux.web.schemas import (
     ArticleList,
@@ -22,10 +22,12 @@ from drux.web.schemas import (
     AskList,
     AskPublic,
     AskStarted,
+    AskStopped,
     AskSummaryPublic,
     ErrorPublic,
     StatusPublic,
 )
+from drux.web.stopping import stop_ask
 
 router = APIRouter(prefix="/api", tags=["api"], responses={
     404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}, 429: {"model": ErrorPublic}})
@@ -112,6 +114,17 @@ async def api_get_ask(ask_id: str, services: ServicesDep) -> AskRecord:
     if record is None:
         raise HTTPException(404, "no ask with this id")
     return record
+
+
+@router.post("/asks/{ask_id}/cancel", status_code=202, response_model=AskStopped,
+             summary="Stop a running ask", responses={409: {"model": ErrorPublic}})
+async def api_cancel_ask(ask_id: str, request: Request, services: ServicesDep,
+                         runner: RunnerDep, _origin: SameOrigin) -> AskStopped:
+    """Cancels the models still answering; what they sent is kept and the ask is saved
+    `partial` (followers get a `done` event). An ask that has ended is left as it is."""
+    stopped = await stop_ask(runner, services.store.asks, ask_id)
+    return AskStopped(id=ask_id, stopped=stopped.stopped, status=stopped.status,
+                      url=str(request.url_for("api_get_ask", ask_id=ask_id)))
 
 
 @router.get("/asks", response_model=AskList, summary="List past asks")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from drux.errors import InputError, InvalidFieldError
 from drux.records import AskRecord, AskSource
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
-from drux.web.asking import article_options, split_models
+from drux.web.ask_form import form_options, options_form
+from drux.web.asking import article_options, link_faq_ask, split_models
 from drux.web.deps import (
     AskLimit,
     HubDep,
@@ -24,12 +26,22 @@ from drux.web.deps import (
     limit_asks,
 )
 from drux.web.ratelimit import RateLimited
+from drux.web.stopping import stop_ask
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
+
+if TYPE_CHECKING:
+    from drux.hub import HubService
+    from drux.services import Services
 
 router = APIRouter(include_in_schema=False)
 
 # How the ask form's messages name the AskOptions fields it sets ("the question is empty").
 FORM_FIELDS = {"question": "the question"}
+
+
+def form_error(err: InputError) -> str:
+    """An ask refused on a page, with its fields named as the form calls them."""
+    return err.spelled(FORM_FIELDS) if isinstance(err, InvalidFieldError) else str(err)
 
 
 def _pages(total: int, per_page: int) -> int:
@@ -44,14 +56,21 @@ async def hub_page(request: Request, hub: HubDep, templates: TemplatesDep, web: 
     articles, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
                                               web.page_size)
     tags = await asyncio.to_thread(hub.all_tags)
+    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles])
     return templates.TemplateResponse(request, "hub.html", {
         "articles": articles, "total": total, "q": q or "", "tag": tag or "", "tags": tags,
-        "page": page, "pages": _pages(total, web.page_size)})
+        "page": page, "pages": _pages(total, web.page_size), "scores": scores})
 
 
 @router.get("/articles/{slug}", response_class=HTMLResponse, name="article_page")
 async def article_page(slug: str, request: Request, hub: HubDep, services: ServicesDep,
                        templates: TemplatesDep) -> Response:
+    return await _article_page(request, slug, hub, services, templates)
+
+
+async def _article_page(request: Request, slug: str, hub: HubService, services: Services,
+                        templates: Jinja2Templates, *, question: str = "",
+                        error: str | None = None, status_code: int = 200) -> Response:
     article = await asyncio.to_thread(hub.get_article, slug)
     if article is None:
         raise HTTPException(404, "There is no article at this address.")
@@ -59,16 +78,28 @@ async def article_page(slug: str, request: Request, hub: HubDep, services: Servi
     past = await asyncio.to_thread(services.store.asks.list, limit=10, article_id=article.id)
     return templates.TemplateResponse(request, "article.html", {
         "article": article, "body": safe_html(article.body_html), "past": past,
-        "faq": [faq_view(item) for item in faq]})
+        "faq": [faq_view(item) for item in faq], "question": question, "error": error,
+        "max_chars": MAX_QUESTION_CHARS}, status_code=status_code)
 
 
 @router.post("/articles/{slug}/ask", name="article_ask")
 async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDep,
-                      web: WebSettingsDep, _origin: SameOrigin, _limit: AskLimit) -> Response:
-    if await asyncio.to_thread(hub.get_article, slug) is None:
+                      services: ServicesDep, templates: TemplatesDep, web: WebSettingsDep,
+                      _origin: SameOrigin, _limit: AskLimit,
+                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = ""
+                      ) -> Response:
+    """"Ask the AIs" about an article: the reader's question, else the article's topic."""
+    article = await asyncio.to_thread(hub.get_article, slug)
+    if article is None:
         raise HTTPException(404, "There is no article at this address.")
-    opts = article_options(hub, slug, source=AskSource.WEB, max_tokens=web.max_tokens)
-    ask_id = await runner.start(opts)
+    try:
+        opts = article_options(hub, slug, source=AskSource.WEB, question=question.strip() or None,
+                               max_tokens=web.max_tokens)
+        ask_id = await runner.start(opts)
+    except InputError as err:
+        return await _article_page(request, slug, hub, services, templates, question=question,
+                                   error=form_error(err), status_code=422)
+    await asyncio.to_thread(link_faq_ask, services, article, opts.question, ask_id)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
@@ -84,10 +115,12 @@ def _ask_form(services: Any) -> dict[str, Any]:
 
 @router.get("/ask", response_class=HTMLResponse, name="ask_page")
 async def ask_page(request: Request, services: ServicesDep, templates: TemplatesDep,
+                   web: WebSettingsDep,
                    q: Annotated[str | None, Query(max_length=MAX_QUESTION_CHARS)] = None
                    ) -> Response:
     return templates.TemplateResponse(request, "ask.html", {
-        **_ask_form(services), "question": q or "", "error": None, "chosen": [],
+        **_ask_form(services), **options_form(web.max_tokens), "question": q or "",
+        "error": None, "chosen": [],
         "mode": "panel", "panel": services.settings.panel})
 
 
@@ -97,20 +130,23 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
                      mode: Annotated[str, Form(max_length=10)] = "panel",
                      panel: Annotated[str | None, Form(max_length=100)] = None,
-                     models: Annotated[list[str] | None, Form(max_length=50)] = None
+                     models: Annotated[list[str] | None, Form(max_length=50)] = None,
+                     max_tokens: Annotated[str, Form(max_length=100)] = "",
+                     temperature: Annotated[str, Form(max_length=100)] = ""
                      ) -> Response:
     chosen = split_models(models) if mode == "models" else None
     again = {**_ask_form(services), "question": question, "chosen": chosen or [], "mode": mode,
-             "panel": panel}
+             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature)}
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
         limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
+        options = form_options(max_tokens, temperature, web.max_tokens)
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source=AskSource.WEB,
-                          max_tokens=web.max_tokens)
+                          max_tokens=options.max_tokens, temperature=options.temperature)
         ask_id = await runner.start(opts)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
@@ -118,8 +154,7 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
             **again, "error": f"Slow down: too many asks; try again in {wait} s."},
             status_code=429, headers={"Retry-After": str(wait)})
     except InputError as err:
-        message = err.spelled(FORM_FIELDS) if isinstance(err, InvalidFieldError) else str(err)
-        return templates.TemplateResponse(request, "ask.html", {**again, "error": message},
+        return templates.TemplateResponse(request, "ask.html", {**again, "error": form_error(err)},
                                           status_code=422)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
@@ -155,6 +190,14 @@ async def result_page(ask_id: str, request: Request, services: ServicesDep, hub:
         "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
         "permalink": str(request.url_for("result_page", ask_id=ask_id))})
+
+
+@router.post("/r/{ask_id}/stop", name="result_stop")
+async def result_stop(ask_id: str, request: Request, services: ServicesDep, runner: RunnerDep,
+                      _origin: SameOrigin) -> Response:
+    """The Stop button without JavaScript: stop, then show the result as it ended."""
+    await stop_ask(runner, services.store.asks, ask_id)
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
 @router.get("/r/{ask_id}/consensus", response_class=HTMLResponse, name="result_consensus")

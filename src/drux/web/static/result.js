@@ -22,6 +22,11 @@
   var total = Object.keys(columns).length;
   var ended = 0;
   var announcedStart = false;
+  // Columns started but silent so far: model -> when "started" arrived. Their badge
+  // counts the seconds; the live region does not (it would speak every second).
+  var waitingSince = {};
+  var ticker = null;
+  var stopping = false;
 
   function part(col, role) { return col.querySelector('[data-role="' + role + '"]'); }
 
@@ -63,6 +68,45 @@
     announce(col.dataset.model + " " + what + " (" + ended + " of " + total + " done)");
   }
 
+  function waitLabel(since) {
+    return "waiting for first token · " + Math.floor((Date.now() - since) / 1000) + " s";
+  }
+
+  function tick() {
+    Object.keys(waitingSince).forEach(function (model) {
+      part(columns[model], "status").textContent = waitLabel(waitingSince[model]);
+    });
+  }
+
+  function stopWaiting(model) {
+    delete waitingSince[model];
+    if (ticker !== null && !Object.keys(waitingSince).length) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+  }
+
+  function startWaiting(col) {
+    var model = col.dataset.model;
+    waitingSince[model] = Date.now();
+    setStatus(col, "waiting", waitLabel(waitingSince[model]));
+    if (ticker === null) ticker = setInterval(tick, 1000);
+  }
+
+  // What the page shows once the ask is over: columns that never ended were cut short.
+  function settleColumns(status) {
+    Object.keys(columns).forEach(function (model) {
+      var col = columns[model];
+      stopWaiting(model);
+      if (col.classList.contains("status-waiting") || col.classList.contains("status-streaming")) {
+        part(col, "answer").removeAttribute("aria-busy");
+        if (status === "partial") setStatus(col, "partial", "interrupted");
+      }
+    });
+    var form = document.getElementById("stop-form");
+    if (form) form.hidden = true;
+  }
+
   function announceScore() {
     var svg = slot.querySelector(".gauge");
     var verdict = slot.querySelector(".verdict");
@@ -79,6 +123,10 @@
         if (html.trim()) {
           slot.innerHTML = html;  // rendered by the server from stored data
           announceScore();
+        } else if (finished && stopping) {  // one announcement for the stop and its end
+          slot.textContent = "No Consensus Score for this ask: it was stopped before every " +
+            "model answered. What they sent is kept.";
+          announce("Stopped. " + slot.textContent);
         } else if (finished) {
           slot.textContent = "No Consensus Score for this ask.";
           announce(slot.textContent);
@@ -92,7 +140,7 @@
     started: function (col) {
       part(col, "answer").textContent = "";
       part(col, "answer").setAttribute("aria-busy", "true");
-      setStatus(col, "streaming");
+      startWaiting(col);
       if (!announcedStart) {
         announcedStart = true;
         announce(total === 1 ? "The model is answering" : total + " models are answering");
@@ -102,10 +150,15 @@
       var answer = part(col, "answer");
       if (ev.restart) answer.textContent = "";
       if (ev.text) answer.appendChild(document.createTextNode(ev.text));
+      if (ev.text && waitingSince[ev.model] !== undefined) {
+        stopWaiting(ev.model);
+        setStatus(col, "streaming");
+      }
       substitute(col, ev.model, ev.answered_by);
     },
     finished: function (col, ev) {
       part(col, "answer").innerHTML = ev.html;  // sanitized on the server
+      stopWaiting(ev.model);
       setStatus(col, "done");
       substitute(col, ev.model, ev.answered_by);
       stats(col, ev);
@@ -116,6 +169,7 @@
       var err = part(col, "error");
       err.textContent = ev.error.type + ": " + ev.error.message;
       err.hidden = false;
+      stopWaiting(ev.model);
       setStatus(col, "failed");
       stats(col, ev);
       progress(col, "failed");
@@ -134,6 +188,7 @@
         statusWord.textContent = ev.status;
         statusWord.className = "status-word status-" + ev.status;
       }
+      settleColumns(ev.status);
       loadScore();
       root.dataset.live = "0";
       root.dataset.done = "1";
@@ -147,6 +202,31 @@
     handle(ev);
   };
   source.onerror = function () { if (finished) source.close(); };
+  setupStop();
+
+  // Without JavaScript the form posts and the page comes back as the ask ended; here the
+  // JSON endpoint stops it and the stream's "done" event brings the end state.
+  function setupStop() {
+    var form = document.getElementById("stop-form");
+    if (!form) return;
+    var button = form.querySelector("button");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (stopping || finished) return;
+      stopping = true;
+      button.disabled = true;
+      button.textContent = "Stopping…";
+      fetch(form.dataset.cancelUrl, { method: "POST", credentials: "same-origin",
+                                      headers: { "Accept": "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); })
+        .catch(function () {
+          stopping = false;
+          button.disabled = false;
+          button.textContent = "Stop";
+          announce("Could not stop the ask; try again");
+        });
+    });
+  }
 
   function setupShare() {
     var button = document.getElementById("copy-link");
