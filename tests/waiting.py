@@ -8,19 +8,24 @@ so it can be generous enough for a loaded two-core machine.
 
     wait_until(lambda: server.started, "the test server did not start")
     row = await eventually(lambda: repo.get(ask_id), "the ask was never stored")
+    health = first_answer(f"{base}/health", proc, "drux serve")
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
 PATIENCE_S = 60.0  # seconds; only a failing test waits this long
 POLL_S = 0.05
+REQUEST_S = 30.0  # one request to a server that has just started on a loaded machine
 
 
 def _fail(message: str | Callable[[], str], patience: float) -> AssertionError:
@@ -56,3 +61,18 @@ async def eventually(condition: Callable[[], T], message: str | Callable[[], str
         if time.monotonic() > deadline:
             raise _fail(message, patience)
         await asyncio.sleep(interval)
+
+
+def first_answer(url: str, proc: subprocess.Popen[str], what: str) -> httpx.Response:
+    """GET ``url`` until the server ``proc`` runs answers; fail at once if ``proc`` exits."""
+
+    def answer() -> httpx.Response | None:
+        if proc.poll() is not None:
+            pipe = proc.stderr or proc.stdout
+            raise AssertionError(f"{what} exited: {pipe.read() if pipe else proc.returncode}")
+        try:
+            return httpx.get(url, timeout=REQUEST_S)
+        except httpx.TransportError:  # not listening yet
+            return None
+
+    return wait_until(answer, f"{what} did not come up")
