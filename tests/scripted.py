@@ -3,19 +3,53 @@
     provider = ScriptedProvider("m1", [Reply("hello world", delay=0.01)])
     provider = ScriptedProvider("m2", [Raise(ServerError("boom"))])
     provider = ScriptedProvider("m3", [Hang()])
+    provider = ScriptedProvider("m4", [Reply("held back", gate=gate)])  # gate = Gate()
 
 Each call to ``stream``/``complete`` takes the next script step (the last step
-repeats). ``calls`` counts requests; ``cancelled`` counts streams cancelled.
+repeats). ``calls`` counts requests; ``cancelled`` counts streams cancelled;
+``started`` is set once a stream has begun its step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from drux.errors import DruxError
 from drux.types import ChatRequest, Chunk, Completion, Usage
+
+
+class Gate:
+    """Holds replies back until the test opens it, so a test sees a state that would
+    otherwise last only as long as a timer (a column still streaming, say).
+
+    The browser tests' server runs its event loop in another thread: opening wakes each
+    waiter on its own loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._opened = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def open(self) -> None:
+        with self._lock:
+            self._opened = True
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self) -> None:
+        event = asyncio.Event()
+        with self._lock:
+            if self._opened:
+                return
+            self._waiters.append((asyncio.get_running_loop(), event))
+        await event.wait()
 
 
 @dataclass
@@ -25,6 +59,7 @@ class Reply:
     first_delay: float = 0.0
     fail_after: int | None = None  # raise ``error`` after this many tokens
     error: DruxError | None = None
+    gate: Gate | None = None  # the last word waits until this opens
 
 
 @dataclass
@@ -48,6 +83,7 @@ class ScriptedProvider:
     calls: int = 0
     cancelled: int = 0
     requests: list[ChatRequest] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -62,6 +98,7 @@ class ScriptedProvider:
         self.requests.append(request)
         step = self._next()
         try:
+            self.started.set()
             if isinstance(step, Hang):
                 await asyncio.Event().wait()
             if isinstance(step, Raise):
@@ -74,6 +111,8 @@ class ScriptedProvider:
                 if step.fail_after is not None and i >= step.fail_after:
                     assert step.error is not None
                     raise step.error
+                if step.gate is not None and i == len(words) - 1:
+                    await step.gate.wait()
                 yield Chunk(text=word if i == 0 else " " + word, deployment=self.name)
                 await asyncio.sleep(step.delay)
             yield Chunk(finish_reason="stop", usage=Usage(5, len(words)), deployment=self.name)

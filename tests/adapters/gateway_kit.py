@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from drux.gateway.app import GatewayApp
 from drux.services import Services
 
 from fakes import FakeServer
+from waiting import PATIENCE_S, wait_until
 
 # Models of the test config: (drux id, upstream model name, extra toml lines).
 MODELS = [
@@ -71,16 +71,17 @@ def serve(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="drux-test-gateway", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "the gateway stopped while starting"
+        return bool(server.started)
+
+    wait_until(started, "the gateway did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(PATIENCE_S)
 
 
 @contextmanager
@@ -97,12 +98,3 @@ def running_gateway(fake: FakeServer, env: Path, upstream_key: str | None = None
     finally:
         services.store.close()
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)

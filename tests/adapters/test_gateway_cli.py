@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,8 @@ import httpx
 from drux.config import Settings
 from drux.store import Store
 from drux.store.keys import hash_key
+
+from waiting import PATIENCE_S, REQUEST_S, first_answer
 
 
 def drux(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,20 +93,13 @@ def test_drux_gateway_serves_until_stopped(drux_env: Path) -> None:
                              "--port", str(port), "--access-log"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
-                time.sleep(0.1)
+        health = first_answer(f"http://127.0.0.1:{port}/health", proc, "drux gateway")
         assert health.json() == {"status": "ok"}
-        models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=REQUEST_S).json()
         assert [m["id"] for m in models["data"]] == ["gpt-4.1"]
     finally:
         proc.terminate()
-        log, _ = proc.communicate(timeout=15)
+        log, _ = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
     assert '"GET /v1/models HTTP/1.1" 200' in log  # --access-log was silenced by log level warning
 

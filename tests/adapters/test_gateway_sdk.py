@@ -13,10 +13,11 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from gateway_kit import Served, running_gateway, wait_for
+from gateway_kit import Served, running_gateway
 from sqlalchemy import text
 
 from fakes import Fail, FakeServer, Reply
+from waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -170,8 +171,8 @@ def test_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
         lines = r.iter_lines()
         assert next(line for line in lines if '"tick ' in line)
     usage = gateway.services.store.keys.usage
-    rows = wait_for(lambda: usage(), timeout=5)
-    assert rows and rows[0]["requests"] == 1
+    rows = wait_until(usage, "the request left no usage row")
+    assert rows[0]["requests"] == 1
     with gateway.services.store.sessions() as session:
         statuses = session.execute(text("SELECT status FROM usage_records")).scalars().all()
     assert statuses == [499]  # ended by the client, well before 200 pieces at 20 ms each

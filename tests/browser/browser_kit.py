@@ -1,11 +1,15 @@
-"""Helpers shared by the browser tests: scripted panels and screenshots."""
+"""Helpers shared by the browser tests: scripted panels, screenshots, how long to wait."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from scripted import Reply, ScriptedProvider
+from scripted import Gate, Reply, ScriptedProvider
+
+# Every wait in the browser tests (Playwright's default, expect(), wait_for_*): generous for a
+# loaded two-core machine. Only a failing test waits this long.
+WAIT_MS = 60_000
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
@@ -16,12 +20,14 @@ ANSWERS = {
 }
 
 
-def scripted_factory(delay: float = 0.05) -> Any:
+def scripted_factory(delay: float = 0.05, gate: Gate | None = None) -> Any:
+    """Models answering ``ANSWERS`` word by word; with ``gate``, each holds its last word
+    until the test opens it (so the page is seen streaming however slow the machine)."""
     providers: dict[str, ScriptedProvider] = {}
 
     def build(spec: Any, _config: Any) -> ScriptedProvider:
         providers[spec.id] = ScriptedProvider(spec.id, [Reply(ANSWERS.get(spec.id, "fine"),
-                                                              delay=delay)])
+                                                              delay=delay, gate=gate)])
         return providers[spec.id]
 
     build.providers = providers  # type: ignore[attr-defined]

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_kit import WAIT_MS
 
 from drux.config import load_config
 from drux.services import Services
 from drux.web.settings import WebSettings
 
 from scripted import FAKE_PANEL_TOML
+from waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,16 +53,17 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
+
+        def started() -> bool:
+            assert self.thread.is_alive(), "the test server stopped while starting"
+            return bool(self.server.started)
+
+        wait_until(started, "the test server did not start")
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.thread.join(timeout=60)
 
 
 @pytest.fixture
@@ -91,6 +93,9 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed, but `make test` should have installed it")
         pytest.skip("chromium is not installed (make test installs it)")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -101,6 +106,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page that records every dialog and console error and blocks non-local requests."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.dialogs = []  # type: ignore[attr-defined]
     page.console_errors = []  # type: ignore[attr-defined]

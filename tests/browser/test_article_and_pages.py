@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from browser_kit import screenshot, scripted_factory
+from browser_kit import WAIT_MS, screenshot, scripted_factory
 
 from drux.hub import HubService
 
@@ -73,6 +73,7 @@ def test_mobile_width_has_no_horizontal_scroll(serve: Any, browser: Any) -> None
     server = serve(scripted_factory(delay=0.0), fake_panel=True)
     context = browser.new_context(viewport={"width": 375, "height": 780}, is_mobile=True,
                                   device_scale_factor=2)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     try:
         page.goto(server.url + "/")
@@ -106,16 +107,18 @@ XSS_ANSWER = (
 def _assert_inert(page: Any) -> None:
     assert page.evaluate("window.__xss") is None
     assert not page.dialogs
-    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+    hrefs = [str(a.get_attribute("href")) for a in page.locator("a[href]").all()]
     assert not [h for h in hrefs if h.strip().lower().startswith(("javascript:", "data:"))]
     assert page.locator("main img, main [onerror], main [onload], main script").count() == 0
 
 
 def test_xss_in_model_answers_stays_inert(serve: Any, page: Any) -> None:
-    from scripted import Reply, ScriptedProvider
+    from scripted import Gate, Reply, ScriptedProvider
+
+    gate = Gate()  # every word but the last streams, then waits until the live page was checked
 
     def build(spec: Any, _config: Any) -> ScriptedProvider:
-        return ScriptedProvider(spec.id, [Reply(XSS_ANSWER, delay=0.1)])  # slow enough to be seen live
+        return ScriptedProvider(spec.id, [Reply(XSS_ANSWER, delay=0.1, gate=gate)])
 
     server = serve(build, fake_panel=True)
     page.goto(server.url + "/ask")
@@ -123,6 +126,7 @@ def test_xss_in_model_answers_stays_inert(serve: Any, page: Any) -> None:
     page.click("form.ask-form button[type=submit]")
     page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)')
     _assert_inert(page)  # live tokens are text
+    gate.open()
     page.wait_for_selector("#consensus-result", timeout=90_000)
     _assert_inert(page)  # the final, server-sanitized answers
     answer = page.locator('.column[data-model="alpha"] [data-role="answer"]')

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from browser_kit import ANSWERS, screenshot, scripted_factory
+from playwright.sync_api import expect
 
 from drux.web.settings import WebSettings
 
-from scripted import Raise, Reply, ScriptedProvider
+from scripted import Gate, Raise, Reply, ScriptedProvider
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +25,14 @@ def _ask(page: Any, base: str, question: str) -> None:
 
 
 def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, page: Any) -> None:
-    server = serve(scripted_factory(delay=0.3), fake_panel=True)  # slow enough to be seen live
+    gate = Gate()  # the answers hold their last word until the columns were seen streaming
+    server = serve(scripted_factory(delay=0.3, gate=gate), fake_panel=True)
     _ask(page, server.url, "What is the boiling point of water at sea level?")
     # While the answers stream, columns show live text before they are done.
-    page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)',
-                           timeout=10_000)
+    page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)')
     streaming = page.locator(".column.status-streaming").count()
     assert streaming >= 1
+    gate.open()
     page.wait_for_selector("#consensus-result .gauge", timeout=90_000)
     assert page.locator(".column.status-done").count() == 3
     for model, text in ANSWERS.items():
@@ -56,7 +58,7 @@ def test_ask_streams_columns_scores_and_permalink_reloads_the_same(serve: Any, p
         "What is the boiling point")
     assert page.locator("#permalink").input_value() == url
     page.click("#copy-link")
-    page.wait_for_function("document.getElementById('copy-link').textContent === 'Copied'")
+    expect(page.locator("#copy-link")).to_have_text("Copied")
     with page.expect_download() as download:
         page.click("text=Export JSON")
     exported = json.loads(Path(download.value.path()).read_text())
@@ -122,7 +124,7 @@ def test_a_failing_model_shows_failed_while_the_others_answer(serve: Any, page: 
     server = serve(build, fake_panel=True)
     _ask(page, server.url, "What is the boiling point of water at sea level?")
     gamma = page.locator('.column[data-model="gamma"]')
-    page.wait_for_selector('.column[data-model="gamma"].status-failed', timeout=20_000)
+    page.wait_for_selector('.column[data-model="gamma"].status-failed')
     assert gamma.locator('[data-role="status"]').inner_text().lower() == "failed"
     assert "gamma was withdrawn" in gamma.locator('[data-role="error"]').inner_text()
     page.wait_for_selector("#consensus-result", timeout=90_000)
@@ -144,7 +146,6 @@ def test_when_every_model_fails_the_page_says_so(serve: Any, page: Any) -> None:
     page.wait_for_selector('#result[data-done="1"]', timeout=90_000)
     assert page.locator(".column.status-failed").count() == 3
     assert page.locator("#ask-status").inner_text() == "failed"
-    page.wait_for_function(
-        "!document.querySelector('#consensus-slot').textContent.includes('appears when')")
+    expect(page.locator("#consensus-slot")).not_to_contain_text("appears when")
     slot = page.locator("#consensus-slot").inner_text()
     assert "No Consensus Score" in slot or "No consensus score" in slot

@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from waiting import wait_until
 
 DRUX = [str(Path(sys.executable).with_name("drux"))]
 
@@ -118,20 +119,20 @@ def test_ctrl_c_saves_partial_and_exits_cleanly(env: dict[str, str], tmp_path: P
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         db = Path(env["DRUX_DATA_DIR"]) / "drux.db"
-        deadline = time.monotonic() + 60
-        # Wait until tokens are flowing (the periodic flush has written some text).
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db) as conn:
-                        row = conn.execute("select status, length(text) from answers").fetchone()
-                except sqlite3.Error:
-                    continue
-                if row and row[0] == "streaming" and row[1]:
-                    break
-        else:
-            pytest.fail("the answer never started streaming")
+
+        def streaming() -> bool:
+            """Tokens are flowing: the periodic flush has written some text."""
+            assert proc.poll() is None, "the ask ended before it was interrupted"
+            if not db.exists():
+                return False
+            try:
+                with sqlite3.connect(db) as conn:
+                    row = conn.execute("select status, length(text) from answers").fetchone()
+            except sqlite3.Error:  # not migrated yet, or busy
+                return False
+            return bool(row and row[0] == "streaming" and row[1])
+
+        wait_until(streaming, "the answer never started streaming", interval=0.3)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

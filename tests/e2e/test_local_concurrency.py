@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ from drux.providers.local import LoadedModel, LocalProvider
 from drux.services import Services
 from drux.types import ChatRequest, Message
 from drux.weights import ready_path
+
+from waiting import eventually, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,14 +61,6 @@ async def _model(services: Services) -> LoadedModel:
     adapter = services.unrouted_provider(services.config.catalog.model(MODEL))
     assert isinstance(adapter, LocalProvider)
     return await adapter.load()
-
-
-async def _until(condition: Any, limit: float = LIMIT) -> None:
-    """Wait for a state of llama.cpp's worker thread, which signals nothing (polled; bounded,
-    not a timing assertion)."""
-    async with asyncio.timeout(limit):
-        while not condition():  # noqa: ASYNC110 - no event to await: the state is llama.cpp's
-            await asyncio.sleep(0.02)
 
 
 async def _generated_when_idle(model: LoadedModel, prompt_len: int) -> int:
@@ -150,7 +143,9 @@ async def test_gateway_json_client_that_disconnects_stops_generation(
     prompt_len = _prompt_len(model, STORY)
     client = _Client(_chat(STORY, LONG))
     call = asyncio.create_task(gateway(client.scope, client.receive, client.send))
-    await _until(lambda: model.busy)  # the only call: the model is busy with it
+    # llama.cpp's worker thread signals nothing: its states are polled (bounded, not timed)
+    await eventually(lambda: model.busy, "the model never got busy with the only call",
+                     patience=LIMIT)
     client.gone.set()
     async with asyncio.timeout(LIMIT):
         await call
@@ -184,7 +179,8 @@ async def test_gateway_stream_client_that_leaves_while_queued_gets_no_turn(
     await asyncio.wait_for(busy.started.wait(), LIMIT)
     queued = _Client(_chat(QUESTION, 8, stream=True))
     second = asyncio.create_task(gateway(queued.scope, queued.receive, queued.send))
-    await _until(lambda: _workers() == 2)  # its generation thread waits for the model
+    # its generation thread waits for the model (polled: llama.cpp's threads signal nothing)
+    await eventually(lambda: _workers() == 2, "the second worker never started", patience=LIMIT)
     queued.gone.set()
     done, _ = await asyncio.wait([first, second], timeout=LIMIT,
                                  return_when=asyncio.FIRST_COMPLETED)
@@ -397,10 +393,11 @@ def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
             record = store.asks.get(asks[0].id) if asks else None
             return bool(record and record.answers[0].text)
 
-        deadline = time.monotonic() + LIMIT
-        while not streaming():  # the ask's periodic flush is the only sign from outside
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        def streaming_on() -> bool:  # the ask's periodic flush is the only sign from outside
+            assert proc.poll() is None, "the ask ended before it was interrupted"
+            return streaming()
+
+        wait_until(streaming_on, "the answer never started streaming", patience=LIMIT)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=LIMIT)
         assert proc.returncode == 130
@@ -422,7 +419,7 @@ async def test_asks_queued_on_the_busy_model_are_served_in_arrival_order(
     provider = services.provider(MODEL)
     model = await _model(services)
     busy = asyncio.create_task(provider.complete(_ask(STORY, 48)))
-    await _until(lambda: model.busy)
+    await eventually(lambda: model.busy, "the model never got busy", patience=LIMIT)
     done: list[str] = []
 
     async def ask(name: str) -> None:
@@ -432,7 +429,8 @@ async def test_asks_queued_on_the_busy_model_are_served_in_arrival_order(
     queued = []
     for i, name in enumerate(("first", "second", "third")):
         queued.append(asyncio.create_task(ask(name)))
-        await _until(lambda i=i: model.lock.waiting >= i + 1)  # type: ignore[misc]
+        await eventually(lambda i=i: model.lock.waiting >= i + 1,  # type: ignore[misc]
+                         f"ask {i} never queued", patience=LIMIT)
     async with asyncio.timeout(LIMIT):
         await busy
         await asyncio.gather(*queued)

@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+
+from waiting import PATIENCE_S, REQUEST_S, first_answer
 
 DRUX = str(Path(sys.executable).parent / "drux")
 
@@ -32,22 +33,14 @@ def test_serve_answers_openai_clients_and_pages(drux_env: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                health = httpx.get(f"{base}/health", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "drux serve did not come up"
-                time.sleep(0.2)
+        health = first_answer(f"{base}/health", proc, "drux serve")
         assert health.status_code == 200
-        assert "The Hub" in httpx.get(f"{base}/", timeout=5).text
-        assert httpx.get(f"http://localhost:{port}/api/asks", timeout=5).status_code == 200
+        assert "The Hub" in httpx.get(f"{base}/", timeout=REQUEST_S).text
+        assert httpx.get(f"http://localhost:{port}/api/asks", timeout=REQUEST_S).status_code == 200
         # DNS rebinding: a page whose name now points at 127.0.0.1 reads nothing.
         for path in ("/api/asks", "/", "/v1/models"):
             rebound = httpx.get(f"{base}{path}", headers={"Host": f"evil.example:{port}"},
-                                timeout=5)
+                                timeout=REQUEST_S)
             assert rebound.status_code == 400, path
             assert rebound.json()["error"]["type"] == "host_not_allowed"
 
@@ -73,6 +66,6 @@ def test_serve_answers_openai_clients_and_pages(drux_env: Path) -> None:
                                            messages=[{"role": "user", "content": "hi"}])
     finally:
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 0, err
     assert "Traceback" not in err

@@ -9,10 +9,12 @@ import pytest
 
 from drux.config import load_config
 from drux.errors import InputError, ModelNotFoundError, UnknownModelError
+from drux.panel import Finished, Token
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
 
 from scripted import Hang, Raise, Reply, ScriptedProvider, factory
+from waiting import PATIENCE_S
 
 TOML = """
 [models.alpha]
@@ -112,15 +114,27 @@ async def test_interrupted_ask_keeps_partial_text(make_services) -> None:  # typ
     }
     services = make_services(providers)
     ask_id = None
+    # Interrupt once alpha has finished and beta is midway, however slow the machine (a fixed
+    # sleep here once fired before either had happened).
+    alpha_done, beta_midway = asyncio.Event(), asyncio.Event()
+    beta_text = ""
 
     async def consume() -> None:
-        nonlocal ask_id
+        nonlocal ask_id, beta_text
         async for e in run_ask(services, AskOptions("q?", models=["alpha", "beta"])):
             if isinstance(e, AskCreated):
                 ask_id = e.ask_id
+            elif isinstance(e, Finished) and e.model == "alpha":
+                alpha_done.set()
+            elif isinstance(e, Token) and e.model == "beta":
+                beta_text += e.text
+                if beta_text.startswith("slow words"):
+                    beta_midway.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.4)
+    async with asyncio.timeout(PATIENCE_S):
+        await alpha_done.wait()
+        await beta_midway.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -8,6 +8,8 @@ import pytest
 
 from drux.providers._fairlock import FairLock
 
+from waiting import PATIENCE_S, wait_until
+
 
 def _queue_up(lock: FairLock, n: int, order: list[int], **kw: object) -> list[threading.Thread]:
     threads = []
@@ -19,8 +21,8 @@ def _queue_up(lock: FairLock, n: int, order: list[int], **kw: object) -> list[th
         t = threading.Thread(target=work)
         t.start()
         threads.append(t)
-        while lock.waiting < i + 1:  # queued before the next one starts
-            threading.Event().wait(0.001)
+        wait_until(lambda i=i: lock.waiting >= i + 1,  # queued before the next one starts
+                   f"waiter {i} never queued", interval=0.001)
     return threads
 
 
@@ -31,7 +33,7 @@ def test_waiters_get_the_lock_in_arrival_order(round_: int) -> None:
     threads = _queue_up(lock, 8, order)
     lock.release()
     for t in threads:
-        t.join(5)
+        t.join(PATIENCE_S)
     assert order == list(range(8))
     assert not lock.locked() and lock.waiting == 0
 
@@ -43,13 +45,12 @@ def test_a_waiter_that_is_stopped_leaves_the_queue() -> None:
     quitter = threading.Thread(target=lambda: order.append(-1 if lock.acquire(stopped=stop)
                                                            else -2))
     quitter.start()
-    while lock.waiting < 1:
-        threading.Event().wait(0.001)
+    wait_until(lambda: lock.waiting >= 1, "the quitter never queued", interval=0.001)
     later = _queue_up_after(lock, order)
     stop.set()
-    quitter.join(5)
+    quitter.join(PATIENCE_S)
     lock.release()
-    later.join(5)
+    later.join(PATIENCE_S)
     assert order == [-2, 1]  # the stopped one gave up; the next in line was not held up
 
 
@@ -60,8 +61,7 @@ def _queue_up_after(lock: FairLock, order: list[int]) -> threading.Thread:
             lock.release()
     t = threading.Thread(target=work)
     t.start()
-    while lock.waiting < 2:
-        threading.Event().wait(0.001)
+    wait_until(lambda: lock.waiting >= 2, "the later waiter never queued", interval=0.001)
     return t
 
 

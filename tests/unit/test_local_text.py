@@ -8,6 +8,8 @@ import threading
 from drux.providers.local import FEWSHOT_EXAMPLES, _Channel, _End, _StopScanner, fewshot_prompt
 from drux.types import Usage
 
+from waiting import PATIENCE_S
+
 
 def _run(stops: list[str], pieces: list[str], strip: bool = False) -> tuple[list[str], bool, str]:
     scanner = _StopScanner(stops, strip_leading=strip)
@@ -83,6 +85,6 @@ async def test_channel_hands_over_batches_and_the_end_at_once() -> None:
     await asyncio.sleep(0.05)
     assert not waiting.done(), "queued text inside the interval must not wake the loop"
     channel.put_end(_End("stop", Usage(3, 4)))
-    text, end = await asyncio.wait_for(waiting, 5)
+    text, end = await asyncio.wait_for(waiting, PATIENCE_S)
     assert text == "abc"
     assert isinstance(end, _End) and end.usage.output_tokens == 4

@@ -12,13 +12,16 @@ from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.types import ChatRequest, Message
 
 from scripted import Hang, Raise, Reply, ScriptedProvider
+from waiting import PATIENCE_S
 
 
 def _requests(*models: str) -> dict[str, ChatRequest]:
     return {m: ChatRequest([Message("user", "q")], model=m) for m in models}
 
 
-async def _collect(members: dict[str, ScriptedProvider], deadline: float = 5.0) -> list[PanelEvent]:
+# Members' deadlines where a test does not test them: scripted members answer at once, but a
+# loaded machine may stall for seconds.
+async def _collect(members: dict[str, ScriptedProvider], deadline: float = PATIENCE_S) -> list[PanelEvent]:
     return [e async for e in run_panel(members, _requests(*members), deadlines=deadline)]
 
 
@@ -75,7 +78,10 @@ async def test_deadline_fails_only_the_hung_member_without_delaying_others() -> 
     }
     seen: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    async for e in run_panel(members, _requests("hang", "ok"), deadlines={"hang": 0.3, "ok": 5}):
+    # ok answers in a few turns of the loop: the hung member's deadline leaves a stalled
+    # machine a full second for them, and ok's own deadline never matters.
+    async for e in run_panel(members, _requests("hang", "ok"),
+                             deadlines={"hang": 1.0, "ok": PATIENCE_S}):
         if isinstance(e, Finished | Failed):
             seen.append((e.model, time.perf_counter() - t0))
             if isinstance(e, Failed):
@@ -106,7 +112,8 @@ async def test_consumer_cancellation_cancels_members() -> None:
             pass
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(PATIENCE_S):
+        await members["h"].started.wait()  # cancelled before it started, it had nothing to cancel
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -28,6 +28,8 @@ from drux.routing.breaker import (
 from drux.routing.health import HealthRegistry
 from drux.types import ChatRequest, Message, collect
 
+from waiting import PATIENCE_S
+
 REQ = ChatRequest([Message("user", "hi")], model="m")
 POLICY = BreakerPolicy(consecutive_failures=3, failure_rate=0.5, window=10, min_calls=6,
                        cooldown=10.0, hard_cooldown=100.0, max_cooldown=1000.0)
@@ -199,8 +201,10 @@ async def test_cancelled_probe_is_no_verdict() -> None:
         with pytest.raises(ServerError):
             await provider.complete(REQ)
     clock.advance(POLICY.cooldown)
+    fake.started.clear()
     task = asyncio.create_task(provider.complete(REQ))
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(PATIENCE_S):
+        await fake.started.wait()  # the probe hangs in the provider: cancel it there
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

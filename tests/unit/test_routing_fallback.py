@@ -30,6 +30,8 @@ from drux.routing.fallback import Deployment, FallbackProvider
 from drux.routing.hedge import HedgePolicy
 from drux.types import ChatRequest, Chunk, Message, collect
 
+from waiting import PATIENCE_S
+
 REQ = ChatRequest([Message("user", "hi")], model="primary")
 NO_HEDGE = HedgePolicy(enabled=False)
 
@@ -238,7 +240,7 @@ async def test_cancelled_hedge_is_still_a_candidate_after_a_mid_stream_break() -
                                        model="primary"))
     await second.started.wait()  # b:two started as a hedge...
     primary_gate.set()  # ...then a:primary speaks first, so b:two is cancelled
-    completion = await asyncio.wait_for(task, 10)
+    completion = await asyncio.wait_for(task, PATIENCE_S)
     # After a:primary broke, b:two (next in the chain) was asked again and answered.
     assert completion.text == "two" and completion.recovered
     assert second.cancelled == 1 and second.calls == 2

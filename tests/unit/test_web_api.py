@@ -14,6 +14,8 @@ from web_kit import ANSWERS, Scripts, make_services, relaxed, sse_events
 from drux.web.app import create_app
 from drux.web.settings import WebSettings
 
+from scripted import Gate
+
 
 @pytest.fixture
 def client(drux_env: Path) -> Iterator[TestClient]:
@@ -234,11 +236,13 @@ def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
 
 
 def test_head_on_a_running_asks_events_returns_before_the_ask_ends(drux_env: Path) -> None:
-    app = create_app(make_services(drux_env, Scripts(delay=0.2)), relaxed())
+    gate = Gate()  # the ask cannot end before the test has looked
+    app = create_app(make_services(drux_env, Scripts(delay=0.2, gate=gate)), relaxed())
     with TestClient(app) as client:
         ask_id = _start(client)
         head = client.head(f"/api/asks/{ask_id}/events")
         assert head.status_code == 200 and head.content == b""
         assert head.headers["content-type"].startswith("text/event-stream")
         assert not app.state.runner.get(ask_id).done  # HEAD did not wait for the stream
+        gate.open()
         assert [e for _, e in _events(client, ask_id)][-1]["type"] == "done"

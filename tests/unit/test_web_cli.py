@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from waiting import PATIENCE_S, REQUEST_S, first_answer
 
 DRUX = [str(Path(sys.executable).parent / "drux")]
 
@@ -27,22 +28,14 @@ def test_serve_starts_serves_pages_and_stops(drux_env: Path) -> None:
                             env=os.environ.copy(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "drux serve did not come up"
-                time.sleep(0.2)
+        r = first_answer(f"http://127.0.0.1:{port}/", proc, "drux serve")
         assert r.status_code == 200 and "The Hub" in r.text, (r.status_code, r.text[:500])
         assert "content-security-policy" in r.headers
-        status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).json()
+        status = httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=REQUEST_S).json()
         assert any(m["id"] == "smollm2-135m" for m in status["models"])
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out
     assert "Traceback" not in err

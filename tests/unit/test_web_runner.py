@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,14 @@ from web_kit import ANSWERS, Scripts, make_services, relaxed
 from drux.services.ask import AskOptions
 from drux.web.runner import AskRunner
 
+from scripted import Gate
+from waiting import PATIENCE_S, wait_until
+
 
 async def _wait_done(runner: AskRunner, ask_id: str) -> None:
     run = runner.get(ask_id)
     assert run is not None
-    async with asyncio.timeout(10.0):
+    async with asyncio.timeout(PATIENCE_S):
         async for _ in run.follow():
             pass
 
@@ -111,19 +113,21 @@ def test_sse_client_disconnect_over_a_real_socket_still_stores(drux_env: Path) -
 
     from drux.web.app import create_app
 
-    services = make_services(drux_env, Scripts(delay=0.1))
+    gate = Gate()  # the answers hold their last word: still running after the hang-up
+    services = make_services(drux_env, Scripts(delay=0.1, gate=gate))
     app = create_app(services, relaxed())
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.05)
+        def started() -> bool:
+            assert thread.is_alive(), "the server stopped while starting"
+            return bool(server.started)
+
+        wait_until(started, "the server did not start")
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=base, timeout=PATIENCE_S) as client:
             ask_id = client.post("/api/asks", json={"question": "Boiling point?"}).json()["id"]
             with client.stream("GET", f"/api/asks/{ask_id}/events") as stream:
                 for line in stream.iter_lines():
@@ -131,16 +135,18 @@ def test_sse_client_disconnect_over_a_real_socket_still_stores(drux_env: Path) -
                         break  # hang up mid-answer
             partial = client.get(f"/api/asks/{ask_id}").json()
             assert partial["status"] == "running"
-            deadline = time.monotonic() + 20
-            while client.get(f"/api/asks/{ask_id}").json()["status"] == "running":
-                assert time.monotonic() < deadline, "the ask never finished"
-                time.sleep(0.1)
-            record = client.get(f"/api/asks/{ask_id}").json()
+            gate.open()
+
+            def finished() -> dict[str, Any] | None:
+                record = client.get(f"/api/asks/{ask_id}").json()
+                return None if record["status"] == "running" else record
+
+            record = wait_until(finished, "the ask never finished")
         assert record["status"] == "complete"
         assert [a["text"] for a in record["answers"]] == list(ANSWERS.values())
     finally:
         server.should_exit = True
-        thread.join(timeout=20)
+        thread.join(timeout=PATIENCE_S)
 
 
 async def test_a_quiet_follower_gets_heartbeats_then_the_rest() -> None:

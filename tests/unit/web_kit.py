@@ -10,7 +10,7 @@ from drux.config import load_config
 from drux.services import Services
 from drux.web.settings import WebSettings
 
-from scripted import FAKE_PANEL_TOML, Reply, ScriptedProvider
+from scripted import FAKE_PANEL_TOML, Gate, Reply, ScriptedProvider
 
 ANSWERS = {
     "alpha": "Water boils at 100 degrees Celsius at sea level.",
@@ -20,16 +20,21 @@ ANSWERS = {
 
 
 class Scripts:
-    """A provider factory handing out scripted providers; tests can change the script."""
+    """A provider factory handing out scripted providers; tests can change the script.
 
-    def __init__(self, delay: float = 0.0, answers: dict[str, str] | None = None) -> None:
+    With ``gate``, every answer holds its last word until the test opens it.
+    """
+
+    def __init__(self, delay: float = 0.0, answers: dict[str, str] | None = None,
+                 gate: Gate | None = None) -> None:
         self.delay = delay
         self.answers = answers or ANSWERS
+        self.gate = gate
         self.built: dict[str, ScriptedProvider] = {}
 
     def __call__(self, spec: Any, _config: Any) -> ScriptedProvider:
         provider = ScriptedProvider(spec.id, [Reply(self.answers.get(spec.id, "ok"),
-                                                    delay=self.delay)])
+                                                    delay=self.delay, gate=self.gate)])
         self.built[spec.id] = provider
         return provider
 
