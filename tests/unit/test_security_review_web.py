@@ -47,3 +47,31 @@ def test_same_origin_form_posts_still_work(client: TestClient) -> None:
                     {}):
         r = client.post("/ask", data={"question": "hi"}, headers=headers, follow_redirects=False)
         assert r.status_code == 303, headers
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("OPTIONS", "/api/asks", "GET, HEAD, POST"),
+    ("DELETE", "/api/asks", "GET, HEAD, POST"),
+    ("POST", "/api/asks/abc", "GET, HEAD"),
+    ("PUT", "/ask", "GET, HEAD, POST"),
+    ("DELETE", "/r/abc/export.md", "GET, HEAD"),
+])
+def test_a_405_names_every_method_of_the_path(client: TestClient, method: str, path: str,
+                                              allow: str) -> None:
+    r = client.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    for each in allow.split(", "):  # each method named is answered, none with a 405
+        assert client.request(each, path, follow_redirects=False).status_code != 405, each
+
+
+def test_the_unparsable_body_400_is_in_the_schema_and_is_what_is_sent(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/api/asks"]["post"]
+    assert post["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorPublic"}
+    assert "400" not in spec["paths"]["/api/asks"]["get"]["responses"]  # it takes no body
+    # Not UTF-8: FastAPI's "error parsing the body" (a syntax error in JSON is a 422).
+    r = client.post("/api/asks", content=b'{"question": "\xff"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400 and set(r.json()["error"]) == {"type", "message"}
+    assert client.get("/openapi.json").json() == spec  # added once, not on every request
