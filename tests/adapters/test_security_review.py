@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -187,3 +189,31 @@ def test_a_key_limited_to_one_model_reaches_no_other(fake_llm: FakeServer, drux_
     assert codes.pop("m-solo") == 200
     assert all(code in (403, 404) for code in codes.values()), codes
     assert {r.model for r in fake_llm.requests} == {"up-solo"}
+
+
+def test_the_standalone_gateway_answers_only_to_loopback_names(drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text('[gateway]\nmodels = ["gpt-4.1"]\n')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from drux.cli import main; main()", "gateway",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "DRUX_HOST": "127.0.0.1"})
+    url = f"http://127.0.0.1:{port}/v1/models"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                own = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.1)
+        rebound = httpx.get(url, headers={"host": f"evil.example:{port}"}, timeout=5)
+        named = httpx.get(url.replace("127.0.0.1", "localhost"), timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert own.status_code == 200 and named.status_code == 200
+    assert rebound.status_code == 400
+    assert rebound.json()["error"]["code"] == "host_not_allowed"
