@@ -54,9 +54,12 @@ def make_private(folder: Path) -> None:
     other local users must not list or read the asks and usage records in it."""
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return  # opening the database there next says what is wrong, in its usual words
+    try:
         folder.chmod(0o700)
     except OSError as exc:
-        raise StoreError(f"cannot use the data folder {folder}: {exc.strerror}; "
+        raise StoreError(f"cannot make the data folder {folder} private: {exc.strerror}; "
                          "set DRUX_DATA_DIR to a folder you own") from None
 
 
