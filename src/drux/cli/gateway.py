@@ -45,6 +45,7 @@ def gateway(
     import uvicorn
 
     from drux.config import Settings
+    from drux.web.settings import WebSettings
 
     settings = Settings()
     if open_loopback:
@@ -61,7 +62,7 @@ def gateway(
     options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": "httptools",
                                   "access_log": access_log,
                                   "log_level": "info" if access_log else "warning",
-                                  "lifespan": "on"}
+                                  "lifespan": "on", **WebSettings().uvicorn_proxy_options()}
     try:
         import uvloop  # noqa: F401
 
