@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from adapter_kit import app_config, ask, drain
-from gateway_kit import running_gateway
+from gateway_kit import running_gateway, wait_for
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import ProviderError
@@ -217,3 +217,56 @@ def test_the_standalone_gateway_answers_only_to_loopback_names(drux_env: Path) -
     assert own.status_code == 200 and named.status_code == 200
     assert rebound.status_code == 400
     assert rebound.json()["error"]["code"] == "host_not_allowed"
+
+
+def answer_of(r: httpx.Response) -> str:
+    """The answer's text, from a JSON completion or the deltas of an SSE stream."""
+    if not r.headers["content-type"].startswith("text/event-stream"):
+        return str(r.json()["choices"][0]["message"]["content"])
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+CHEAP_AND_PRICEY = [("cheap-broken", "up-cheap", 'fallbacks = ["pricey-slow"]'),
+                    ("pricey-slow", "up-pricey",
+                     "input_price = 1000000.0\noutput_price = 1000000.0")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_a_fallback_outside_a_keys_models_neither_answers_nor_bills(
+        fake_llm: FakeServer, drux_env: Path, stream: bool) -> None:
+    fake_llm.script("up-cheap", Fail("server_error"))
+    fake_llm.script("up-pricey", Reply("expensive answer"))
+    body = {"model": "cheap-broken", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]}
+    with running_gateway(fake_llm, drux_env, catalog=CHEAP_AND_PRICEY,
+                         models=["cheap-broken", "pricey-slow"], groups={}) as gw:
+        limited = {"authorization": f"Bearer {gw.create_key('cheap', models=['cheap-broken'])}"}
+        both = {"authorization": f"Bearer {gw.create_key('both')}"}
+        refused = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
+                             timeout=20)
+        assert not fake_llm.requests_for(model="up-pricey")
+        served_both = httpx.post(f"{gw.base_url}/chat/completions", headers=both, json=body,
+                                 timeout=20)
+        again = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
+                           timeout=20)  # the limited route is cached apart from the full one
+        usage = wait_for(lambda: gw.services.store.keys.usage(), timeout=10)
+    assert refused.status_code == 502 and refused.json()["error"]["code"] == "all_deployments_failed"
+    assert again.status_code == 503  # the primary's breaker is open now; still no fallback
+    for error in (refused.json()["error"], again.json()["error"]):
+        assert "may not use" in error["message"] and "pricey-slow" in error["message"]
+    assert answer_of(served_both) == "expensive answer"  # the fallback serves a key allowed it
+    assert len(fake_llm.requests_for(model="up-pricey")) == 1
+    billed = {(row["key_id"], row["model"]): row["cost_usd"] for row in usage}
+    assert all(cost == 0 for (key_id, _), cost in billed.items() if key_id == 1), billed
+
+
+def test_a_key_allowed_a_group_is_served_by_its_members(fake_llm: FakeServer,
+                                                        drux_env: Path) -> None:
+    fake_llm.script("up-solo", Fail("server_error"))
+    fake_llm.script("up-backup", Reply("from the second member"))
+    with running_gateway(fake_llm, drux_env) as gw:
+        auth = {"authorization": f"Bearer {gw.create_key(models=['g-fast'])}"}
+        r = httpx.post(f"{gw.base_url}/chat/completions", headers=auth, timeout=20,
+                       json={"model": "g-fast", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and answer_of(r) == "from the second member"
