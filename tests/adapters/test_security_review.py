@@ -270,3 +270,63 @@ def test_a_key_allowed_a_group_is_served_by_its_members(fake_llm: FakeServer,
         r = httpx.post(f"{gw.base_url}/chat/completions", headers=auth, timeout=20,
                        json={"model": "g-fast", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 200 and answer_of(r) == "from the second member"
+
+
+# A successful answer that carries the key: whole, URL-encoded, or split across pieces.
+ANSWER_ECHOES = {
+    "plain": [f"Your key is {KEY}. ", "Done."],
+    "url-encoded": ["Your key is ", quote(KEY, safe=""), " and that is all."],
+    "split in two": [f"Your key is {KEY[:13]}", f"{KEY[13:]} and that is all."],
+    "split in three": [f"Your key is {KEY[:3]}", KEY[3:30], f"{KEY[30:]}"],
+    "at the very end": [f"Your key is {KEY[:20]}", KEY[20:]],
+}
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini", "lean"])
+@pytest.mark.parametrize("echo", list(ANSWER_ECHOES))
+async def test_an_answer_echoing_the_key_is_masked(fake_llm: FakeServer, drux_env: Path,
+                                                   kind: str, echo: str) -> None:
+    pieces = ANSWER_ECHOES[echo]
+    model = provider(fake_llm, kind)
+    try:
+        fake_llm.enqueue(Reply(chunks=pieces))
+        whole = (await model.complete(ask())).text
+        fake_llm.enqueue(Reply(chunks=pieces))
+        chunks = await drain(model.stream(ask()))
+    finally:
+        await model.aclose()
+    streamed = "".join(c.text for c in chunks)
+    for text in (whole, streamed):
+        assert not leaked(text), text
+        assert text.startswith("Your key is ***"), text
+    assert streamed == whole  # held-back text is handed on, nothing else is lost
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean client", "sdk"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_the_gateway_masks_the_key_in_answers(fake_llm: FakeServer, drux_env: Path,
+                                              lean: bool, stream: bool) -> None:
+    fake_llm.script("up-solo", Reply(chunks=ANSWER_ECHOES["split in two"]))
+    with running_gateway(fake_llm, drux_env, upstream_key=KEY, lean_openai=lean) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", timeout=20,
+                       json={"model": "m-solo", "stream": stream,
+                             "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200
+    assert not leaked(r.text), r.text
+    assert answer_of(r) == "Your key is *** and that is all."
+
+
+def test_no_stored_or_shown_answer_carries_an_echoed_key(fake_llm: FakeServer,
+                                                         drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text(
+        f'[providers.echo]\nbase_url = "{fake_llm.openai_url}"\napi_key_env = "ECHO_KEY"\n'
+        '[models.m]\nprovider = "echo"\nmodel = "up-m"\n[panels]\ndefault = ["m"]\n')
+    fake_llm.script("up-m", Reply(chunks=ANSWER_ECHOES["split in three"]))
+    env = {"ECHO_KEY": KEY}
+    asked = _drux("ask", "hi", "--json", env=env)
+    shown = _drux("show", json.loads(asked.stdout)["id"], env=env)
+    for proc in (asked, shown):
+        assert "Your key is ***" in proc.stdout and not leaked(proc.stdout + proc.stderr)
+    database = (drux_env / "data" / "drux.db").read_bytes()
+    assert not leaked(database.decode("latin-1"))
