@@ -175,7 +175,7 @@ class GatewayApp:
             await self._chat(scope, receive, send)
         elif path == "/models":
             if method not in ("GET", "HEAD"):
-                raise _not_allowed("GET")
+                raise _not_allowed("GET, HEAD")
             caller = await self._authenticate(scope)
             await send_bytes(send, 200, self.directory.listing(
                 caller.key.allowed_models if caller.key else ()))
