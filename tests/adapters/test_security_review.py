@@ -251,7 +251,8 @@ def test_a_fallback_outside_a_keys_models_neither_answers_nor_bills(
         again = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
                            timeout=20)  # the limited route is cached apart from the full one
         usage = wait_for(lambda: gw.services.store.keys.usage(), timeout=10)
-    assert refused.status_code == 502 and refused.json()["error"]["code"] == "all_deployments_failed"
+    assert refused.status_code == 502
+    assert refused.json()["error"]["code"] == "all_deployments_failed"
     assert again.status_code == 503  # the primary's breaker is open now; still no fallback
     for error in (refused.json()["error"], again.json()["error"]):
         assert "may not use" in error["message"] and "pricey-slow" in error["message"]

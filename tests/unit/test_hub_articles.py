@@ -125,7 +125,8 @@ def _yaml_values() -> st.SearchStrategy[object]:
 @settings(max_examples=300, deadline=None)
 @given(field=st.sampled_from(["title", "source", "date", "tags", "summary", "faq"]),
        value=_yaml_values())
-def test_any_value_of_any_field_is_accepted_or_one_line_naming_it(field: str, value: object) -> None:
+def test_any_value_of_any_field_is_accepted_or_one_line_naming_it(field: str,
+                                                                   value: object) -> None:
     import yaml
 
     front = yaml.safe_dump({"title": "T", "date": "2026-01-01", "summary": "s", field: value})

@@ -119,10 +119,12 @@ def _raw_html(md: str) -> list[str]:
 
 
 _HOSTILE = [
-    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\\<b onmouseover=alert(1)>x</b>",
-    "<!-- hidden -->", "<javascript:alert(1)>", "- item\n  ```\n<script>alert(1)</script>",
-    "```\ncode\n```\n<iframe src=//evil.example></iframe>", "~~~\n<p>a</p>\n~~~~\n\n<svg onload=alert(1)>",
-    "text\n\n   <div onclick=alert(1)>x</div>", "```\n<still code>\n", "``` a`b\n<em onclick=x>y</em>",
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+    "\\<b onmouseover=alert(1)>x</b>", "<!-- hidden -->", "<javascript:alert(1)>",
+    "- item\n  ```\n<script>alert(1)</script>",
+    "```\ncode\n```\n<iframe src=//evil.example></iframe>",
+    "~~~\n<p>a</p>\n~~~~\n\n<svg onload=alert(1)>", "text\n\n   <div onclick=alert(1)>x</div>",
+    "```\n<still code>\n", "``` a`b\n<em onclick=x>y</em>",
 ]
 
 

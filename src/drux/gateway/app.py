@@ -212,7 +212,8 @@ class GatewayApp:
         raw = await read_body(scope, receive, self.settings.max_body_bytes)
         call = parse_chat(raw, timeout=self._timeout)
         try:
-            provider = self.directory.provider(call.model, caller.key.allowed_models if caller.key else ())
+            provider = self.directory.provider(
+                call.model, caller.key.allowed_models if caller.key else ())
         except DruxError as err:
             raise from_drux(err) from None
         self.access.admit(caller, call.model)

@@ -119,8 +119,9 @@ class GeminiModel:
             if finish is None:
                 raise MalformedResponseError(f"{self.name}: answer has no finished candidate",
                                              provider=self._vendor, model=self._spec.id)
-            return Completion(text=answer_text(text, self._api_key), model=self._spec.id, deployment=self.name,
-                              finish_reason=finish, usage=self._usage(resp) or Usage(),
+            return Completion(text=answer_text(text, self._api_key), model=self._spec.id,
+                              deployment=self.name, finish_reason=finish,
+                              usage=self._usage(resp) or Usage(),
                               raw_id=getattr(resp, "response_id", None))
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
