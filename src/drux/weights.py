@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,14 +122,35 @@ def assemble(weights: LocalWeights, models_dir: Path) -> Path:
     return target
 
 
+# Files hashed by this process, as (path, size, mtime in ns, expected sha256): the marker
+# only records size and mtime, which a damaged or tampered file can keep.
+_HASHED: set[tuple[str, int, int, str]] = set()
+_HASHING = threading.Lock()  # models loading at once hash one file at a time, each once
+
+
 def ready_path(spec: ModelSpec, models_dir: Path) -> Path:
-    """The verified file for a local model, or a ``WeightsError`` saying how to get it."""
+    """The verified file for a local model, or a ``WeightsError`` saying how to get it.
+    Its sha256 is checked on first use in each process (see the README for the cost)."""
     if spec.weights is None:
         raise WeightsError(f"model {spec.id} has no local weights")
     current = status(spec.weights, models_dir)
     if not current.ready:
         raise WeightsError(f"weights for {spec.id} are {current.reason}")
+    _hash_once(spec.id, spec.weights, current.path)
     return current.path
+
+
+def _hash_once(model_id: str, weights: LocalWeights, path: Path) -> None:
+    with _HASHING:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, weights.sha256)
+        if key in _HASHED:
+            return
+        if sha256_file(path) != weights.sha256:
+            _marker(path).unlink(missing_ok=True)  # `drux models` shows it unverified too
+            raise WeightsError(f"weights for {model_id} are corrupt ({path} does not match its "
+                               f"sha256); delete it and run `drux models assemble {model_id}`")
+        _HASHED.add(key)
 
 
 def _specs_for(catalog: Catalog, name: str) -> list[ModelSpec]:

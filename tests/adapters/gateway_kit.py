@@ -33,10 +33,11 @@ PUBLIC = ["m-primary", "m-backup", "m-solo", "m-pricey"]
 GROUPS = {"g-fast": ["m-solo", "m-backup"]}
 
 
-def write_config(path: Path, fake: FakeServer, upstream_key: str | None = None) -> None:
+def write_config(path: Path, fake: FakeServer, upstream_key: str | None = None,
+                 models: list[tuple[str, str, str]] | None = None) -> None:
     lines = ["[providers.fakeai]", f'base_url = "{fake.openai_url}"', "key_required = false",
              "paid = false", f'api_key = "{upstream_key}"' if upstream_key else "", ""]
-    for model_id, upstream, extra in MODELS:
+    for model_id, upstream, extra in models or MODELS:
         lines += [f"[models.{model_id}]", 'provider = "fakeai"', f'model = "{upstream}"', extra, ""]
     path.write_text("\n".join(lines))
 
@@ -86,8 +87,10 @@ def serve(app: Any) -> Iterator[str]:
 
 @contextmanager
 def running_gateway(fake: FakeServer, env: Path, upstream_key: str | None = None,
+                    catalog: list[tuple[str, str, str]] | None = None,
                     **settings: Any) -> Iterator[Served]:
-    write_config(env / "project.toml", fake, upstream_key)
+    """The gateway over the models of ``catalog`` (default ``MODELS``, serving ``PUBLIC``)."""
+    write_config(env / "project.toml", fake, upstream_key, catalog)
     services = Services(load_config(Settings(timeout=10.0)))
     options: dict[str, Any] = {"models": PUBLIC, "groups": GROUPS, "key_refresh_seconds": 0.2,
                                "usage_flush_seconds": 0.1, **settings}

@@ -117,6 +117,17 @@ def test_wrong_method_and_unknown_path(http: httpx.Client, gateway: Served) -> N
     assert error["code"] == "unknown_url"
 
 
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("GET", "/chat/completions", "POST"), ("OPTIONS", "/chat/completions", "POST"),
+    ("POST", "/models", "GET, HEAD"), ("OPTIONS", "/models", "GET, HEAD")])
+def test_a_405_names_every_method_answered(http: httpx.Client, method: str, path: str,
+                                           allow: str) -> None:
+    r = http.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    for each in allow.split(", "):
+        assert http.request(each, path, json={}).status_code != 405, each
+
+
 def test_health_and_models(gateway: Served) -> None:
     assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}
     data = httpx.get(f"{gateway.base_url}/models").json()

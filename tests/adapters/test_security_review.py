@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from adapter_kit import app_config, ask, drain
-from gateway_kit import running_gateway
+from gateway_kit import running_gateway, wait_for
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import ProviderError
@@ -187,3 +189,145 @@ def test_a_key_limited_to_one_model_reaches_no_other(fake_llm: FakeServer, drux_
     assert codes.pop("m-solo") == 200
     assert all(code in (403, 404) for code in codes.values()), codes
     assert {r.model for r in fake_llm.requests} == {"up-solo"}
+
+
+def test_the_standalone_gateway_answers_only_to_loopback_names(drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text('[gateway]\nmodels = ["gpt-4.1"]\n')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "from drux.cli import main; main()", "gateway",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "DRUX_HOST": "127.0.0.1"})
+    url = f"http://127.0.0.1:{port}/v1/models"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                own = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.1)
+        rebound = httpx.get(url, headers={"host": f"evil.example:{port}"}, timeout=5)
+        named = httpx.get(url.replace("127.0.0.1", "localhost"), timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert own.status_code == 200 and named.status_code == 200
+    assert rebound.status_code == 400
+    assert rebound.json()["error"]["code"] == "host_not_allowed"
+
+
+def answer_of(r: httpx.Response) -> str:
+    """The answer's text, from a JSON completion or the deltas of an SSE stream."""
+    if not r.headers["content-type"].startswith("text/event-stream"):
+        return str(r.json()["choices"][0]["message"]["content"])
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+CHEAP_AND_PRICEY = [("cheap-broken", "up-cheap", 'fallbacks = ["pricey-slow"]'),
+                    ("pricey-slow", "up-pricey",
+                     "input_price = 1000000.0\noutput_price = 1000000.0")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_a_fallback_outside_a_keys_models_neither_answers_nor_bills(
+        fake_llm: FakeServer, drux_env: Path, stream: bool) -> None:
+    fake_llm.script("up-cheap", Fail("server_error"))
+    fake_llm.script("up-pricey", Reply("expensive answer"))
+    body = {"model": "cheap-broken", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]}
+    with running_gateway(fake_llm, drux_env, catalog=CHEAP_AND_PRICEY,
+                         models=["cheap-broken", "pricey-slow"], groups={}) as gw:
+        limited = {"authorization": f"Bearer {gw.create_key('cheap', models=['cheap-broken'])}"}
+        both = {"authorization": f"Bearer {gw.create_key('both')}"}
+        refused = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
+                             timeout=20)
+        assert not fake_llm.requests_for(model="up-pricey")
+        served_both = httpx.post(f"{gw.base_url}/chat/completions", headers=both, json=body,
+                                 timeout=20)
+        again = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
+                           timeout=20)  # the limited route is cached apart from the full one
+        usage = wait_for(lambda: gw.services.store.keys.usage(), timeout=10)
+    assert refused.status_code == 502
+    assert refused.json()["error"]["code"] == "all_deployments_failed"
+    assert again.status_code == 503  # the primary's breaker is open now; still no fallback
+    for error in (refused.json()["error"], again.json()["error"]):
+        assert "may not use" in error["message"] and "pricey-slow" in error["message"]
+    assert answer_of(served_both) == "expensive answer"  # the fallback serves a key allowed it
+    assert len(fake_llm.requests_for(model="up-pricey")) == 1
+    billed = {(row["key_id"], row["model"]): row["cost_usd"] for row in usage}
+    assert all(cost == 0 for (key_id, _), cost in billed.items() if key_id == 1), billed
+
+
+def test_a_key_allowed_a_group_is_served_by_its_members(fake_llm: FakeServer,
+                                                        drux_env: Path) -> None:
+    fake_llm.script("up-solo", Fail("server_error"))
+    fake_llm.script("up-backup", Reply("from the second member"))
+    with running_gateway(fake_llm, drux_env) as gw:
+        auth = {"authorization": f"Bearer {gw.create_key(models=['g-fast'])}"}
+        r = httpx.post(f"{gw.base_url}/chat/completions", headers=auth, timeout=20,
+                       json={"model": "g-fast", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and answer_of(r) == "from the second member"
+
+
+# A successful answer that carries the key: whole, URL-encoded, or split across pieces.
+ANSWER_ECHOES = {
+    "plain": [f"Your key is {KEY}. ", "Done."],
+    "url-encoded": ["Your key is ", quote(KEY, safe=""), " and that is all."],
+    "split in two": [f"Your key is {KEY[:13]}", f"{KEY[13:]} and that is all."],
+    "split in three": [f"Your key is {KEY[:3]}", KEY[3:30], f"{KEY[30:]}"],
+    "at the very end": [f"Your key is {KEY[:20]}", KEY[20:]],
+}
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini", "lean"])
+@pytest.mark.parametrize("echo", list(ANSWER_ECHOES))
+async def test_an_answer_echoing_the_key_is_masked(fake_llm: FakeServer, drux_env: Path,
+                                                   kind: str, echo: str) -> None:
+    pieces = ANSWER_ECHOES[echo]
+    model = provider(fake_llm, kind)
+    try:
+        fake_llm.enqueue(Reply(chunks=pieces))
+        whole = (await model.complete(ask())).text
+        fake_llm.enqueue(Reply(chunks=pieces))
+        chunks = await drain(model.stream(ask()))
+    finally:
+        await model.aclose()
+    streamed = "".join(c.text for c in chunks)
+    for text in (whole, streamed):
+        assert not leaked(text), text
+        assert text.startswith("Your key is ***"), text
+    assert streamed == whole  # held-back text is handed on, nothing else is lost
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean client", "sdk"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_the_gateway_masks_the_key_in_answers(fake_llm: FakeServer, drux_env: Path,
+                                              lean: bool, stream: bool) -> None:
+    fake_llm.script("up-solo", Reply(chunks=ANSWER_ECHOES["split in two"]))
+    with running_gateway(fake_llm, drux_env, upstream_key=KEY, lean_openai=lean) as gw:
+        r = httpx.post(f"{gw.base_url}/chat/completions", timeout=20,
+                       json={"model": "m-solo", "stream": stream,
+                             "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200
+    assert not leaked(r.text), r.text
+    assert answer_of(r) == "Your key is *** and that is all."
+
+
+def test_no_stored_or_shown_answer_carries_an_echoed_key(fake_llm: FakeServer,
+                                                         drux_env: Path) -> None:
+    (drux_env / "project.toml").write_text(
+        f'[providers.echo]\nbase_url = "{fake_llm.openai_url}"\napi_key_env = "ECHO_KEY"\n'
+        '[models.m]\nprovider = "echo"\nmodel = "up-m"\n[panels]\ndefault = ["m"]\n')
+    fake_llm.script("up-m", Reply(chunks=ANSWER_ECHOES["split in three"]))
+    env = {"ECHO_KEY": KEY}
+    asked = _drux("ask", "hi", "--json", env=env)
+    shown = _drux("show", json.loads(asked.stdout)["id"], env=env)
+    for proc in (asked, shown):
+        assert "Your key is ***" in proc.stdout and not leaked(proc.stdout + proc.stderr)
+    database = (drux_env / "data" / "drux.db").read_bytes()
+    assert not leaked(database.decode("latin-1"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drux.errors import InputError
 from drux.hub.articles import load_markdown_file, parse_article, slugify
@@ -91,3 +93,46 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_markdown_file(binary)
     with pytest.raises(InputError, match="cannot read"):
         load_markdown_file(tmp_path / "missing.md")
+
+
+@pytest.mark.parametrize("value", [
+    "0001-01-01T00:00:00+14:00", "'0001-01-01T00:00:00+14:00'", "9999-12-31T23:59:59-14:00",
+    "'9999-12-31T23:59:59-01:00'", "0001-01-01 00:00:00.5+01:00"])
+def test_a_date_out_of_range_in_utc_names_file_and_field(value: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_article(f"---\ntitle: T\ndate: {value}\n---\nbody", "content/old.md", "old")
+    assert str(err.value).startswith("content/old.md: field 'date': ")
+    assert "out of range" in str(err.value)
+
+
+def test_deeply_nested_front_matter_is_one_line() -> None:
+    with pytest.raises(InputError, match=r"^content/deep.md: front matter is nested too deeply"):
+        parse_article("---\ntitle: T\ndate: 2026-01-01\nfaq: " + "[" * 50_000 + "\n---\nb",
+                      "content/deep.md", "deep")
+
+
+def _yaml_values() -> st.SearchStrategy[object]:
+    offsets = st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                            max_value=timedelta(hours=23, minutes=59))
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+        st.dates(), st.datetimes(timezones=st.builds(timezone, offsets)),
+        st.datetimes(timezones=st.builds(timezone, offsets)).map(lambda d: d.isoformat()))
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(["title", "source", "date", "tags", "summary", "faq"]),
+       value=_yaml_values())
+def test_any_value_of_any_field_is_accepted_or_one_line_naming_it(field: str,
+                                                                   value: object) -> None:
+    import yaml
+
+    front = yaml.safe_dump({"title": "T", "date": "2026-01-01", "summary": "s", field: value})
+    try:
+        parse_article(f"---\n{front}---\nbody", "content/any.md", "any")
+    except InputError as exc:
+        line = str(exc)
+        assert line.startswith("content/any.md: ") and "\n" not in line
+        assert f"'{field}" in line, line

@@ -115,3 +115,20 @@ def test_shipped_sample_feed_parses() -> None:
     docs = load_feed(SAMPLE_CONTENT / "sample-feed.xml")
     assert len(docs) == 3
     assert all(d.source_url and d.published and d.tags for d in docs)
+
+
+@pytest.mark.parametrize(("element", "value", "field"), [
+    ("published", "0001-01-01T00:00:00+14:00", "published"),
+    ("updated", "9999-12-31T23:59:59-14:00", "updated"),
+    ("published", "2100-01-01T00:00:00Z", "published"),
+])
+def test_a_bad_entry_date_names_file_entry_and_field(tmp_path: Path, element: str, value: str,
+                                                     field: str) -> None:
+    path = _write(tmp_path, "dates.xml", (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry>'
+        f'<title>T</title><link href="https://a.example/x"/><{element}>{value}</{element}>'
+        "</entry></feed>"))
+    with pytest.raises(InputError) as err:
+        load_feed(path)
+    assert str(err.value).startswith(f"{path}: entry 1: its date ")
+    assert str(err.value).endswith(f"(field '{field}')")

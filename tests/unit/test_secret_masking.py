@@ -3,6 +3,11 @@ cut short in the middle of the key."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from drux.errors import BadRequestError
 from drux.providers._http import short, without_secret
 
@@ -28,3 +33,36 @@ def test_key_cut_by_truncation_is_masked() -> None:
 def test_short_keys_and_no_key_leave_messages_alone() -> None:
     err = without_secret(BadRequestError("plain message"), KEY)
     assert err is not None and str(err) == "plain message"
+
+
+def _streamed(pieces: list[str], secret: str | None) -> str:
+    from drux.providers._http import StreamMasker
+
+    masker = StreamMasker(secret)
+    return "".join(masker.feed(p) for p in pieces) + masker.flush()
+
+
+def _cut(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[a:b] for a, b in pairwise(points)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(max_size=30), after=st.text(max_size=30),
+       cuts=st.lists(st.integers(min_value=0), max_size=8), times=st.integers(1, 3))
+def test_a_streamed_key_is_masked_wherever_the_pieces_are_cut(before: str, after: str,
+                                                              cuts: list[int], times: int) -> None:
+    text = before + (KEY + " ") * times + after
+    out = _streamed(_cut(text, cuts), KEY)
+    assert not any(KEY[i:i + 8] in out for i in range(len(KEY) - 7)), out
+    assert out.startswith(before.split(KEY[:1])[0]) and out.count("***") >= times
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="sk-live a1b2c3d4x.", max_size=80),
+       cuts=st.lists(st.integers(min_value=0), max_size=8))
+def test_streamed_text_without_the_key_comes_out_unchanged(text: str, cuts: list[int]) -> None:
+    if KEY in text or any(text.endswith(KEY[:n]) for n in range(8, len(KEY))):
+        return  # a long piece of the key cut off by the end of the answer is masked too
+    assert _streamed(_cut(text, cuts), KEY) == text
+    assert _streamed(_cut(text, cuts), None) == text

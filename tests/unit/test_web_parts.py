@@ -120,3 +120,42 @@ def test_consensus_view_labels_a_synthesis_and_sanitises_it() -> None:
     consensus["consensus_kind"] = "representative"
     representative = consensus_view(_ask(models=["a", "b"], consensus=consensus))
     assert representative is not None and representative.answer_label == "answer of a"
+
+
+def _raw_html(md: str) -> list[str]:
+    """Every piece of raw HTML a CommonMark renderer that allows HTML finds in ``md``."""
+    from markdown_it import MarkdownIt
+
+    found: list[str] = []
+    for token in MarkdownIt("commonmark", {"html": True}).parse(md):
+        found += [t.content for t in [token, *(token.children or [])]
+                  if t.type in ("html_block", "html_inline")]
+        found += [t.attrs["href"] for t in token.children or []  # type: ignore[misc]
+                  if t.type == "link_open" and not str(t.attrs["href"]).startswith("http")]
+    return found
+
+
+_HOSTILE = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+    "\\<b onmouseover=alert(1)>x</b>", "<!-- hidden -->", "<javascript:alert(1)>",
+    "- item\n  ```\n<script>alert(1)</script>",
+    "```\ncode\n```\n<iframe src=//evil.example></iframe>",
+    "~~~\n<p>a</p>\n~~~~\n\n<svg onload=alert(1)>", "text\n\n   <div onclick=alert(1)>x</div>",
+    "```\n<still code>\n", "``` a`b\n<em onclick=x>y</em>",
+]
+
+
+@pytest.mark.parametrize("payload", _HOSTILE)
+def test_markdown_export_carries_no_raw_html(payload: str) -> None:
+    record = _ask(question=f"Q {payload}\n<b>two</b>", consensus={"explanation": payload},
+                  answers=[_answer(text=payload),
+                           _answer(model="m2", status="failed", text="",
+                                   error={"type": "x", "message": payload, "status": None})])
+    assert _raw_html(to_markdown(record, "http://x/r/abc")) == []
+
+
+def test_markdown_export_stays_readable() -> None:
+    text = "Use `a < b` and:\n\n```c\n#include <stdio.h>\n```\nthen <b>bold</b>."
+    md = to_markdown(_ask(question="x < y?", answers=[_answer(text=text)]), "http://x/r/abc")
+    assert "#include <stdio.h>" in md  # code is left as written
+    assert "Result: <http://x/r/abc>" in md and "then \\<b>bold\\</b>." in md

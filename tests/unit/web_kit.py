@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +75,27 @@ def ask_from_the_form(client: Any, question: str = "Does water boil at 100 C?") 
     ask_id: str = r.headers["location"].rsplit("/", 1)[1]
     sse_events(client.get(f"/api/asks/{ask_id}/events").text)  # wait for the end
     return ask_id
+
+
+@contextmanager
+def served(app: Any, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread (``options`` as ``drux serve`` passes
+    them); yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:  # polled, bounded: the server thread sets it
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -21,8 +21,15 @@ def build_app() -> object:
     """ASGI factory for uvicorn worker processes (settings come from the environment)."""
     from drux.gateway import create_gateway_app
     from drux.services import Services
+    from drux.web.middleware import HostCheck
+    from drux.web.settings import WebSettings
 
-    return create_gateway_app(Services.from_settings())
+    services = Services.from_settings()
+    gateway = create_gateway_app(services)
+    # The host rules of `drux serve`: on loopback, a page re-pointed at 127.0.0.1 (DNS
+    # rebinding) must not reach a gateway that lets keyless loopback clients in.
+    allowed = WebSettings().hosts_for(services.settings.host)
+    return gateway if allowed is None else HostCheck(gateway, allowed)
 
 
 @app.command("gateway")
@@ -38,13 +45,15 @@ def gateway(
     import uvicorn
 
     from drux.config import Settings
+    from drux.web.settings import WebSettings
 
     settings = Settings()
     if open_loopback:
         os.environ["DRUX_GATEWAY_OPEN_LOOPBACK"] = "true"  # read by every worker process
-    asgi = build_app()  # fails here, once, with a one-line error if the config is wrong
     bind_host = host or settings.host
     bind_port = port or settings.port
+    os.environ["DRUX_HOST"] = bind_host  # the host rules follow the address bound, in every worker
+    asgi = build_app()  # fails here, once, with a one-line error if the config is wrong
     from drux.cli.web import _check_free
 
     _check_free(bind_host, bind_port)  # one line, not uvicorn's log, when the address is unusable
@@ -53,7 +62,7 @@ def gateway(
     options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": "httptools",
                                   "access_log": access_log,
                                   "log_level": "info" if access_log else "warning",
-                                  "lifespan": "on"}
+                                  "lifespan": "on", **WebSettings().uvicorn_proxy_options()}
     try:
         import uvloop  # noqa: F401
 

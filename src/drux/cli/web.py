@@ -52,4 +52,5 @@ def serve(
     web_app = create_server_app(services, web, allowed_hosts=web.hosts_for(host))
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # Open event streams end with their asks; on Ctrl-C do not wait for long local asks.
-    uvicorn.run(web_app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.run(web_app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5,
+                **web.uvicorn_proxy_options())

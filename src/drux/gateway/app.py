@@ -175,7 +175,7 @@ class GatewayApp:
             await self._chat(scope, receive, send)
         elif path == "/models":
             if method not in ("GET", "HEAD"):
-                raise _not_allowed("GET")
+                raise _not_allowed("GET, HEAD")
             caller = await self._authenticate(scope)
             await send_bytes(send, 200, self.directory.listing(
                 caller.key.allowed_models if caller.key else ()))
@@ -212,7 +212,8 @@ class GatewayApp:
         raw = await read_body(scope, receive, self.settings.max_body_bytes)
         call = parse_chat(raw, timeout=self._timeout)
         try:
-            provider = self.directory.provider(call.model)
+            provider = self.directory.provider(
+                call.model, caller.key.allowed_models if caller.key else ())
         except DruxError as err:
             raise from_drux(err) from None
         self.access.admit(caller, call.model)

@@ -23,6 +23,7 @@ from drux.catalog import Catalog
 from drux.config import AppConfig
 from drux.errors import ConfigError, UnknownModelError
 from drux.gateway.errors import GatewayError
+from drux.routing.fallback import FallbackProvider
 
 if TYPE_CHECKING:
     from drux.catalog import ModelSpec
@@ -89,7 +90,9 @@ class ModelDirectory:
             chain = (spec.id, *spec.equivalents, *spec.fallbacks)
             self.public[name] = PublicModel(name, "model", spec.vendor, tuple(dict.fromkeys(chain)))
         self._config = self._with_groups(services.config, settings.groups)
+        self._groups = settings.groups
         self._routes: dict[str, Provider] = {}
+        self._limited: dict[tuple[str, frozenset[str]], Provider] = {}
         self._listing = orjson.dumps({"object": "list",
                                       "data": [p.to_dict() for p in self.public.values()]})
 
@@ -123,10 +126,19 @@ class ModelDirectory:
     def spec(self, model_id: str) -> ModelSpec | None:
         return self._config.catalog.models.get(model_id)
 
-    def provider(self, name: str) -> Provider:
-        route = self._routes.get(name)
-        if route is not None:
+    def provider(self, name: str, allowed: tuple[str, ...] = ()) -> Provider:
+        """The route for ``name``; with ``allowed`` (a key's models), only over deployments
+        of those models and of the members of those groups."""
+        route = self._routes.get(name) or self._route(name)
+        if not allowed or not isinstance(route, FallbackProvider):
             return route
+        permitted = frozenset(allowed).union(*(self._groups.get(a, ()) for a in allowed))
+        limited = self._limited.get((name, permitted))
+        if limited is None:  # shares the full route's deployments: nothing of its own to close
+            limited = self._limited[(name, permitted)] = route.only(permitted)
+        return limited
+
+    def _route(self, name: str) -> Provider:
         if name in self._unusable:
             raise GatewayError(503, f"model {name!r} is not available: {self._unusable[name]}",
                                type="server_error", code="model_unavailable")
@@ -153,5 +165,6 @@ class ModelDirectory:
         own = [r for n, r in self._routes.items()
                if self._own_routes or self.public[n].kind == "group"]
         self._routes.clear()
+        self._limited.clear()
         for route in own:
             await route.aclose()

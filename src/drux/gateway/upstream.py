@@ -23,13 +23,13 @@ import orjson
 from drux.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from drux.gateway._http1 import Pool, UpstreamTransportError, _Conn
 from drux.providers._http import (
+    answer_text,
     boundary,
     ended_early,
     guard_stream,
     shape_error,
     short,
     usage_of,
-    well_formed,
     without_secret,
 )
 from drux.providers.openai import OpenAIChat
@@ -145,15 +145,15 @@ class LeanOpenAIChat(OpenAIChat):
             raise _Malformed("message.content is not a string")
         finish = choice.get("finish_reason")
         self._check_finish(finish)
-        return Completion(text=well_formed(text or ""), model=self._spec.id, deployment=self.name,
-                          finish_reason=finish, usage=_usage(body.get("usage")) or Usage(),
-                          raw_id=body.get("id"))
+        return Completion(text=answer_text(text, self._api_key), model=self._spec.id,
+                          deployment=self.name, finish_reason=finish,
+                          usage=_usage(body.get("usage")) or Usage(), raw_id=body.get("id"))
 
     async def aclose(self) -> None:
         self._pool.close()
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._lean_chunks(request), self._map_lean)
+        return guard_stream(self._lean_chunks(request), self._map_lean, secret=self._api_key)
 
     async def _open(self, request: ChatRequest) -> _Conn:
         raw = self._raw(request, stream=True)

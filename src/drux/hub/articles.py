@@ -94,13 +94,49 @@ def _load_yaml(block: str, where: str) -> dict[str, Any]:
         line = f" (front matter line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise InputError(f"{where}: front matter is not valid YAML{line}: {problem}") from None
-    except ValueError as exc:  # a date-looking value that is no date, e.g. 2026-13-45
-        raise InputError(f"{where}: front matter has an impossible date: {exc}") from None
+    except RecursionError:  # thousands of nested [ or {: PyYAML composes them recursively
+        raise InputError(f"{where}: front matter is nested too deeply") from None
+    except (ValueError, OverflowError, AttributeError, TypeError) as exc:
+        # A value that is no value of its type: 2026-13-45, or a tag such as !!timestamp
+        # on a string PyYAML cannot parse (it fails there with an AttributeError).
+        name, tag = _failing_field(block)
+        what = f"impossible date: {exc}" if tag.endswith(":timestamp") and \
+            isinstance(exc, ValueError) else f"not a valid {tag.rsplit(':', 1)[-1] or 'value'}"
+        raise InputError(f"{where}: {name}{what}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"{where}: front matter must be a mapping of fields (title: ..., date: ...)")
     return data
+
+
+def _failing_field(block: str) -> tuple[str, str]:
+    """("field 'x': ", tag) of the first value in the front matter YAML cannot build."""
+    import yaml
+
+    def fails(node: yaml.Node) -> bool:
+        try:
+            yaml.SafeLoader("").construct_document(node)
+            return False
+        except (ValueError, OverflowError, AttributeError, TypeError, yaml.YAMLError):
+            return True
+
+    def leaves(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.ScalarNode):
+            return [node]
+        items = [n for item in node.value for n in (item if isinstance(item, tuple) else (item,))]
+        return [leaf for item in items for leaf in leaves(item)]
+
+    try:
+        root = yaml.compose(block, Loader=yaml.SafeLoader)
+        fields = root.value if isinstance(root, yaml.MappingNode) else []
+    except (yaml.YAMLError, RecursionError):
+        fields = []
+    for key, value in fields:
+        if fails(value):
+            bad = next((leaf for leaf in leaves(value) if fails(leaf)), value)
+            return f"field '{key.value}': ", str(bad.tag)
+    return "front matter: ", ""
 
 
 def _text(value: Any, where: str, name: str, limit: int) -> str:
@@ -126,7 +162,11 @@ def parse_date(value: Any, where: str, name: str = "date") -> datetime:
                 f"{where}: field '{name}': {value!r} is not a date (use YYYY-MM-DD)") from None
     else:
         raise InputError(f"{where}: field '{name}': must be a date like 2026-11-20")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is in year 0 in UTC
+        raise InputError(f"{where}: field '{name}': {value!s} is out of range once moved "
+                         "to UTC (years 1 to 9999)") from None
 
 
 def parse_source(value: Any, where: str) -> str:

@@ -98,11 +98,12 @@ def _published(entry: Any, label: str) -> datetime | None:
             try:
                 moment = datetime.fromtimestamp(timegm(value), UTC)
             except (OverflowError, ValueError, OSError):
-                raise InputError(f"{label}: its date {entry.get(key[:-7])!r} is out of range") \
-                    from None
+                raise InputError(f"{label}: its date {entry.get(key[:-7])!r} is out of range "
+                                 f"(field '{key[:-7]}')") from None
             # Far-future dates (e.g. a garbled 9999-99-99) would pin the entry atop the Hub.
             if moment > datetime.now(UTC) + MAX_FUTURE:
-                raise InputError(f"{label}: its date {moment:%Y-%m-%d} is in the future")
+                raise InputError(f"{label}: its date {moment:%Y-%m-%d} is in the future "
+                                 f"(field '{key[:-7]}')")
             return moment
     return None
 

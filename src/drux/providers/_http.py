@@ -209,21 +209,64 @@ def after_output(err: ProviderError, emitted: bool) -> ProviderError:
     return broken
 
 
-async def guard_stream(source: AsyncIterator[Chunk], mapper: ErrorMapper) -> AsyncIterator[Chunk]:
-    """Map errors of an adapter's raw chunk stream, noting whether text was already sent."""
+async def guard_stream(source: AsyncIterator[Chunk], mapper: ErrorMapper, *,
+                       secret: str | None = None) -> AsyncIterator[Chunk]:
+    """Map errors of an adapter's raw chunk stream, noting whether text was already sent;
+    ``secret`` (the API key sent) is masked in the text, also when split across chunks."""
     emitted = False
+    masker = StreamMasker(secret)
+    deployment = ""
     try:
         async with aclosing(source):  # type: ignore[type-var]
             with boundary(mapper):
                 async for chunk in source:
-                    chunk.text = well_formed(chunk.text)
+                    sent, deployment = chunk.text, chunk.deployment
+                    chunk.text = masker.feed(well_formed(sent))
+                    if chunk.finish_reason is not None or chunk.usage is not None:
+                        chunk.text += masker.flush()
+                    elif sent and not chunk.text:
+                        continue  # all of it held back: nothing to hand on yet
                     emitted = emitted or bool(chunk.text)
                     yield chunk
+                if rest := masker.flush():  # the adapter ended without a last chunk
+                    yield Chunk(text=rest, deployment=deployment)
     except ProviderError as err:
         mapped = after_output(err, emitted)
         if mapped is err:
             raise
         raise mapped from err
+
+
+def answer_text(text: str | None, secret: str | None) -> str:
+    """An answer's text as every shell gets it: well formed, ``secret`` masked (a server
+    that echoes the key it was sent in an error may echo it in an answer too)."""
+    return mask_secret(well_formed(text or ""), secret)
+
+
+class StreamMasker:
+    """Masks a secret in streamed text. A tail that could be the start of the secret is held
+    back until the next piece shows whether it is, so a key split across two chunks is
+    masked whole; held text is released with the stream's last chunk."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._forms = secret_forms(secret) if secret and len(secret) >= 8 else []
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self._forms:
+            return text
+        text = self._held + text
+        for form in self._forms:
+            text = text.replace(form, "***")
+        keep = next((size for size in range(min(len(text), len(self._forms[0]) - 1), 0, -1)
+                     if any(f.startswith(text[-size:]) for f in self._forms)), 0)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep]
+
+    def flush(self) -> str:
+        """The held tail: masked if it is a long enough piece of the secret to matter."""
+        rest, self._held = self._held, ""
+        return "***" if len(rest) >= 8 else rest
 
 
 def well_formed(text: str) -> str:

@@ -31,6 +31,7 @@ from drux.errors import (
     error_from_status,
 )
 from drux.providers._http import (
+    answer_text,
     boundary,
     drop_none,
     ended_early,
@@ -41,7 +42,6 @@ from drux.providers._http import (
     short,
     transport_error,
     usage_of,
-    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion
@@ -113,15 +113,15 @@ class AnthropicMessages:
                                              provider=self._vendor, model=self._spec.id)
             finish = self._finish(msg.stop_reason)
             return Completion(
-                text=well_formed("".join(b.text for b in content
-                                         if getattr(b, "type", "") == "text")),
+                text=answer_text("".join(b.text for b in content
+                                         if getattr(b, "type", "") == "text"), self._api_key),
                 model=self._spec.id, deployment=self.name, finish_reason=finish,
                 usage=usage_of(msg.usage.input_tokens, msg.usage.output_tokens),
                 raw_id=getattr(msg, "id", None),
             )
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._chunks(request), self._map_error)
+        return guard_stream(self._chunks(request), self._map_error, secret=self._api_key)
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         stream = await self._client.messages.create(**self._params(request), stream=True)

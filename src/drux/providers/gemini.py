@@ -32,6 +32,7 @@ from drux.errors import (
     error_from_status,
 )
 from drux.providers._http import (
+    answer_text,
     boundary,
     drop_none,
     ended_early,
@@ -42,7 +43,6 @@ from drux.providers._http import (
     short,
     transport_error,
     wait_seconds,
-    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -119,12 +119,13 @@ class GeminiModel:
             if finish is None:
                 raise MalformedResponseError(f"{self.name}: answer has no finished candidate",
                                              provider=self._vendor, model=self._spec.id)
-            return Completion(text=well_formed(text), model=self._spec.id, deployment=self.name,
-                              finish_reason=finish, usage=self._usage(resp) or Usage(),
+            return Completion(text=answer_text(text, self._api_key), model=self._spec.id,
+                              deployment=self.name, finish_reason=finish,
+                              usage=self._usage(resp) or Usage(),
                               raw_id=getattr(resp, "response_id", None))
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._chunks(request), self._map_error)
+        return guard_stream(self._chunks(request), self._map_error, secret=self._api_key)
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         stream = await self._client.models.generate_content_stream(**self._params(request))

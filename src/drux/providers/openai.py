@@ -27,6 +27,7 @@ from drux.errors import (
     error_from_status,
 )
 from drux.providers._http import (
+    answer_text,
     boundary,
     drop_none,
     ended_early,
@@ -37,7 +38,6 @@ from drux.providers._http import (
     short,
     transport_error,
     usage_of,
-    well_formed,
     without_secret,
 )
 from drux.types import ChatRequest, Chunk, Completion, Usage
@@ -89,7 +89,7 @@ class OpenAIChat:
             self._check_finish(finish)
             usage = getattr(resp, "usage", None)
             return Completion(
-                text=well_formed((choice.message.content if choice.message else None) or ""),
+                text=answer_text(choice.message.content if choice.message else None, self._api_key),
                 model=self._spec.id,
                 deployment=self.name,
                 finish_reason=finish,
@@ -98,7 +98,7 @@ class OpenAIChat:
             )
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._chunks(request), self._map_error)
+        return guard_stream(self._chunks(request), self._map_error, secret=self._api_key)
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         stream = await self._client.chat.completions.create(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -131,12 +131,15 @@ class _Call:
             raise err
 
     def give_up(self) -> DruxError:
-        if len(self.attempts) == 1 and (len(self.route.deployments) == 1
-                                        or isinstance(self.attempts[0], BadRequestError)):
+        skipped = self.route.withheld
+        if len(self.attempts) == 1 and not skipped and (
+                len(self.route.deployments) == 1 or isinstance(self.attempts[0], BadRequestError)):
             return self.originals.get(0, self.attempts[0])
         names = ", ".join(f"{a.model or a.provider or '?'} ({a.code})" for a in self.attempts)
+        left_out = (f"; not tried, as this caller may not use them: {', '.join(skipped)}"
+                    if skipped else "")
         return AllDeploymentsFailedError(
-            f"{self.route.model_id}: every deployment failed: {names}",
+            f"{self.route.model_id}: every deployment failed: {names}{left_out}",
             attempts=list(self.attempts), provider="route", model=self.route.model_id)
 
 
@@ -158,10 +161,25 @@ class FallbackProvider:
         self.context_fallback = context_fallback
         self.fallback_on_bad_request = fallback_on_bad_request
         self._clock = clock
+        self.withheld: tuple[str, ...] = ()  # models left out by ``only``, named in errors
 
     @property
     def name(self) -> str:
         return f"route:{self.model_id}"
+
+    def only(self, models: Collection[str]) -> FallbackProvider:
+        """This route over just the deployments of ``models`` (the primary always stays),
+        sharing their providers and breakers: a caller allowed some models must not be
+        answered, or billed, by a fallback, equivalent or hedge outside them."""
+        kept = [d for i, d in enumerate(self.deployments) if i == 0 or d.model in models]
+        if len(kept) == len(self.deployments):
+            return self
+        route = FallbackProvider(
+            self.model_id, kept, registry=self.registry, hedge=self.hedge,
+            deadline=self.deadline, context_fallback=self.context_fallback,
+            fallback_on_bad_request=self.fallback_on_bad_request, clock=self._clock)
+        route.withheld = tuple(dict.fromkeys(d.model for d in self.deployments if d not in kept))
+        return route
 
     def answered_by(self, deployment: str) -> Deployment | None:
         """The deployment (model id, family) behind a chunk's or completion's ``deployment``."""

@@ -73,7 +73,10 @@ class Services:
     def store(self) -> Store:
         if self._store is None:
             from drux.store import Store
+            from drux.store.db import make_private
 
+            if self.settings.database_url is None:  # the data folder is drux's own
+                make_private(self.settings.data_dir)
             self._store = Store(self.settings.db_url)
             # Asks left "running" by a process that died are settled once per process.
             with contextlib.suppress(DruxError):

@@ -5,6 +5,7 @@ PostgreSQL session runs in UTC so stored times read back as UTC."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,33 @@ def _switch_to_wal(cur: Any) -> None:
             time.sleep(0.02)
 
 
+def make_private(folder: Path) -> None:
+    """Create ``folder`` readable by its owner only (0700), or tighten it if it exists:
+    other local users must not list or read the asks and usage records in it."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return  # opening the database there next says what is wrong, in its usual words
+    try:
+        folder.chmod(0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot make the data folder {folder} private: {exc.strerror}; "
+                         "set DRUX_DATA_DIR to a folder you own") from None
+
+
 def _prepare_sqlite_path(url: str) -> None:
     path_part = url.split(":///", 1)[1] if ":///" in url else ""
     if not path_part or path_part == ":memory:":
         return
     path = Path(path_part)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("ab"):
-            pass
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        # Every ask and usage record is in these files: readable by their owner only.
+        # SQLite gives new -wal/-shm files the database's mode; older ones are tightened.
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if each.exists():
+                each.chmod(0o600)
     except OSError as exc:
         raise StoreError(
             f"cannot write the database at {path}: {exc.strerror}; "

@@ -22,7 +22,7 @@ from jinja2 import pass_context
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drux.services import Services
-from drux.web.errors import install_error_handlers
+from drux.web.errors import document_body_errors, install_error_handlers
 from drux.web.middleware import (
     BodySizeLimit,
     HeadAsGet,
@@ -124,6 +124,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    document_body_errors(app)
     return app
 
 

@@ -42,7 +42,8 @@ def get_web_settings(request: Request) -> WebSettings:
 
 
 def client_key(request: Request) -> str:
-    # The direct peer: behind a proxy, run uvicorn with --proxy-headers to make it the client.
+    # The direct peer, or what a proxy in DRUX_WEB_TRUSTED_PROXIES forwarded (drux serve
+    # sets uvicorn's proxy_headers/forwarded_allow_ips; X-Forwarded-For is never read here).
     return request.client.host if request.client else "unknown"
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from drux.errors import ConfigError, DruxError, InputError, StoreError, UnknownModelError
 from drux.validation import first_problem
@@ -97,14 +98,54 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
 
 
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers at this path. Starlette's own 405 names only the
+    first route that matched the path (``Allow: POST`` for /api/asks, which has GET too)."""
+    def answered(method: str) -> bool:
+        scope = {**request.scope, "method": method}  # routers nest: ask them, not their lists
+        return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
+
+    methods = {m for m in _METHOD_ORDER if answered(m)}
+    if "GET" in methods:
+        methods.add("HEAD")  # HeadAsGet answers HEAD wherever GET is answered
+    return ", ".join(m for m in _METHOD_ORDER if m in methods)
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "error")
     if status == 404 and message == "Not Found":
         message = "There is nothing at this address."
+    headers = getattr(exc, "headers", None)
+    if status == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     return error_response(request, status, HTTP_TYPES.get(status, "http_error"), message,
-                          headers=getattr(exc, "headers", None))
+                          headers=headers)
+
+
+def document_body_errors(app: FastAPI) -> None:
+    """Add the 400 that an unparsable body gets (typed like every error) to each operation
+    that takes a body: FastAPI answers it but leaves it out of the schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        spec = build()  # built once, then cached by FastAPI: add the 400 only the first time
+        operations = (op for path in spec.get("paths", {}).values() for op in path.values())
+        for operation in operations if first else ():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("400", {
+                    "description": "The body could not be parsed (not JSON, or not the "
+                                   "declared content type)",
+                    "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/ErrorPublic"}}}})
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

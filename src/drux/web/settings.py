@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +29,11 @@ class WebSettings(BaseSettings):
     # on loopback, so a web page whose name is re-pointed at 127.0.0.1 (DNS rebinding)
     # cannot read the asks; any name when it listens elsewhere.
     allowed_hosts: list[str] | None = None
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (JSON list of
+    # IPs or networks, e.g. '["10.0.0.5"]'). Default none: uvicorn on its own believes them
+    # from 127.0.0.1, so any local client could name itself anew on each request and get
+    # a fresh rate-limit bucket (and the gateway's loopback check saw the forged address).
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     def hosts_for(self, listen_host: str) -> list[str] | None:
         """The names to allow for a server listening on ``listen_host`` (None: any)."""
@@ -37,3 +44,10 @@ class WebSettings(BaseSettings):
         if host_name(listen_host) in LOOPBACK_NAMES or listen_host.startswith("127."):
             return [*LOOPBACK_NAMES, listen_host]
         return None
+
+    def uvicorn_proxy_options(self) -> dict[str, Any]:
+        """uvicorn options making ``request.client`` the peer, or the address a trusted proxy
+        forwarded: every place that reads the client address reads it from there."""
+        if not self.trusted_proxies:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": list(self.trusted_proxies)}

@@ -17,7 +17,7 @@ from drux.records import (
     ContradictionRecord,
 )
 from drux.web.events import substitute
-from drux.web.markdown import render_markdown
+from drux.web.markdown import escape_raw_html, render_markdown
 from drux.web.svg import gauge, heatmap
 
 STATUS_LABELS = {AnswerStatus.WAITING: "waiting", AnswerStatus.STREAMING: "streaming",
@@ -141,7 +141,9 @@ def faq_view(item: dict[str, Any]) -> dict[str, Any]:
 
 def to_markdown(record: AskRecord, url: str) -> str:
     """A Markdown export of a stored ask, for pasting into notes or issues."""
-    lines = [f"# {record.question}", "", f"Result: <{url}>", ""]
+    # The question is one heading line, so the rest is escaped as one document after the link.
+    heading = escape_raw_html(f"# {' '.join(record.question.splitlines())}")
+    lines: list[str] = []
     if record.score is not None:
         lines += [f"**Consensus Score: {record.score:.0f}/100** ({record.verdict or ''})", ""]
     explanation = record.consensus.explanation if record.consensus else None
@@ -156,4 +158,5 @@ def to_markdown(record: AskRecord, url: str) -> str:
         if view.error:
             lines += [f"> {view.error}", ""]
         lines += [a.text.strip() or "_(no answer)_", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    body = escape_raw_html("\n".join(lines).rstrip())
+    return f"{heading}\n\nResult: <{url}>\n\n{body}\n"
