@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from adapter_kit import app_config, ask, drain
-from gateway_kit import running_gateway, wait_for
+from gateway_kit import running_gateway
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import ProviderError
@@ -25,6 +25,7 @@ from drux.providers import build_provider
 from drux.types import Provider
 
 from fakes import Fail, FakeServer, Raw, Reply
+from waiting import wait_until
 
 # A base64-style key: "/", "+" and "=" change under URL-encoding and JSON escaping.
 KEY = "sk-live-" + "Ab3dEf7h" * 5 + "/+=x"
@@ -250,7 +251,7 @@ def test_a_fallback_outside_a_keys_models_neither_answers_nor_bills(
                                  timeout=20)
         again = httpx.post(f"{gw.base_url}/chat/completions", headers=limited, json=body,
                            timeout=20)  # the limited route is cached apart from the full one
-        usage = wait_for(lambda: gw.services.store.keys.usage(), timeout=10)
+        usage = wait_until(lambda: gw.services.store.keys.usage(), "usage was recorded")
     assert refused.status_code == 502
     assert refused.json()["error"]["code"] == "all_deployments_failed"
     assert again.status_code == 503  # the primary's breaker is open now; still no fallback
