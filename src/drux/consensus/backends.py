@@ -6,9 +6,10 @@ interchangeable:
 
 - ``FastBackend`` (offline, milliseconds): MiniLM embeddings plus contradiction
   signals, combined by a logistic regression fitted on the dev split.
-- ``JudgeBackend``: an LLM (any ``Provider``, e.g. the offline Qwen2.5-1.5B) asked
-  whether both answers can be true at once, constrained to a one-word reply and
-  parsed strictly; unparseable replies count as "unrelated" (agreement 0.5).
+- ``JudgeBackend``: an LLM (a ``TextJudge``: any ``Provider``, e.g. the offline
+  Qwen2.5-1.5B) asked whether both answers can be true at once, constrained to a
+  one-word reply and parsed strictly; unparseable replies count as "unrelated"
+  (agreement 0.5).
 
 Judgments are cached by a content hash of (backend, question, pair); the fast
 backend keeps the pair in order, as its reasons quote "a vs b".
@@ -22,13 +23,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
+from drux.types import ChatRequest, Completion
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
@@ -44,6 +46,7 @@ class PairJudgment:
     reasons: list[str] = field(default_factory=list)
 
 
+@runtime_checkable
 class AgreementBackend(Protocol):
     name: str
 
@@ -188,6 +191,22 @@ def _same_unread(question: str, a: str, b: str) -> bool:
 
 # A pair judge: (question, answer_a, answer_b) -> the model's raw one-word reply.
 PairJudge = Callable[[str, str, str], str]
+
+
+@runtime_checkable
+class TextJudge(Protocol):
+    """A model that judges in words: asked ``JUDGE_PROMPT``, it replies yes, no or
+    unrelated (any ``Provider`` is one; the engine awaits it on the caller's loop)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def complete(self, request: ChatRequest) -> Completion: ...
+
+
+# What the judge and hybrid backends accept as their judge: a ready backend (a graded
+# ``LogprobJudge``, a ``JudgeBackend``), a text judge model, or a pair-judge function.
+Judge = AgreementBackend | TextJudge | PairJudge
 
 JUDGE_PROMPT = (
     "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"

@@ -14,6 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from drux.config import AppConfig, Settings, is_header_safe, load_config
 from drux.errors import DruxError, InputError
+from drux.routing import (
+    FallbackProvider,
+    HealthProber,
+    HealthRegistry,
+    ProbePolicy,
+    RoutingPolicy,
+    probe_targets,
+)
 
 if TYPE_CHECKING:
     from drux.catalog import ModelSpec
@@ -50,14 +58,11 @@ class Resolution:
 
 class Services:
     def __init__(self, config: AppConfig, *, provider_factory: ProviderFactory | None = None,
-                 health: Any = None) -> None:
+                 health: HealthRegistry | None = None) -> None:
         self.config = config
         self._store: Store | None = None
         self._providers: dict[str, Provider] = {}
         self._provider_factory = provider_factory
-        from drux.routing.health import HealthRegistry
-        from drux.routing.policy import RoutingPolicy
-
         self.routing_policy = RoutingPolicy.from_dict(config.routing)
         self.health: HealthRegistry = health if health is not None else HealthRegistry()
 
@@ -165,13 +170,10 @@ class Services:
                                       provider_factory=factory, policy=self.routing_policy)
         return route
 
-    def health_prober(self) -> Any:
+    def health_prober(self) -> HealthProber | None:
         """A prober over every usable model's deployments, or ``None`` when probes are off."""
         if self.settings.probe_interval <= 0:
             return None
-        from drux.routing import FallbackProvider, probe_targets
-        from drux.routing.probe import HealthProber, ProbePolicy
-
         routes = [self.provider(spec.id) for spec in self.config.catalog.models.values()
                   if self.readiness(spec)[0]]
         policy = ProbePolicy(interval=self.settings.probe_interval,
