@@ -18,24 +18,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from drux.errors import DruxError, StoreError
 from drux.gateway.access import AccessControl, Caller
+from drux.gateway.asgi import Receive, Scope, Send
 from drux.gateway.errors import GatewayError, from_drux
 from drux.gateway.protocol import parse_chat
 from drux.gateway.routes import AdapterFactory, ModelDirectory
 from drux.gateway.settings import GatewaySettings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
-from drux.gateway.usage import UsageRecorder
+from drux.gateway.usage import UsageLedger, UsageRecorder
 from drux.providers._http import mask_secret
 from drux.services import Services
 from drux.store.keys import ActiveKey, UsageRow
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("drux.gateway")
 
@@ -65,6 +61,7 @@ class GatewayApp:
         self.access = AccessControl(self._load_keys, open_loopback=settings.open_loopback,
                                     refresh_seconds=settings.key_refresh_seconds)
         self.usage = UsageRecorder(self._write_usage, on_written=self.access.flushed)
+        self.ledger = UsageLedger(self.usage, self.access, self.directory.spec)
         self._timeout = services.settings.timeout
         self._secrets = _upstream_secrets(services)
         self._started: asyncio.Future[None] | None = None
@@ -216,7 +213,7 @@ class GatewayApp:
         except DruxError as err:
             raise from_drux(err) from None
         self.access.admit(caller, call.model)
-        exchange = Exchange(self, caller, call, provider, time.perf_counter())
+        exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter())
         try:
             if call.stream:
                 await respond_stream(exchange, send, receive)

@@ -17,15 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from drux.errors import ConfigError
+from drux.errors import CircuitOpenError, ConfigError
 from drux.providers import build_provider
-from drux.routing.breaker import (
-    BreakerPolicy,
-    BreakerProvider,
-    BreakerState,
-    CircuitBreaker,
-    CircuitOpenError,
-)
+from drux.routing.breaker import BreakerPolicy, BreakerProvider, BreakerState, CircuitBreaker
 from drux.routing.fallback import Deployment, FallbackProvider
 from drux.routing.health import HealthRegistry
 from drux.routing.hedge import HedgePolicy

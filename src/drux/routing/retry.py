@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from drux.errors import ProviderError, ProviderTimeoutError
+from drux.errors import CircuitOpenError, ProviderError, ProviderTimeoutError
 from drux.routing._streams import aclose_quietly, read_until_visible
-from drux.routing.breaker import CircuitOpenError
 from drux.types import ChatRequest, Chunk, Completion, Provider
 
 T = TypeVar("T")
