@@ -4,7 +4,8 @@ cut short in the middle of the key."""
 from __future__ import annotations
 
 from drux.errors import BadRequestError
-from drux.providers._http import short, without_secret
+from drux.providers._boundary import short
+from drux.providers._secrets import without_secret
 
 KEY = "sk-live-" + "a1b2c3d4" * 5
 

@@ -29,7 +29,7 @@ from drux.gateway.routes import AdapterFactory, ModelDirectory
 from drux.gateway.settings import GatewaySettings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
 from drux.gateway.usage import UsageLedger, UsageRecorder
-from drux.providers._http import mask_secret
+from drux.providers._secrets import mask_secret
 from drux.services import Services
 from drux.store.keys import ActiveKey, UsageRow
 

@@ -22,16 +22,9 @@ import orjson
 
 from drux.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from drux.gateway._http1 import Pool, UpstreamTransportError, _Conn
-from drux.providers._http import (
-    boundary,
-    ended_early,
-    guard_stream,
-    shape_error,
-    short,
-    usage_of,
-    well_formed,
-    without_secret,
-)
+from drux.providers._boundary import boundary, ended_early, guard_stream, shape_error, short
+from drux.providers._secrets import without_secret
+from drux.providers._wire import usage_of, well_formed
 from drux.providers.openai import OpenAIChat
 from drux.types import ChatRequest, Chunk, Completion, Usage
 

@@ -2,6 +2,9 @@
 
 ``build_provider`` picks the adapter from the vendor's ``protocol`` (data in the
 catalog), importing the module lazily so ``drux --help`` never loads an SDK.
+What the SDK adapters share: ``_boundary`` (mapping what an SDK raises into the
+error tree), ``_secrets`` (masking an echoed key), ``_wire`` (the request with
+the model's defaults, token counts).
 """
 
 from __future__ import annotations

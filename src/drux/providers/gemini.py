@@ -31,20 +31,18 @@ from drux.errors import (
     ServerError,
     error_from_status,
 )
-from drux.providers._http import (
+from drux.providers._boundary import (
     boundary,
-    drop_none,
     ended_early,
     guard_stream,
-    resolve,
     retry_after_seconds,
     shape_error,
     short,
     transport_error,
     wait_seconds,
-    well_formed,
-    without_secret,
 )
+from drux.providers._secrets import without_secret
+from drux.providers._wire import drop_none, resolve, well_formed
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
 if TYPE_CHECKING:
