@@ -42,7 +42,6 @@ NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is o
 class PairJudgment:
     agreement: float  # P(both answers can be true together), 0..1
     relation: Relation
-    similarity: float | None = None
     reasons: list[str] = field(default_factory=list)
 
 
@@ -176,7 +175,7 @@ class FastBackend:
                     question, answers[i], answers[j]):
                 # Repeating the question back is not evidence of agreement.
                 p = min(p, ECHO_CAP)
-            judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
+            judgment = PairJudgment(p, _relation(p, signals.reasons), signals.reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment
         return out
@@ -247,7 +246,7 @@ class JudgeBackend:
         relations = {v[1] for v in verdicts}
         relation = relations.pop() if len(relations) == 1 else _relation(agreement, [])
         reasons = ["judge: answers cannot both be true"] if relation == "contradict" else []
-        judgment = PairJudgment(agreement, relation, None, reasons)
+        judgment = PairJudgment(agreement, relation, reasons)
         self._cache.put(key, judgment)
         return judgment
 
@@ -282,5 +281,5 @@ class HybridBackend:
             j = slow[pair]
             p = (1 - w) * f.agreement + w * j.agreement
             reasons = list(f.reasons) + (j.reasons if j.relation == "contradict" else [])
-            out[pair] = PairJudgment(p, _relation(p, reasons), f.similarity, reasons)
+            out[pair] = PairJudgment(p, _relation(p, reasons), reasons)
         return out

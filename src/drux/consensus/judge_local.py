@@ -115,7 +115,7 @@ class LogprobJudge:
         p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         relation = "agree" if p >= 0.5 else "contradict"
         reasons = [] if p >= 0.5 else ["judge: answers cannot both be true"]
-        judgment = PairJudgment(p, relation, None, reasons)
+        judgment = PairJudgment(p, relation, reasons)
         self._cache.put(key, judgment)
         return judgment
 

@@ -23,7 +23,7 @@ from typing import Any
 from drux.errors import DruxError, StreamInterruptedError
 from drux.gateway.access import Caller
 from drux.gateway.asgi import Receive, Send
-from drux.gateway.errors import GatewayError, from_drux
+from drux.gateway.errors import from_drux
 from drux.gateway.protocol import ChatCall, ChunkEncoder, completion_body, new_id
 from drux.gateway.usage import UsageLedger
 from drux.types import Chunk, Completion, Provider, Usage
@@ -225,5 +225,3 @@ async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: C
     ex.record(status, box.usage, encoder.model)
     await send({"type": "http.response.body", "body": data + encoder.done(), "more_body": False})
 
-
-__all__ = ["Exchange", "GatewayError", "respond_json", "respond_stream"]
