@@ -25,10 +25,11 @@ from drux.gateway.access import AccessControl, Caller
 from drux.gateway.asgi import Receive, Scope, Send
 from drux.gateway.errors import GatewayError, from_drux
 from drux.gateway.protocol import parse_chat
-from drux.gateway.routes import AdapterFactory, ModelDirectory
-from drux.gateway.settings import GatewaySettings
+from drux.gateway.routes import ModelDirectory
+from drux.gateway.settings import GatewaySettings, load_gateway_settings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
 from drux.gateway.usage import UsageLedger, UsageRecorder
+from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
 from drux.store.keys import ActiveKey, UsageRow
@@ -54,7 +55,7 @@ async def send_error(send: Send, err: GatewayError) -> None:
 
 class GatewayApp:
     def __init__(self, services: Services, settings: GatewaySettings, *,
-                 adapter_factory: AdapterFactory | None = None) -> None:
+                 adapter_factory: ProviderFactory | None = None) -> None:
         self.services = services
         self.settings = settings
         self.directory = ModelDirectory(services, settings, adapter_factory)
@@ -276,10 +277,8 @@ def _upstream_secrets(services: Services) -> list[str]:
 
 
 def create_gateway_app(services: Services, settings: GatewaySettings | None = None, *,
-                       adapter_factory: AdapterFactory | None = None) -> GatewayApp:
+                       adapter_factory: ProviderFactory | None = None) -> GatewayApp:
     """The gateway ASGI app. ``settings`` default: ``[gateway]`` of drux.toml + environment."""
     if settings is None:
-        from drux.gateway.settings import load_gateway_settings
-
         settings = load_gateway_settings(services.settings)
     return GatewayApp(services, settings, adapter_factory=adapter_factory)

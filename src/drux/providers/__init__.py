@@ -10,12 +10,14 @@ the model's defaults, token counts).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec
-    from drux.config import AppConfig
-    from drux.types import Provider
+from drux.catalog import ModelSpec
+from drux.config import AppConfig
+from drux.types import Provider
+
+# What builds a model's provider: ``build_provider``, or a fake in tests.
+ProviderFactory = Callable[[ModelSpec, AppConfig], Provider]
 
 # protocol -> "module:factory"; each factory is ``(spec, vendor, config) -> Provider``.
 _ADAPTERS = {

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
@@ -42,10 +44,6 @@ from drux.providers._boundary import (
 from drux.providers._secrets import without_secret
 from drux.providers._wire import drop_none, resolve, usage_of, well_formed
 from drux.types import ChatRequest, Chunk, Completion
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 # Documented error.type -> (drux error, the status the API uses for it).
 _TYPES: dict[str, tuple[type[ProviderError], int]] = {

@@ -14,8 +14,10 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
@@ -44,10 +46,6 @@ from drux.providers._boundary import (
 from drux.providers._secrets import without_secret
 from drux.providers._wire import drop_none, resolve, well_formed
 from drux.types import ChatRequest, Chunk, Completion, Usage
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 # Documented google.rpc status -> drux error.
 _STATUSES: dict[str, type[ProviderError]] = {

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import (
     AuthenticationError,
     ContentFilteredError,
@@ -38,10 +40,6 @@ from drux.providers._boundary import (
 from drux.providers._secrets import without_secret
 from drux.providers._wire import drop_none, resolve, usage_of, well_formed
 from drux.types import ChatRequest, Chunk, Completion, Usage
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 
 class OpenAIChat:
