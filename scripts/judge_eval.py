@@ -77,7 +77,7 @@ class CachedJudge:
         for i, j in combinations(range(len(answers)), 2):
             z = self.scale * (self.raw(question, answers[i], answers[j]) - self.bias)
             p = 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
-            out[(i, j)] = PairJudgment(p, "agree" if p >= 0.5 else "contradict", None,
+            out[(i, j)] = PairJudgment(p, "agree" if p >= 0.5 else "contradict",
                                        [] if p >= 0.5 else ["judge: answers cannot both be true"])
         return out
 

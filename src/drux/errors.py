@@ -27,6 +27,8 @@ looking at vendor names or message text.
         ├── ProviderConnectionError    refused, reset, DNS, TLS, retryable
         ├── MalformedResponseError     body or SSE not in the documented shape, retryable
         ├── StreamInterruptedError     stream broke after partial output, retryable
+        ├── CircuitOpenError           503: the deployment's breaker is open, refused without
+        │                              a call; retryable (the route moves on), retry_after
         └── AllDeploymentsFailedError  every deployment of a route failed; .attempts
 """
 
@@ -199,6 +201,18 @@ class MalformedResponseError(ProviderError):
 class StreamInterruptedError(ProviderError):
     code = "stream_interrupted"
     retryable = True
+
+
+class CircuitOpenError(ProviderError):
+    """The deployment's breaker is open: the call was refused without a network request."""
+
+    code = "circuit_open"
+    default_status = 503
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class AllDeploymentsFailedError(ProviderError):

@@ -18,7 +18,7 @@ from drux.errors import (
     RateLimitError,
     ServerError,
 )
-from drux.providers._http import retry_after_seconds
+from drux.providers._boundary import retry_after_seconds
 
 from fakes import Fail, FakeServer, Reply
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from drux.providers.local import FEWSHOT_EXAMPLES, _Channel, _End, _StopScanner, fewshot_prompt
+from drux.providers.local import FEWSHOT_EXAMPLES, fewshot_prompt
+from drux.providers.local.channel import End, TokenChannel
+from drux.providers.local.stops import StopScanner
 from drux.types import Usage
 
 from waiting import PATIENCE_S
 
 
 def _run(stops: list[str], pieces: list[str], strip: bool = False) -> tuple[list[str], bool, str]:
-    scanner = _StopScanner(stops, strip_leading=strip)
+    scanner = StopScanner(stops, strip_leading=strip)
     out: list[str] = []
     for piece in pieces:
         text, hit = scanner.feed(piece)
@@ -70,7 +72,7 @@ def test_fewshot_prompt_uses_system_and_history() -> None:
 
 
 async def test_channel_hands_over_batches_and_the_end_at_once() -> None:
-    channel = _Channel(asyncio.get_running_loop(), interval=3600.0)
+    channel = TokenChannel(asyncio.get_running_loop(), interval=3600.0)
     channel.put_text("first")  # the first text wakes the loop at once
 
     def worker() -> None:
@@ -84,7 +86,7 @@ async def test_channel_hands_over_batches_and_the_end_at_once() -> None:
     waiting = asyncio.ensure_future(channel.get())
     await asyncio.sleep(0.05)
     assert not waiting.done(), "queued text inside the interval must not wake the loop"
-    channel.put_end(_End("stop", Usage(3, 4)))
+    channel.put_end(End("stop", Usage(3, 4)))
     text, end = await asyncio.wait_for(waiting, PATIENCE_S)
     assert text == "abc"
-    assert isinstance(end, _End) and end.usage.output_tokens == 4
+    assert isinstance(end, End) and end.usage.output_tokens == 4

@@ -10,6 +10,7 @@ from routing_fakes import Fail, FakeClock, Hang, Reply, ScriptedProvider
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
+    CircuitOpenError,
     ContentFilteredError,
     ModelNotFoundError,
     PermissionDeniedError,
@@ -23,7 +24,6 @@ from drux.routing.breaker import (
     BreakerProvider,
     BreakerState,
     CircuitBreaker,
-    CircuitOpenError,
 )
 from drux.routing.health import HealthRegistry
 from drux.types import ChatRequest, Message, collect

@@ -11,6 +11,7 @@ from drux.errors import (
     AllDeploymentsFailedError,
     AuthenticationError,
     BadRequestError,
+    CircuitOpenError,
     ContentFilteredError,
     ContextWindowExceededError,
     MalformedResponseError,
@@ -25,7 +26,7 @@ from drux.errors import (
     StreamInterruptedError,
     WeightsError,
 )
-from drux.routing.breaker import BreakerProvider, CircuitBreaker, CircuitOpenError
+from drux.routing.breaker import BreakerProvider, CircuitBreaker
 from drux.routing.fallback import Deployment, FallbackProvider
 from drux.routing.hedge import HedgePolicy
 from drux.types import ChatRequest, Chunk, Message, collect

@@ -8,6 +8,7 @@ from routing_fakes import Fail, FakeClock, Reply, ScriptedProvider
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
+    CircuitOpenError,
     ContentFilteredError,
     ContextWindowExceededError,
     MalformedResponseError,
@@ -20,7 +21,6 @@ from drux.errors import (
     RateLimitError,
     ServerError,
 )
-from drux.routing.breaker import CircuitOpenError
 from drux.routing.retry import RetryingProvider, RetryPolicy
 from drux.types import ChatRequest, Message, collect
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drux.errors import BadRequestError
-from drux.providers._http import short, without_secret
+from drux.providers._boundary import short
+from drux.providers._secrets import without_secret
 
 KEY = "sk-live-" + "a1b2c3d4" * 5
 
@@ -36,7 +37,7 @@ def test_short_keys_and_no_key_leave_messages_alone() -> None:
 
 
 def _streamed(pieces: list[str], secret: str | None) -> str:
-    from drux.providers._http import StreamMasker
+    from drux.providers._secrets import StreamMasker
 
     masker = StreamMasker(secret)
     return "".join(masker.feed(p) for p in pieces) + masker.flush()

@@ -6,9 +6,10 @@ interchangeable:
 
 - ``FastBackend`` (offline, milliseconds): MiniLM embeddings plus contradiction
   signals, combined by a logistic regression fitted on the dev split.
-- ``JudgeBackend``: an LLM (any ``Provider``, e.g. the offline Qwen2.5-1.5B) asked
-  whether both answers can be true at once, constrained to a one-word reply and
-  parsed strictly; unparseable replies count as "unrelated" (agreement 0.5).
+- ``JudgeBackend``: an LLM (a ``TextJudge``: any ``Provider``, e.g. the offline
+  Qwen2.5-1.5B) asked whether both answers can be true at once, constrained to a
+  one-word reply and parsed strictly; unparseable replies count as "unrelated"
+  (agreement 0.5).
 
 Judgments are cached by a content hash of (backend, question, pair); the fast
 backend keeps the pair in order, as its reasons quote "a vs b".
@@ -22,13 +23,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
+from drux.types import ChatRequest, Completion
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
@@ -40,10 +42,10 @@ NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is o
 class PairJudgment:
     agreement: float  # P(both answers can be true together), 0..1
     relation: Relation
-    similarity: float | None = None
     reasons: list[str] = field(default_factory=list)
 
 
+@runtime_checkable
 class AgreementBackend(Protocol):
     name: str
 
@@ -173,7 +175,7 @@ class FastBackend:
                     question, answers[i], answers[j]):
                 # Repeating the question back is not evidence of agreement.
                 p = min(p, ECHO_CAP)
-            judgment = PairJudgment(p, _relation(p, signals.reasons), float(sims[i, j]), signals.reasons)
+            judgment = PairJudgment(p, _relation(p, signals.reasons), signals.reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment
         return out
@@ -188,6 +190,22 @@ def _same_unread(question: str, a: str, b: str) -> bool:
 
 # A pair judge: (question, answer_a, answer_b) -> the model's raw one-word reply.
 PairJudge = Callable[[str, str, str], str]
+
+
+@runtime_checkable
+class TextJudge(Protocol):
+    """A model that judges in words: asked ``JUDGE_PROMPT``, it replies yes, no or
+    unrelated (any ``Provider`` is one; the engine awaits it on the caller's loop)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def complete(self, request: ChatRequest) -> Completion: ...
+
+
+# What the judge and hybrid backends accept as their judge: a ready backend (a graded
+# ``LogprobJudge``, a ``JudgeBackend``), a text judge model, or a pair-judge function.
+Judge = AgreementBackend | TextJudge | PairJudge
 
 JUDGE_PROMPT = (
     "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
@@ -228,7 +246,7 @@ class JudgeBackend:
         relations = {v[1] for v in verdicts}
         relation = relations.pop() if len(relations) == 1 else _relation(agreement, [])
         reasons = ["judge: answers cannot both be true"] if relation == "contradict" else []
-        judgment = PairJudgment(agreement, relation, None, reasons)
+        judgment = PairJudgment(agreement, relation, reasons)
         self._cache.put(key, judgment)
         return judgment
 
@@ -263,5 +281,5 @@ class HybridBackend:
             j = slow[pair]
             p = (1 - w) * f.agreement + w * j.agreement
             reasons = list(f.reasons) + (j.reasons if j.relation == "contradict" else [])
-            out[pair] = PairJudgment(p, _relation(p, reasons), f.similarity, reasons)
+            out[pair] = PairJudgment(p, _relation(p, reasons), reasons)
         return out

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from drux.consensus.backends import Judge
 from drux.consensus.engine import score_answers
 from drux.consensus.metrics import auroc
 from drux.errors import DruxError, InputError
@@ -149,7 +150,7 @@ def selective_accuracy(scores: list[float], correct: list[bool], share: float) -
 
 
 def eval_calibration(data_file: Path, answers_file: Path, *, limit: int | None = None,
-                     backend: str = "fast", judge: Any = None) -> dict[str, Any]:
+                     backend: str = "fast", judge: Judge | None = None) -> dict[str, Any]:
     """Score the recorded panels (run ``record_answers`` first) and report calibration."""
     questions = load_questions(data_file, limit)
     recorded = read_recorded(answers_file)

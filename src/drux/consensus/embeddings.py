@@ -157,11 +157,6 @@ class Embedder:
                 self._cache.popitem(last=False)
         return np.stack(rows)
 
-    def similarity(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        vectors = self.encode(texts)
-        sims: NDArray[np.float32] = vectors @ vectors.T
-        return sims
-
 
 _shared: Embedder | None = None
 _shared_lock = threading.Lock()

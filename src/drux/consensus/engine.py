@@ -6,7 +6,6 @@ import asyncio
 import unicodedata
 from collections.abc import Awaitable, Callable
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 
@@ -16,14 +15,17 @@ from drux.consensus.backends import (
     AgreementBackend,
     FastBackend,
     HybridBackend,
+    Judge,
     JudgeBackend,
     PairJudge,
     PairJudgment,
+    TextJudge,
 )
 from drux.consensus.claims import build_claims
+from drux.consensus.judge_local import ModelLoader, local_logprob_judge
 from drux.consensus.result import ConsensusResult, Contradiction
 from drux.errors import DruxError, InputError
-from drux.types import ChatRequest, Message, Provider
+from drux.types import ChatRequest, Completion, Message
 
 BACKENDS = ("fast", "judge", "hybrid")
 _fast_backends: dict[int, FastBackend] = {}
@@ -34,13 +36,11 @@ def fast_backend() -> FastBackend:
     return _fast_backends.setdefault(0, FastBackend())
 
 
-async def build_judge(provider: Provider) -> Any:
-    """The best judge a provider allows: graded log-odds when its model is loaded
-    in this process (it has ``load()``, as local models do), else the provider itself
-    (one-word replies through ``ascore_answers``)."""
-    if hasattr(provider, "load"):
-        from drux.consensus.judge_local import local_logprob_judge
-
+async def build_judge(provider: ModelLoader | TextJudge) -> AgreementBackend | TextJudge:
+    """The best judge a provider allows: graded log-odds when its model can be loaded
+    in this process (a ``ModelLoader``, as local models are), else the provider itself
+    as a text judge (one-word replies through ``ascore_answers``)."""
+    if isinstance(provider, ModelLoader):
         return await local_logprob_judge(provider)
     return provider
 
@@ -55,18 +55,24 @@ def _kinds(reasons: list[str]) -> list[str]:
     return list(dict.fromkeys(kinds)) or ["meaning"]
 
 
-def make_backend(backend: str, judge: Any) -> AgreementBackend:
+def make_backend(backend: str, judge: Judge | None) -> AgreementBackend:
     if backend == "fast":
         return fast_backend()
     if backend in ("judge", "hybrid"):
         if judge is None:
             raise InputError(f"the {backend} backend needs a judge model (configure one, or use --backend fast)")
-        if isinstance(judge, Provider):
-            judge = sync_provider_judge(judge)
-        # A ready backend (JudgeBackend, LogprobJudge) or a text judge callable.
-        llm = judge if hasattr(judge, "judge_pairs") else JudgeBackend(judge)
+        llm = judge_backend(judge)
         return llm if backend == "judge" else HybridBackend(fast_backend(), llm)
     raise InputError(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}")
+
+
+def judge_backend(judge: Judge) -> AgreementBackend:
+    """The agreement backend a judge stands for."""
+    if isinstance(judge, TextJudge):
+        return JudgeBackend(sync_provider_judge(judge))
+    if isinstance(judge, AgreementBackend):
+        return judge  # ready: a LogprobJudge, a JudgeBackend
+    return JudgeBackend(judge)
 
 
 def judge_request(question: str, a: str, b: str) -> ChatRequest:
@@ -74,8 +80,8 @@ def judge_request(question: str, a: str, b: str) -> ChatRequest:
     return ChatRequest(messages=[Message("user", prompt)], temperature=0.0, max_tokens=3)
 
 
-def sync_provider_judge(provider: Provider) -> PairJudge:
-    """Call an async Provider from synchronous scoring (only where no event loop runs)."""
+def sync_provider_judge(provider: TextJudge) -> PairJudge:
+    """Call an async text judge from synchronous scoring (only where no event loop runs)."""
 
     def ask(question: str, a: str, b: str) -> str:
         try:
@@ -144,7 +150,7 @@ def _blank(text: str) -> bool:
 
 
 def score_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                  backend: str = "fast", judge: Any = None) -> ConsensusResult:
+                  backend: str = "fast", judge: Judge | None = None) -> ConsensusResult:
     usable = validate(question, answers)
     if len(usable) < 2:
         got = "no successful answer" if not usable else "only one successful answer"
@@ -153,15 +159,15 @@ def score_answers(question: str, answers: dict[str, str], families: dict[str, st
 
 
 async def ascore_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                         backend: str = "fast", judge: Any = None,
+                         backend: str = "fast", judge: Judge | None = None,
                          synthesize: bool = False) -> ConsensusResult:
-    """Async twin for services: a Provider judge is awaited on the caller's event loop.
+    """Async twin for services: a text judge is awaited on the caller's event loop.
 
-    With ``synthesize`` and a Provider judge, the judge also writes the consensus
+    With ``synthesize`` and a text judge, the judge also writes the consensus
     answer from the largest cluster's answers (``consensus_kind == "synthesis"``).
     """
     usable = validate(question, answers)
-    if backend not in ("judge", "hybrid") or not isinstance(judge, Provider) or len(usable) < 2:
+    if backend not in ("judge", "hybrid") or not isinstance(judge, TextJudge) or len(usable) < 2:
         result = await asyncio.to_thread(score_answers, question, answers, families,
                                          backend=backend, judge=judge)
     else:
@@ -169,7 +175,7 @@ async def ascore_answers(question: str, answers: dict[str, str], families: dict[
         table = JudgeBackend(lambda q, a, b: replies[(a, b)])
         result = await asyncio.to_thread(score_answers, question, usable, families,
                                          backend=backend, judge=table)
-    if synthesize and isinstance(judge, Provider) and result.score is not None:
+    if synthesize and isinstance(judge, TextJudge) and result.score is not None:
         await _synthesize(judge, question, result, usable)
     return result
 
@@ -180,7 +186,7 @@ SYNTHESIS_PROMPT = (
 )
 
 
-async def _synthesize(judge: Provider, question: str, result: ConsensusResult,
+async def _synthesize(judge: TextJudge, question: str, result: ConsensusResult,
                       answers: dict[str, str]) -> None:
     group = result.clusters[0]
     listed = "\n".join(f"- {answers[m]}" for m in group)
@@ -196,7 +202,7 @@ async def _synthesize(judge: Provider, question: str, result: ConsensusResult,
         result.synthesized_by = judge.name
 
 
-async def _judge_replies(complete: Callable[[ChatRequest], Awaitable[Any]], question: str,
+async def _judge_replies(complete: Callable[[ChatRequest], Awaitable[Completion]], question: str,
                          texts: list[str]) -> dict[tuple[str, str], str]:
     pairs = {tuple(sorted((a, b))) for a, b in combinations(texts, 2) if a != b}
     replies: dict[tuple[str, str], str] = {}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from drux.consensus.backends import Judge
 from drux.consensus.engine import score_answers
 from drux.consensus.metrics import evaluate_task
 from drux.errors import InputError
@@ -68,7 +69,7 @@ def sample(items: list[dict[str, Any]], limit: int | None, seed: int = 0) -> lis
     return [items[i] for i in picked]
 
 
-def panel_score(question: str, answers: list[str], backend: str, judge: Any = None) -> float:
+def panel_score(question: str, answers: list[str], backend: str, judge: Judge | None = None) -> float:
     ids = [f"answer{i + 1}" for i in range(len(answers))]
     result = score_answers(question, dict(zip(ids, answers, strict=True)),
                            {m: m for m in ids}, backend=backend, judge=judge)
@@ -77,7 +78,7 @@ def panel_score(question: str, answers: list[str], backend: str, judge: Any = No
 
 
 def eval_agreement(data_dir: Path, backend: str = "fast", limit: int | None = None, *,
-                   split: str = "dev", judge: Any = None, tasks: tuple[str, ...] = TASKS,
+                   split: str = "dev", judge: Judge | None = None, tasks: tuple[str, ...] = TASKS,
                    bootstrap: int = 1000,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """AUROC (and the benchmark's other figures) for each task; ``limit`` samples items."""

@@ -7,19 +7,23 @@ both answers be true at the same time?" (asking "Do they contradict?" came out
 inverted for Qwen-1.5B, see ../shared/MODELS.md), the score is the log-odds of
 "yes" over "no" at the first answer token, averaged over both answer orders.
 
-Works with any provider that exposes ``async load()`` returning a loaded model
-with ``llm`` (a ``llama_cpp.Llama``), ``lock`` and ``chat_prompt(messages)``, as
-drux's local provider does.
+Works with any ``ModelLoader``: a provider whose ``async load()`` returns a
+``JudgeModel`` (a ``llama_cpp.Llama`` with its lock and chat template), as drux's
+local provider does.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from drux.consensus.backends import JudgmentCache, PairJudgment, each_pair
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 LOGPROB_PROMPT = (
     "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
@@ -33,12 +37,33 @@ YES = ("yes", "Yes", " yes", " Yes", "YES")
 NO = ("no", "No", " no", " No", "NO")
 
 
+class JudgeModel(Protocol):
+    """A model loaded in this process, read token by token: hold ``lock`` while using ``llm``."""
+
+    @property
+    def llm(self) -> Llama: ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Prompt tokens (and stop strings) from the model's own chat template."""
+        ...
+
+
+@runtime_checkable
+class ModelLoader(Protocol):
+    """A provider whose model can be loaded here and read directly (a local model)."""
+
+    async def load(self) -> JudgeModel: ...
+
+
 def _logsumexp(values: np.ndarray) -> float:
     top = float(values.max())
     return top + math.log(float(np.exp(values - top).sum()))
 
 
-def last_logits(llm: Any) -> np.ndarray:
+def last_logits(llm: Llama) -> np.ndarray:
     """The next-token logits after ``llm.eval`` (llama.cpp keeps the last row only)."""
     import llama_cpp
 
@@ -51,7 +76,7 @@ class LogprobJudge:
 
     name = "judge"
 
-    def __init__(self, loaded: Any, *, both_orders: bool = True, cache: JudgmentCache | None = None,
+    def __init__(self, loaded: JudgeModel, *, both_orders: bool = True, cache: JudgmentCache | None = None,
                  bias: float = DEV_BIAS, scale: float = DEV_SCALE) -> None:
         self._model = loaded
         self._both_orders = both_orders
@@ -90,7 +115,7 @@ class LogprobJudge:
         p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         relation = "agree" if p >= 0.5 else "contradict"
         reasons = [] if p >= 0.5 else ["judge: answers cannot both be true"]
-        judgment = PairJudgment(p, relation, None, reasons)
+        judgment = PairJudgment(p, relation, reasons)
         self._cache.put(key, judgment)
         return judgment
 
@@ -98,7 +123,7 @@ class LogprobJudge:
         return each_pair(self.judge_pair, question, answers)
 
 
-async def local_logprob_judge(provider: Any, **kw: Any) -> LogprobJudge:
+async def local_logprob_judge(provider: ModelLoader, **kw: Any) -> LogprobJudge:
     """Load (or reuse) a local provider's model and wrap it as a graded judge."""
     loaded = await provider.load()
     return LogprobJudge(loaded, **kw)

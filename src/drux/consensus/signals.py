@@ -13,7 +13,6 @@ Pure Python and regular expressions: fast, no model.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -60,10 +59,8 @@ STOPWORDS = frozenset(
     off again further once here both few own same too s t one ones because while during until
     against between through above below yes no not""".split()
 )
-# Certainty markers: "you may struggle to read" vs "you will go blind" differ in
-# commitment even when the words overlap.
-HEDGES = frozenset("""may might can could possibly depends depend likely often usually sometimes
-    probably generally vary varies some""".split())
+# Certainty markers: "you will go blind" commits more than "you may struggle to read"
+# even when the words overlap.
 ABSOLUTES = frozenset("always will all every definitely certainly must only never everyone".split())
 QUESTION_WORDS = STOPWORDS | {"happens", "happen", "called", "name", "real", "true", "actually"}
 
@@ -167,9 +164,7 @@ class AnswerView:
     asserted: frozenset[str]
     denied: frozenset[str]
     contrastive: bool = False
-    hedged: bool = False
     absolute: bool = False
-    n_words: int = 0
     quantities: tuple[Quantity, ...] = ()  # numbers with their units; ``numbers`` are their values
     names: dict[str, str] = field(default_factory=dict)  # entity key -> the name as written
 
@@ -223,9 +218,8 @@ def read_answer(text: str, question: str = "", q_terms: set[str] | None = None) 
         text=text, polarity=polarity, negated=negated or polarity == "no",
         abstains=bool(ABSTAIN.match(text)), numbers=frozenset(q.value for q in quantities),
         years=years, entities=frozenset(names), content=content, asserted=asserted, denied=denied,
-        contrastive=contrast is not None,
-        hedged=any(t in HEDGES for t in tokens), absolute=any(t in ABSOLUTES for t in tokens),
-        n_words=len(tokens), quantities=quantities, names=names,
+        contrastive=contrast is not None, absolute=any(t in ABSOLUTES for t in tokens),
+        quantities=quantities, names=names,
     )
 
 
@@ -246,9 +240,7 @@ class PairSignals:
     term_clash: int = 0  # terms asserted by one answer and denied by the other
     content_jaccard: float = 0.0
     abstain_any: bool = False
-    hedge_mismatch: bool = False
     absolute_mismatch: bool = False
-    length_gap: float = 0.0  # |log(1 + words_a) - log(1 + words_b)|
     reasons: list[str] = field(default_factory=list)
 
 
@@ -316,7 +308,5 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
         s.reasons.append(f"negation: one affirms, the other denies '{_as_written(term, a.text, b.text)}'")
     s.content_jaccard = _jaccard(a.content, b.content)
     s.abstain_any = a.abstains or b.abstains
-    s.hedge_mismatch = a.hedged != b.hedged
     s.absolute_mismatch = a.absolute != b.absolute
-    s.length_gap = abs(math.log1p(a.n_words) - math.log1p(b.n_words))
     return s

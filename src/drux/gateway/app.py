@@ -18,24 +18,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from drux.errors import DruxError, StoreError
 from drux.gateway.access import AccessControl, Caller
+from drux.gateway.asgi import Receive, Scope, Send
 from drux.gateway.errors import GatewayError, from_drux
 from drux.gateway.protocol import parse_chat
-from drux.gateway.routes import AdapterFactory, ModelDirectory
-from drux.gateway.settings import GatewaySettings
+from drux.gateway.routes import ModelDirectory
+from drux.gateway.settings import GatewaySettings, load_gateway_settings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
-from drux.gateway.usage import UsageRecorder
-from drux.providers._http import mask_secret
+from drux.gateway.usage import UsageLedger, UsageRecorder
+from drux.providers import ProviderFactory
+from drux.providers._secrets import mask_secret
 from drux.services import Services
 from drux.store.keys import ActiveKey, UsageRow
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("drux.gateway")
 
@@ -58,13 +55,14 @@ async def send_error(send: Send, err: GatewayError) -> None:
 
 class GatewayApp:
     def __init__(self, services: Services, settings: GatewaySettings, *,
-                 adapter_factory: AdapterFactory | None = None) -> None:
+                 adapter_factory: ProviderFactory | None = None) -> None:
         self.services = services
         self.settings = settings
         self.directory = ModelDirectory(services, settings, adapter_factory)
         self.access = AccessControl(self._load_keys, open_loopback=settings.open_loopback,
                                     refresh_seconds=settings.key_refresh_seconds)
         self.usage = UsageRecorder(self._write_usage, on_written=self.access.flushed)
+        self.ledger = UsageLedger(self.usage, self.access, self.directory.spec)
         self._timeout = services.settings.timeout
         self._secrets = _upstream_secrets(services)
         self._started: asyncio.Future[None] | None = None
@@ -217,7 +215,7 @@ class GatewayApp:
         except DruxError as err:
             raise from_drux(err) from None
         self.access.admit(caller, call.model)
-        exchange = Exchange(self, caller, call, provider, time.perf_counter())
+        exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter())
         try:
             if call.stream:
                 await respond_stream(exchange, send, receive)
@@ -280,10 +278,8 @@ def _upstream_secrets(services: Services) -> list[str]:
 
 
 def create_gateway_app(services: Services, settings: GatewaySettings | None = None, *,
-                       adapter_factory: AdapterFactory | None = None) -> GatewayApp:
+                       adapter_factory: ProviderFactory | None = None) -> GatewayApp:
     """The gateway ASGI app. ``settings`` default: ``[gateway]`` of drux.toml + environment."""
     if settings is None:
-        from drux.gateway.settings import load_gateway_settings
-
         settings = load_gateway_settings(services.settings)
     return GatewayApp(services, settings, adapter_factory=adapter_factory)

@@ -16,6 +16,7 @@ import orjson
 from drux.errors import (
     AllDeploymentsFailedError,
     BadRequestError,
+    CircuitOpenError,
     ContentFilteredError,
     ContextWindowExceededError,
     DruxError,
@@ -27,7 +28,6 @@ from drux.errors import (
     RateLimitError,
     UnknownModelError,
 )
-from drux.routing.breaker import CircuitOpenError
 
 
 class GatewayError(Exception):

@@ -13,25 +13,22 @@ statistics and upstream connection pools live as long as the gateway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from drux.catalog import Catalog
+from drux.catalog import Catalog, ModelSpec
 from drux.config import AppConfig
 from drux.errors import ConfigError, UnknownModelError
 from drux.gateway.errors import GatewayError
+from drux.gateway.settings import GatewaySettings
+from drux.gateway.upstream import LeanOpenAIChat
+from drux.providers import ProviderFactory, build_provider
+from drux.routing import build_route
 from drux.routing.fallback import FallbackProvider
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec
-    from drux.gateway.settings import GatewaySettings
-    from drux.services import Services
-    from drux.types import Provider
-
-AdapterFactory = Callable[["ModelSpec", AppConfig], "Provider"]
+from drux.services import Services
+from drux.types import Provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +43,14 @@ class PublicModel:
                 "drux": {"kind": self.kind, "members": list(self.members)}}
 
 
-def default_adapter_factory(lean_openai: bool) -> AdapterFactory:
+def default_adapter_factory(lean_openai: bool) -> ProviderFactory:
     """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked."""
-    from drux.providers import build_provider
-
     if not lean_openai:
         return build_provider
 
     def build(spec: ModelSpec, config: AppConfig) -> Provider:
         vendor = config.catalog.vendor(spec.vendor)
         if vendor.protocol == "openai":
-            from drux.gateway.upstream import LeanOpenAIChat
-
             return LeanOpenAIChat(spec, vendor, config.require_key(vendor),
                                   config.settings.timeout)
         return build_provider(spec, config)
@@ -67,7 +60,7 @@ def default_adapter_factory(lean_openai: bool) -> AdapterFactory:
 
 class ModelDirectory:
     def __init__(self, services: Services, settings: GatewaySettings,
-                 adapter_factory: AdapterFactory | None = None) -> None:
+                 adapter_factory: ProviderFactory | None = None) -> None:
         self._services = services
         self._own_routes = adapter_factory is not None or settings.lean_openai
         self._factory = adapter_factory or default_adapter_factory(settings.lean_openai)
@@ -156,8 +149,6 @@ class ModelDirectory:
     def _build(self, name: str) -> Provider:
         if not self._own_routes and self.public[name].kind == "model":
             return self._services.provider(name)
-        from drux.routing import build_route
-
         return build_route(name, self._config, self._services.health,
                            provider_factory=self._factory)
 

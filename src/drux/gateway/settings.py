@@ -30,7 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from drux.config import Settings
+from drux.config import Settings, _read_toml  # one reader: undecodable or too deep files included
 from drux.errors import ConfigError
 
 
@@ -60,8 +60,6 @@ class GatewaySettings(BaseSettings):
 def _table(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    from drux.config import _read_toml  # one reader: undecodable or too deep files included
-
     table = _read_toml(path).get("gateway", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [gateway] must be a table")

@@ -16,19 +16,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drux.errors import DruxError, StreamInterruptedError
 from drux.gateway.access import Caller
-from drux.gateway.errors import GatewayError, from_drux
+from drux.gateway.asgi import Receive, Send
+from drux.gateway.errors import from_drux
 from drux.gateway.protocol import ChatCall, ChunkEncoder, completion_body, new_id
-from drux.store.keys import UsageRow
+from drux.gateway.usage import UsageLedger
 from drux.types import Chunk, Completion, Provider, Usage
-
-if TYPE_CHECKING:
-    from drux.gateway.app import GatewayApp, Receive, Send
 
 log = logging.getLogger("drux.gateway")
 
@@ -39,7 +37,10 @@ _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
 
 @dataclass(slots=True)
 class Exchange:
-    app: GatewayApp
+    """One chat call in flight: who asked what, where it went, and where it is booked."""
+
+    ledger: UsageLedger
+    redact: Callable[[str], str]  # masks upstream keys in error messages sent to the client
     caller: Caller
     call: ChatCall
     provider: Provider
@@ -55,20 +56,8 @@ class Exchange:
 
     def record(self, status: int, usage: Usage | None, answered_by: str | None = None) -> None:
         """Queue the usage row and charge the key (no I/O here)."""
-        cost = 0.0
-        tokens = 0
-        if usage is not None:
-            tokens = usage.input_tokens + usage.output_tokens
-            spec = self.app.directory.spec(answered_by or self.call.model)
-            if spec is not None:
-                cost = spec.cost(usage.input_tokens, usage.output_tokens)
-        self.app.access.charge(self.caller, tokens, cost)
-        self.app.usage.add(UsageRow(
-            key_id=self.caller.key_id, model=self.call.model, deployment=self.deployment,
-            status=status, input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0, cost_usd=cost,
-            latency_ms=(time.perf_counter() - self.started) * 1000,
-            created_at=datetime.now(UTC)))
+        self.ledger.book(self.caller, self.call.model, self.deployment, status, usage,
+                         answered_by, self.started)
 
 
 async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
@@ -227,7 +216,7 @@ async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: C
                 await pump
     status = 200
     if box.error is not None:
-        mapped = from_drux(box.error, ex.app.redact)
+        mapped = from_drux(box.error, ex.redact)
         status = mapped.status
         data += encoder.error(mapped)
     elif ex.call.include_usage:
@@ -236,5 +225,3 @@ async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: C
     ex.record(status, box.usage, encoder.model)
     await send({"type": "http.response.body", "body": data + encoder.done(), "more_body": False})
 
-
-__all__ = ["Exchange", "GatewayError", "respond_json", "respond_stream"]

@@ -16,28 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from drux.gateway._http1 import Pool, UpstreamTransportError, _Conn
-from drux.providers._http import (
-    answer_text,
-    boundary,
-    ended_early,
-    guard_stream,
-    shape_error,
-    short,
-    usage_of,
-    without_secret,
-)
+from drux.providers._boundary import boundary, ended_early, guard_stream, shape_error, short
+from drux.providers._secrets import without_secret
+from drux.providers._wire import answer_text, usage_of
 from drux.providers.openai import OpenAIChat
 from drux.types import ChatRequest, Chunk, Completion, Usage
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 

@@ -2,17 +2,22 @@
 
 ``build_provider`` picks the adapter from the vendor's ``protocol`` (data in the
 catalog), importing the module lazily so ``drux --help`` never loads an SDK.
+What the SDK adapters share: ``_boundary`` (mapping what an SDK raises into the
+error tree), ``_secrets`` (masking an echoed key), ``_wire`` (the request with
+the model's defaults, token counts).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec
-    from drux.config import AppConfig
-    from drux.types import Provider
+from drux.catalog import ModelSpec
+from drux.config import AppConfig
+from drux.types import Provider
+
+# What builds a model's provider: ``build_provider``, or a fake in tests.
+ProviderFactory = Callable[[ModelSpec, AppConfig], Provider]
 
 # protocol -> "module:factory"; each factory is ``(spec, vendor, config) -> Provider``.
 _ADAPTERS = {

@@ -14,8 +14,10 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
@@ -31,25 +33,19 @@ from drux.errors import (
     ServerError,
     error_from_status,
 )
-from drux.providers._http import (
-    answer_text,
+from drux.providers._boundary import (
     boundary,
-    drop_none,
     ended_early,
     guard_stream,
-    resolve,
     retry_after_seconds,
     shape_error,
     short,
     transport_error,
     wait_seconds,
-    without_secret,
 )
+from drux.providers._secrets import without_secret
+from drux.providers._wire import answer_text, drop_none, resolve
 from drux.types import ChatRequest, Chunk, Completion, Usage
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 # Documented google.rpc status -> drux error.
 _STATUSES: dict[str, type[ProviderError]] = {

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drux.catalog import ModelSpec, VendorSpec
+from drux.config import AppConfig
 from drux.errors import (
     AuthenticationError,
     ContentFilteredError,
@@ -26,25 +28,18 @@ from drux.errors import (
     ServerError,
     error_from_status,
 )
-from drux.providers._http import (
-    answer_text,
+from drux.providers._boundary import (
     boundary,
-    drop_none,
     ended_early,
     guard_stream,
-    resolve,
     retry_after_seconds,
     shape_error,
     short,
     transport_error,
-    usage_of,
-    without_secret,
 )
+from drux.providers._secrets import without_secret
+from drux.providers._wire import answer_text, drop_none, resolve, usage_of
 from drux.types import ChatRequest, Chunk, Completion, Usage
-
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec, VendorSpec
-    from drux.config import AppConfig
 
 
 class OpenAIChat:

@@ -14,18 +14,13 @@ One ``HealthRegistry`` (health.py) is shared by all routes and read by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from drux.errors import ConfigError
-from drux.providers import build_provider
-from drux.routing.breaker import (
-    BreakerPolicy,
-    BreakerProvider,
-    BreakerState,
-    CircuitBreaker,
-    CircuitOpenError,
-)
+from drux.catalog import ModelSpec
+from drux.config import AppConfig
+from drux.errors import CircuitOpenError, ConfigError
+from drux.providers import ProviderFactory, build_provider
+from drux.routing.breaker import BreakerPolicy, BreakerProvider, BreakerState, CircuitBreaker
 from drux.routing.fallback import Deployment, FallbackProvider
 from drux.routing.health import HealthRegistry
 from drux.routing.hedge import HedgePolicy
@@ -33,20 +28,12 @@ from drux.routing.policy import RoutingPolicy
 from drux.routing.probe import HealthProber, ProbePolicy
 from drux.routing.retry import RetryingProvider, RetryPolicy
 
-if TYPE_CHECKING:
-    from drux.catalog import ModelSpec
-    from drux.config import AppConfig
-    from drux.types import Provider
-
 __all__ = [
     "BreakerPolicy", "BreakerProvider", "BreakerState", "CircuitBreaker", "CircuitOpenError",
     "Deployment", "FallbackProvider", "HealthProber", "HealthRegistry", "HedgePolicy",
     "ProbePolicy", "RetryPolicy", "RetryingProvider", "RoutingPolicy", "build_route", "chain_for",
     "deployment_name", "probe_targets",
 ]
-
-ProviderFactory = Callable[["ModelSpec", "AppConfig"], "Provider"]
-
 
 def deployment_name(spec: ModelSpec) -> str:
     return f"{spec.vendor}:{spec.id}"

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -28,6 +28,7 @@ from pydantic.dataclasses import dataclass
 from drux.errors import (
     AuthenticationError,
     BadRequestError,
+    CircuitOpenError,
     DruxError,
     ModelNotFoundError,
     PermissionDeniedError,
@@ -39,9 +40,6 @@ from drux.routing._streams import aclose_quietly
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, CountFromZero, Fraction, Seconds
 
-if TYPE_CHECKING:
-    from drux.routing.health import HealthRegistry
-
 # A model withdrawn or denied for us will not come back in seconds.
 HARD_FAILURES: tuple[type[ProviderError], ...] = (
     ModelNotFoundError, PermissionDeniedError, AuthenticationError,
@@ -52,18 +50,6 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
-
-
-class CircuitOpenError(ProviderError):
-    """The deployment's breaker is open: the call was refused without a network request."""
-
-    code = "circuit_open"
-    default_status = 503
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
@@ -204,6 +190,19 @@ class CircuitBreaker:
         self._probe_started = None
 
 
+class HealthLog(Protocol):
+    """Where a guarded deployment reports how its calls went (the ``HealthRegistry``)."""
+
+    def record_success(self, name: str, *, latency: float | None = None,
+                       ttft: float | None = None) -> None: ...
+
+    def record_ttft(self, name: str, ttft: float) -> None: ...
+
+    def record_failure(self, name: str, error: DruxError) -> None: ...
+
+    def note_unavailable(self, name: str, error: DruxError) -> None: ...
+
+
 def _as_provider_error(exc: Exception, name: str) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
@@ -223,7 +222,7 @@ class BreakerProvider:
     """
 
     def __init__(self, inner: Provider, breaker: CircuitBreaker, *,
-                 registry: HealthRegistry | None = None, name: str | None = None,
+                 registry: HealthLog | None = None, name: str | None = None,
                  idle_timeout: float | None = None, attempt_timeout: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._inner = inner

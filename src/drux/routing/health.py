@@ -17,12 +17,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drux.errors import DruxError
-
-if TYPE_CHECKING:
-    from drux.routing.breaker import BreakerPolicy, CircuitBreaker
+from drux.routing.breaker import BreakerPolicy, CircuitBreaker
 
 
 def percentile(values: list[float] | deque[float], q: float) -> float | None:
@@ -86,8 +84,6 @@ class HealthRegistry:
     def breaker(self, name: str, policy: BreakerPolicy,
                 clock: Callable[[], float] = time.monotonic) -> CircuitBreaker:
         """The one breaker of a deployment, created on first use with ``policy``."""
-        from drux.routing.breaker import CircuitBreaker
-
         existing = self._breakers.get(name)
         if existing is None:
             existing = CircuitBreaker(name, policy, clock=clock)

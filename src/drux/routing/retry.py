@@ -22,9 +22,8 @@ from typing import TypeVar
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from drux.errors import ProviderError, ProviderTimeoutError
+from drux.errors import CircuitOpenError, ProviderError, ProviderTimeoutError
 from drux.routing._streams import aclose_quietly, read_until_visible
-from drux.routing.breaker import CircuitOpenError
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, Seconds
 

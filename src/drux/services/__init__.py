@@ -8,19 +8,29 @@ local weights stay loaded across asks) and the routing health registry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from drux.catalog import ModelSpec
 from drux.config import AppConfig, Settings, is_header_safe, load_config
 from drux.errors import DruxError, InputError
+from drux.providers import ProviderFactory, build_provider
+from drux.routing import (
+    FallbackProvider,
+    HealthProber,
+    HealthRegistry,
+    ProbePolicy,
+    RoutingPolicy,
+    build_route,
+    probe_targets,
+)
+from drux.types import Provider
+from drux.weights import status as weights_status  # drux.services.status is a submodule
 
 if TYPE_CHECKING:
-    from drux.catalog import ModelSpec
+    # Imported when first used (``Services.store``): SQLAlchemy takes about a third of a
+    # second to import, and most commands never open the store.
     from drux.store import Store
-    from drux.types import Provider
-
-ProviderFactory = Callable[["ModelSpec", AppConfig], "Provider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +60,11 @@ class Resolution:
 
 class Services:
     def __init__(self, config: AppConfig, *, provider_factory: ProviderFactory | None = None,
-                 health: Any = None) -> None:
+                 health: HealthRegistry | None = None) -> None:
         self.config = config
         self._store: Store | None = None
         self._providers: dict[str, Provider] = {}
         self._provider_factory = provider_factory
-        from drux.routing.health import HealthRegistry
-        from drux.routing.policy import RoutingPolicy
-
         self.routing_policy = RoutingPolicy.from_dict(config.routing)
         self.health: HealthRegistry = health if health is not None else HealthRegistry()
 
@@ -88,9 +95,7 @@ class Services:
         """Whether a model can be asked now, and if not, what to do about it."""
         vendor = self.config.catalog.vendor(spec.vendor)
         if spec.weights is not None:
-            from drux.weights import status
-
-            st = status(spec.weights, self.settings.models_dir)
+            st = weights_status(spec.weights, self.settings.models_dir)
             return st.ready, ("weights verified" if st.ready else f"weights {st.reason}")
         key = self.config.api_key(vendor)
         if vendor.key_required and not key:
@@ -154,27 +159,19 @@ class Services:
 
     def unrouted_provider(self, spec: ModelSpec) -> Provider:
         """The model's own adapter, without routing (a judge must not be substituted)."""
-        from drux.providers import build_provider
-
         return (self._provider_factory or build_provider)(spec, self.config)
 
     def _build(self, spec: ModelSpec) -> Provider:
         """Every model is routed: its adapter wrapped in breaker, retry, fallback and hedge."""
-        from drux.providers import build_provider
-        from drux.routing import build_route
-
         factory = self._provider_factory or build_provider
         route: Provider = build_route(spec.id, self.config, self.health,
                                       provider_factory=factory, policy=self.routing_policy)
         return route
 
-    def health_prober(self) -> Any:
+    def health_prober(self) -> HealthProber | None:
         """A prober over every usable model's deployments, or ``None`` when probes are off."""
         if self.settings.probe_interval <= 0:
             return None
-        from drux.routing import FallbackProvider, probe_targets
-        from drux.routing.probe import HealthProber, ProbePolicy
-
         routes = [self.provider(spec.id) for spec in self.config.catalog.models.values()
                   if self.readiness(spec)[0]]
         policy = ProbePolicy(interval=self.settings.probe_interval,

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fastapi import HTTPException
+
 from drux.errors import DruxError
 from drux.records import AnswerStatus, AskStatus
 from drux.services import Services
@@ -147,6 +149,20 @@ class AskRunner:
             run.publish({"type": "done", "ask_id": ask_id, "status": status})
             run.close()
         return Stopped(ask_id, stopped=True, status=final_status(run.events) or AskStatus.PARTIAL)
+
+    async def stop(self, ask_id: str) -> Stopped:
+        """What the Stop button and the cancel endpoint both do: stop this server's run, or
+        report how the stored ask ended (404 for an unknown id, 409 for an ask another
+        process runs)."""
+        stopped = await self.cancel(ask_id)
+        if stopped is not None:
+            return stopped
+        record = await asyncio.to_thread(self._services.store.asks.get, ask_id)
+        if record is None:
+            raise HTTPException(404, "no ask with this id")
+        if record.status == AskStatus.RUNNING:  # another process runs it (drux ask, a server)
+            raise HTTPException(409, "this ask runs in another process; it can only be stopped there")
+        return Stopped(ask_id, stopped=False, status=record.status)
 
     def _settle(self, ask_id: str) -> AskStatus:
         """An ask that broke after its answers (e.g. while scoring) must not stay "running"."""

@@ -7,19 +7,15 @@ stay as they are, unfinished ones keep their text marked "partial", and the ask 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from fastapi import HTTPException
 
 from drux.errors import DruxError
 from drux.records import AnswerStatus, AskStatus
 
 if TYPE_CHECKING:
     from drux.store.asks import AskRepository
-    from drux.web.runner import AskRunner
 
 FINAL_ANSWER_STATUSES = frozenset({AnswerStatus.DONE, AnswerStatus.FAILED})
 
@@ -55,16 +51,3 @@ def stopped_record(repo: AskRepository, ask_id: str) -> AskStatus:
     except DruxError:  # the database is busy or gone: the followers still hear the end
         pass
     return AskStatus.PARTIAL
-
-
-async def stop_ask(runner: AskRunner, repo: AskRepository, ask_id: str) -> Stopped:
-    """What the Stop button and the cancel endpoint both do (404 for an unknown id)."""
-    stopped = await runner.cancel(ask_id)
-    if stopped is not None:
-        return stopped
-    record = await asyncio.to_thread(repo.get, ask_id)
-    if record is None:
-        raise HTTPException(404, "no ask with this id")
-    if record.status == AskStatus.RUNNING:  # another process runs it (drux ask, another server)
-        raise HTTPException(409, "this ask runs in another process; it can only be stopped there")
-    return Stopped(ask_id, stopped=False, status=record.status)

@@ -27,7 +27,6 @@ from drux.web.schemas import (
     ErrorPublic,
     StatusPublic,
 )
-from drux.web.stopping import stop_ask
 
 router = APIRouter(prefix="/api", tags=["api"], responses={
     404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}, 429: {"model": ErrorPublic}})
@@ -122,7 +121,7 @@ async def api_cancel_ask(ask_id: str, request: Request, services: ServicesDep,
                          runner: RunnerDep, _origin: SameOrigin) -> AskStopped:
     """Cancels the models still answering; what they sent is kept and the ask is saved
     `partial` (followers get a `done` event). An ask that has ended is left as it is."""
-    stopped = await stop_ask(runner, services.store.asks, ask_id)
+    stopped = await runner.stop(ask_id)
     return AskStopped(id=ask_id, stopped=stopped.stopped, status=stopped.status,
                       url=str(request.url_for("api_get_ask", ask_id=ask_id)))
 

@@ -26,7 +26,6 @@ from drux.web.deps import (
     limit_asks,
 )
 from drux.web.ratelimit import RateLimited
-from drux.web.stopping import stop_ask
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 if TYPE_CHECKING:
@@ -196,7 +195,7 @@ async def result_page(ask_id: str, request: Request, services: ServicesDep, hub:
 async def result_stop(ask_id: str, request: Request, services: ServicesDep, runner: RunnerDep,
                       _origin: SameOrigin) -> Response:
     """The Stop button without JavaScript: stop, then show the result as it ended."""
-    await stop_ask(runner, services.store.asks, ask_id)
+    await runner.stop(ask_id)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
