@@ -6,8 +6,8 @@ gateway reach a vendor the same way.
   the variables as the standard library reads them (lower case wins over upper case).
 - ``no_proxy``: comma-separated; ``*`` is every host; an IP address or ``localhost``
   matches that host only; a name matches itself and its subdomains (``.example.com``
-  only the subdomains); ``host:port`` that port only; ``scheme://host`` that host for that
-  scheme only. A CIDR range is compared by its first address, as httpx does.
+  only the subdomains, as ``*.example.com``); ``host:port`` that port only;
+  ``scheme://host`` that host for that scheme only; ``10.0.0.0/8`` the addresses in it.
 - Only ``http://`` proxies are supported; another scheme (``https://``, ``socks5://``)
   is refused with a one-line error rather than ignored.
 """
@@ -19,6 +19,8 @@ import urllib.request
 from base64 import b64encode
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class ProxyError(ValueError):
@@ -78,23 +80,29 @@ def _matches(entry: str, scheme: str, host: str, port: int) -> bool:
     want_scheme, _, entry = entry.rpartition("://")
     if want_scheme and want_scheme not in (scheme, "all"):
         return False
-    address = _address(entry)
-    if address is not None:
-        return host == address
+    network = _network(entry)
+    if network is not None:
+        try:
+            return ipaddress.ip_address(host) in network
+        except ValueError:
+            return False
+    if "/" in entry:
+        return False  # not a name: ignored, as httpx ignores it
     name, _, want_port = entry.lower().partition(":")
-    if want_port and want_port != str(port):
+    # httpx drops a URL's default port before comparing, so "host:443" never matches https.
+    if (want_port and want_port != str(port)) or want_port == str(_DEFAULT_PORTS.get(scheme)):
         return False
     if want_scheme or name == "localhost":
         return host == name
-    if name.startswith("."):
-        return host.endswith(name)
+    if name.startswith(("*.", ".")):
+        return host.endswith(name.lstrip("*"))
     return host == name or host.endswith("." + name)
 
 
-def _address(entry: str) -> str | None:
-    """The IP address an entry names (``10.0.0.1``, ``10.0.0.0/8``, ``::1``, ``[::1]``), else None."""
-    text = entry.split("/")[0].strip("[]")
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The addresses an entry names (``10.0.0.1``, ``10.0.0.0/8``, ``::1``, ``[::1]``), else None."""
+    address, slash, prefix = entry.partition("/")
     try:
-        return str(ipaddress.ip_address(text))
+        return ipaddress.ip_network(f"{address.strip('[]')}{slash}{prefix}", strict=False)
     except ValueError:
         return None
