@@ -348,7 +348,9 @@ class Pool:
 
         A pooled connection that turns out to be closed before answering anything
         is replaced once by a fresh one (the upstream closed it while idle)."""
-        conn = await self._acquire()
+        conn = self._take_idle()
+        if conn is None and not self._reserve():
+            conn = await self._wait()  # the cap is reached: a connection, or a slot, once freed
         if conn is not None:
             try:
                 await conn.send(raw)
@@ -373,16 +375,23 @@ class Pool:
             raise
         return Response(self, conn)
 
-    async def _acquire(self) -> _Conn | None:
-        """A live idle connection, or None: a slot to open a new one (waits for either)."""
+    def _take_idle(self) -> _Conn | None:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
             self._open -= 1
+        return None
+
+    def _reserve(self) -> bool:
+        """Count a connection about to be opened, if the cap allows one more."""
         if self._open < self._max_connections:
             self._open += 1
-            return None
+            return True
+        return False
+
+    async def _wait(self) -> _Conn | None:
+        """A connection handed over by ``put_back``, or None: a slot to open a new one."""
         waiter: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
