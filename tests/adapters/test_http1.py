@@ -139,6 +139,13 @@ async def _huge_length(writer: Any) -> None:
         await writer.drain()
 
 
+async def _unframed(writer: Any) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")  # ends at the close, which never comes
+    while True:
+        writer.write(b"w" * 65536)
+        await writer.drain()
+
+
 async def _endless_head(writer: Any) -> None:
     writer.write(b"HTTP/1.1 200 OK\r\n")
     while True:
@@ -146,7 +153,8 @@ async def _endless_head(writer: Any) -> None:
         await writer.drain()
 
 
-@pytest.mark.parametrize("answer", [_endless, _huge_length], ids=["endless", "huge-length"])
+@pytest.mark.parametrize("answer", [_endless, _huge_length, _unframed],
+                         ids=["endless", "huge-length", "unframed"])
 async def test_a_body_over_the_cap_is_an_error(server: Server, answer: Any) -> None:
     server.add(Answer(answer))
     pool = Pool(server.url, max_body=300_000)

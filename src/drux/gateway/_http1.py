@@ -117,8 +117,8 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._complete:
-            return
+        if self._complete or self._error is not None:
+            return  # ended, or already failed (a close we made after an error, say)
         if exc is None and self._head_done and self._ends_at_close():
             self._complete = True  # the body was framed by the end of the connection
             self._wake()
