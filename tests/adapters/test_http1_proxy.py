@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from gateway_kit import running_gateway
 from http1_kit import Server, ok_json, tls_contexts
 from test_http1 import fetch
 
@@ -21,6 +23,8 @@ from drux.gateway._http1 import Pool, ProxyError, UpstreamTransportError
 from drux.gateway._proxy import _bypassed
 from drux.gateway.upstream import LeanOpenAIChat
 from drux.types import ChatRequest, Message
+
+from fakes import FakeServer
 
 _VARS = ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "REQUEST_METHOD"]
 
@@ -172,6 +176,19 @@ def test_a_proxy_scheme_the_client_cannot_use_is_refused_in_one_line(
     spec = ModelSpec(id="m", vendor="v", upstream="m", family="fake")
     with pytest.raises(ConfigError, match="v:m: the https_proxy/all_proxy setting names a"):
         LeanOpenAIChat(spec, vendor, "sk-test-key-123456", 5.0)
+
+
+def test_the_gateway_answers_a_typed_503_when_the_proxy_cannot_be_used(
+        fake_llm: FakeServer, drux_env: Path, no_proxy_settings: pytest.MonkeyPatch) -> None:
+    no_proxy_settings.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
+    body = {"model": "m-solo", "messages": [{"role": "user", "content": "hi"}]}
+    with running_gateway(fake_llm, drux_env) as gw, \
+            httpx.Client(trust_env=False, timeout=20) as client:  # the test's own calls: direct
+        r = client.post(f"{gw.base_url}/chat/completions", json=body)
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "model_unavailable" and "http:// proxies only" in error["message"]
+    assert fake_llm.requests == []
 
 
 @pytest.mark.parametrize(("no_proxy", "scheme", "host", "port", "bypassed"), [

@@ -4,7 +4,7 @@ Modules: ``app`` (ASGI entry, lifecycle, request flow), ``protocol`` (parse and
 encode the OpenAI wire), ``streaming`` (JSON and SSE answers, usage rows),
 ``access`` (keys, rate limits, budgets), ``usage`` (batched usage writes),
 ``routes`` (public names and groups to routed providers), ``errors`` (OpenAI
-error JSON), ``upstream`` + ``_http1`` (the lean OpenAI-wire client),
+error JSON), ``upstream`` + ``_http1`` + ``_proxy`` (the lean OpenAI-wire client),
 ``settings`` (``[gateway]`` in drux.toml).
 """
 
