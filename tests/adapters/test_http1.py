@@ -211,6 +211,17 @@ async def test_keep_alive_connections_are_reused(server: Server) -> None:
     pool.close()
 
 
+async def test_a_connection_in_use_when_the_pool_closes_is_closed_on_its_return(
+        server: Server) -> None:
+    server.add(ok_json())
+    pool = Pool(server.url)
+    response = await pool.request(pool.head("POST", "/v1/x") + b"Content-Length: 0\r\n\r\n")
+    await response.read()
+    pool.close()
+    response.release()  # it was kept idle, open, after the pool had closed
+    assert response._conn.closed and not pool._idle  # type: ignore[attr-defined]
+
+
 async def test_requests_beyond_the_cap_wait_for_a_free_connection(server: Server) -> None:
     gate = asyncio.Event()
     server.add(Answer(ok_json(), hold=gate))

@@ -331,6 +331,7 @@ class Pool:
         self._max_connections = max_connections
         self._max_body = max_body
         self._open = 0  # connections open or being opened, idle ones included
+        self._closed = False
         self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
 
     def head(self, method: str, path: str) -> bytes:
@@ -409,7 +410,7 @@ class Pool:
 
     def put_back(self, conn: _Conn) -> None:
         """Take back a connection: kept if its response was read to the end, else closed."""
-        if conn.finished and conn.reusable and not conn.closed:
+        if conn.finished and conn.reusable and not conn.closed and not self._closed:
             self._give(conn)
         else:
             conn.close()
@@ -479,6 +480,8 @@ class Pool:
             raise
 
     def close(self) -> None:
+        """Close the idle connections; those in use are closed when they come back."""
+        self._closed = True
         for conn in self._idle:
             conn.close()
         self._open -= len(self._idle)
