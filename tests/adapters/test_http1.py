@@ -12,7 +12,7 @@ from http1_kit import Answer, Server, ok_json
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import MalformedResponseError, RateLimitError
-from drux.gateway._http1 import Pool, ResponseTooLarge, UpstreamTransportError
+from drux.gateway._http1 import Pool, Pools, ResponseTooLarge, UpstreamTransportError
 from drux.gateway.upstream import LeanOpenAIChat
 from drux.providers.openai import OpenAIChat
 from drux.types import ChatRequest, Message
@@ -262,3 +262,29 @@ async def test_a_connection_refused_is_a_transport_error() -> None:
     with pytest.raises(UpstreamTransportError, match=r"cannot connect to 127\.0\.0\.1") as info:
         await fetch(pool)
     assert not info.value.connected and pool._open == 0  # type: ignore[attr-defined]
+
+
+_ANSWER = (b'{"id": "x", "choices": [{"index": 0, "finish_reason": "stop", '
+           b'"message": {"role": "assistant", "content": "hi"}}]}')
+
+
+async def test_adapters_given_shared_pools_share_connections_per_host(server: Server) -> None:
+    # The cap was per adapter: each model (and each route using it) had a pool of its own.
+    server.add(ok_json(_ANSWER))
+    pools = Pools(max_connections=1)
+    made = []
+    for model in ("m1", "m2"):
+        vendor = VendorSpec(f"v-{model}", "openai", "fake", server.url + "/")
+        spec = ModelSpec(id=model, vendor=vendor.name, upstream=model, family="fake")
+        made.append(LeanOpenAIChat(spec, vendor, "sk-test-key-123456", 5.0, pools))
+    assert made[0]._pool is made[1]._pool  # type: ignore[attr-defined]
+    for lean in made * 2:
+        assert (await lean.complete(ChatRequest(messages=[Message("user", "hi")]))).text == "hi"
+    assert server.connections == 1 and len(server.requests) == 4
+    assert server.requests[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    for lean in made:
+        await lean.aclose()  # shared: left to their owner
+    pool = made[0]._pool  # type: ignore[attr-defined]
+    assert len(pool._idle) == 1
+    pools.close()
+    assert not pool._idle

@@ -27,13 +27,14 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
 
 from drux.gateway._proxy import Proxy, ProxyError, proxy_for
 
-__all__ = ["Headers", "Pool", "ProxyError", "Response", "ResponseTooLarge",
+__all__ = ["Headers", "Pool", "Pools", "ProxyError", "Response", "ResponseTooLarge",
            "UpstreamTransportError"]
 
 MAX_HEAD = 64 * 1024
@@ -319,7 +320,6 @@ class Pool:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.base_path = parts.path.rstrip("/")
         tls = parts.scheme == "https"
         self._ssl = (ssl_context or ssl.create_default_context()) if tls else None
         name = f"[{self.host}]" if ":" in self.host else self.host
@@ -486,3 +486,26 @@ class Pool:
             conn.close()
         self._open -= len(self._idle)
         self._idle.clear()
+
+
+class Pools:
+    """One ``Pool`` per origin for every adapter that shares this object (the gateway's
+    routes), so the connection cap holds per host, not per model: a deployment used by
+    several routes, or several models of one vendor, draw on the same connections."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._by_origin: dict[tuple[str, str, int | None], Pool] = {}
+
+    def get(self, base_url: str) -> Pool:
+        parts = urlsplit(base_url)
+        origin = (parts.scheme, (parts.hostname or "").lower(), parts.port)
+        pool = self._by_origin.get(origin)
+        if pool is None:
+            pool = self._by_origin[origin] = Pool(base_url, **self._options)
+        return pool
+
+    def close(self) -> None:
+        for pool in self._by_origin.values():
+            pool.close()
+        self._by_origin.clear()

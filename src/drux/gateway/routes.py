@@ -26,6 +26,7 @@ from drux.gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from drux.catalog import ModelSpec
+    from drux.gateway._http1 import Pools
     from drux.gateway.settings import GatewaySettings
     from drux.services import Services
     from drux.types import Provider
@@ -45,8 +46,9 @@ class PublicModel:
                 "drux": {"kind": self.kind, "members": list(self.members)}}
 
 
-def default_adapter_factory(lean_openai: bool) -> AdapterFactory:
-    """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked."""
+def default_adapter_factory(lean_openai: bool, pools: Pools | None = None) -> AdapterFactory:
+    """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked,
+    drawing on ``pools`` (connections per host shared by every route) when given."""
     from drux.providers import build_provider
 
     if not lean_openai:
@@ -58,7 +60,7 @@ def default_adapter_factory(lean_openai: bool) -> AdapterFactory:
             from drux.gateway.upstream import LeanOpenAIChat
 
             return LeanOpenAIChat(spec, vendor, config.require_key(vendor),
-                                  config.settings.timeout)
+                                  config.settings.timeout, pools)
         return build_provider(spec, config)
 
     return build
@@ -69,7 +71,13 @@ class ModelDirectory:
                  adapter_factory: AdapterFactory | None = None) -> None:
         self._services = services
         self._own_routes = adapter_factory is not None or settings.lean_openai
-        self._factory = adapter_factory or default_adapter_factory(settings.lean_openai)
+        self._pools: Pools | None = None
+        if adapter_factory is None and settings.lean_openai:
+            from drux.gateway._http1 import Pools
+
+            self._pools = Pools()
+        self._factory = adapter_factory or default_adapter_factory(settings.lean_openai,
+                                                                   self._pools)
         catalog = services.config.catalog
         names = settings.models
         if names is None:
@@ -143,3 +151,5 @@ class ModelDirectory:
         self._routes.clear()
         for route in own:
             await route.aclose()
+        if self._pools is not None:
+            self._pools.close()

@@ -17,11 +17,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from drux.errors import ConfigError, ProviderConnectionError, ProviderError, ProviderTimeoutError
-from drux.gateway._http1 import Pool, ProxyError, Response, ResponseTooLarge, UpstreamTransportError
+from drux.gateway._http1 import (
+    Pool,
+    Pools,
+    ProxyError,
+    Response,
+    ResponseTooLarge,
+    UpstreamTransportError,
+)
 from drux.providers._http import (
     boundary,
     ended_early,
@@ -77,15 +85,20 @@ def _usage(raw: Any) -> Usage | None:
 class LeanOpenAIChat:
     """A model served over the OpenAI chat-completions protocol, without the SDK."""
 
-    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float) -> None:
+    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float,
+                 pools: Pools | None = None) -> None:
+        """``pools``: connections shared with other adapters (then closed by their owner);
+        without it the adapter has a pool of its own."""
         self._wire = OpenAIWire(spec, vendor.name, api_key)
         self.name = self._wire.name
         self._timeout = timeout
+        url = vendor.base_url or OPENAI_BASE_URL
         try:
-            self._pool = Pool(vendor.base_url or OPENAI_BASE_URL)
+            self._pool = pools.get(url) if pools is not None else Pool(url)
         except ProxyError as exc:
             raise ConfigError(f"{self.name}: {exc}") from None
-        path = f"{self._pool.base_path}/chat/completions"
+        self._owns_pool = pools is None
+        path = f"{urlsplit(url).path.rstrip('/')}/chat/completions"
         self._head = self._pool.head("POST", path) + (
             f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
             "User-Agent: drux-gateway\r\n").encode("latin-1")
@@ -154,7 +167,8 @@ class LeanOpenAIChat:
                           raw_id=body.get("id"))
 
     async def aclose(self) -> None:
-        self._pool.close()
+        if self._owns_pool:
+            self._pool.close()
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         return guard_stream(self._lean_chunks(request), self._map_lean)
