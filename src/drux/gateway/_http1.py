@@ -11,8 +11,8 @@ streamed answer. What it still owes any HTTP client:
 - bounded memory: a response head over ``MAX_HEAD`` or a body over ``max_body``
   bytes is ``ResponseTooLarge``, and reading from the socket pauses while more
   than ``_HIGH_WATER`` bytes wait to be consumed;
-- at most ``max_connections`` connections per pool (one origin); further requests
-  wait for one to come back;
+- at most ``max_connections`` connections per pool (one origin; ``Pools`` gives the
+  adapters of one gateway one pool per host); further requests wait for one to come back;
 - the proxy of the environment, as the SDK path honours it (``_proxy``): absolute-form
   requests through the proxy for ``http://`` upstreams, a CONNECT tunnel for ``https://``.
 
