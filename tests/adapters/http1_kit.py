@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from drux.gateway._http1 import Headers, Pool
+
 Writer = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -22,6 +24,16 @@ class Answer:
     data: bytes | Writer
     close: bool = False  # close the connection once written
     hold: asyncio.Event | None = None  # wait for this before answering
+
+
+async def fetch(pool: Pool, path: str = "/v1/x") -> tuple[int, Headers, bytes]:
+    """POST ``{}`` to ``path`` through ``pool``: status, headers, body."""
+    response = await pool.request(pool.head("POST", path) + b"Content-Length: 2\r\n\r\n{}")
+    try:
+        body = await response.read()
+    finally:
+        response.release()
+    return response.status, response.headers, body
 
 
 def ok_json(body: bytes = b'{"ok": true}', *extra: str) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from http1_kit import Answer, Server, ok_json
+from http1_kit import Answer, Server, fetch, ok_json
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import MalformedResponseError, RateLimitError
@@ -23,15 +23,6 @@ async def server() -> AsyncIterator[Server]:
     srv = await Server().start()
     yield srv
     await srv.stop()
-
-
-async def fetch(pool: Pool, path: str = "/v1/x") -> tuple[int, Any, bytes]:
-    response = await pool.request(pool.head("POST", path) + b"Content-Length: 2\r\n\r\n{}")
-    try:
-        body = await response.read()
-    finally:
-        response.release()
-    return response.status, response.headers, body
 
 
 async def test_a_body_framed_by_content_length(server: Server) -> None:

@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from gateway_kit import running_gateway
-from http1_kit import Server, ok_json, tls_contexts
-from test_http1 import fetch
+from http1_kit import Server, fetch, ok_json, tls_contexts
 
 from drux.catalog import ModelSpec, VendorSpec
 from drux.errors import ConfigError
