@@ -4,8 +4,8 @@ Modules: ``app`` (ASGI entry, lifecycle, request flow), ``asgi`` (the ASGI
 types), ``protocol`` (parse and encode the OpenAI wire), ``streaming`` (JSON and
 SSE answers), ``access`` (keys, rate limits, budgets), ``usage`` (each call's
 cost and usage row, batched usage writes), ``routes`` (public names and groups
-to routed providers), ``errors`` (OpenAI error JSON), ``upstream`` + ``_http1``
-(the lean OpenAI-wire client), ``settings`` (``[gateway]`` in drux.toml).
+to routed providers), ``errors`` (OpenAI error JSON), ``upstream`` + ``_http1`` +
+``_proxy`` (the lean OpenAI-wire client), ``settings`` (``[gateway]`` in drux.toml).
 """
 
 from __future__ import annotations

@@ -73,7 +73,6 @@ class AccessControl:
         self._clock = clock
         self._by_hash: dict[str, KeyInfo] = {}
         self._any_key = False
-        self._loaded_at = -1e9
         self._misses: dict[str, float] = {}  # unknown digests -> when last looked up
         self._miss_times: deque[float] = deque()
         self._usage: dict[int, _Usage] = {}
@@ -90,7 +89,6 @@ class AccessControl:
             any_key, active = await asyncio.to_thread(self._load)
             self._by_hash = {k.key_hash: k.info for k in active}
             self._any_key = any_key
-            self._loaded_at = self._clock()
             self._refreshing.set_result(None)
         except BaseException as exc:
             self._refreshing.set_exception(exc)
@@ -115,10 +113,6 @@ class AccessControl:
         self._misses[digest] = now
         self._miss_times.append(now)
         return True
-
-    @property
-    def keys_required(self) -> bool:
-        return self._any_key
 
     # -- per request ------------------------------------------------------------------------
     async def authenticate(self, authorization: bytes | None, client_host: str | None, *,

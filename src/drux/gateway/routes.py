@@ -21,6 +21,7 @@ import orjson
 from drux.catalog import Catalog, ModelSpec
 from drux.config import AppConfig
 from drux.errors import ConfigError, UnknownModelError
+from drux.gateway._http1 import Pools
 from drux.gateway.errors import GatewayError
 from drux.gateway.settings import GatewaySettings
 from drux.gateway.upstream import LeanOpenAIChat
@@ -43,8 +44,9 @@ class PublicModel:
                 "drux": {"kind": self.kind, "members": list(self.members)}}
 
 
-def default_adapter_factory(lean_openai: bool) -> ProviderFactory:
-    """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked."""
+def default_adapter_factory(lean_openai: bool, pools: Pools | None = None) -> ProviderFactory:
+    """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked,
+    drawing on ``pools`` (connections per host shared by every route) when given."""
     if not lean_openai:
         return build_provider
 
@@ -52,7 +54,7 @@ def default_adapter_factory(lean_openai: bool) -> ProviderFactory:
         vendor = config.catalog.vendor(spec.vendor)
         if vendor.protocol == "openai":
             return LeanOpenAIChat(spec, vendor, config.require_key(vendor),
-                                  config.settings.timeout)
+                                  config.settings.timeout, pools)
         return build_provider(spec, config)
 
     return build
@@ -63,7 +65,11 @@ class ModelDirectory:
                  adapter_factory: ProviderFactory | None = None) -> None:
         self._services = services
         self._own_routes = adapter_factory is not None or settings.lean_openai
-        self._factory = adapter_factory or default_adapter_factory(settings.lean_openai)
+        self._pools: Pools | None = None
+        if adapter_factory is None and settings.lean_openai:
+            self._pools = Pools()
+        self._factory = adapter_factory or default_adapter_factory(settings.lean_openai,
+                                                                   self._pools)
         catalog = services.config.catalog
         names = settings.models
         # Catalog models served by default but not usable now (no key for their vendor):
@@ -159,3 +165,5 @@ class ModelDirectory:
         self._limited.clear()
         for route in own:
             await route.aclose()
+        if self._pools is not None:
+            self._pools.close()

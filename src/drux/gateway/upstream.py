@@ -1,14 +1,14 @@
 """The gateway's lean OpenAI-wire adapter: same contract as ``providers.openai``,
 without the SDK on the hot path.
 
-``LeanOpenAIChat`` subclasses ``OpenAIChat`` so request building (model
-defaults, system prompt, extra parameters), the content-filter check and, above
-all, the mapping of error bodies into the drux error tree (``_from_body``: by
+``LeanOpenAIChat`` holds the same ``OpenAIWire`` as the SDK adapter, so request
+building (model defaults, system prompt, extra parameters), the content-filter
+check and, above all, the mapping of error bodies into the drux error tree (by
 ``error.code``/``error.type``, then by status) are the very same code. Only the
 transport differs: ``_http1.Pool`` instead of ``AsyncOpenAI``. Transport failures
 map as the SDK adapter maps the SDK's: timeouts to ``ProviderTimeoutError``,
 connection failures to ``ProviderConnectionError``, bodies that are not the
-documented JSON to ``MalformedResponseError``.
+documented JSON (or too large to be one) to ``MalformedResponseError``.
 """
 
 from __future__ import annotations
@@ -17,20 +17,27 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from drux.catalog import ModelSpec, VendorSpec
-from drux.config import AppConfig
-from drux.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
-from drux.gateway._http1 import Pool, UpstreamTransportError, _Conn
-from drux.providers._boundary import boundary, ended_early, guard_stream, shape_error, short
-from drux.providers._secrets import without_secret
-from drux.providers._wire import answer_text, usage_of
-from drux.providers.openai import OpenAIChat
+from drux.errors import ConfigError, ProviderConnectionError, ProviderError, ProviderTimeoutError
+from drux.gateway._http1 import (
+    Pool,
+    Pools,
+    ProxyError,
+    Response,
+    ResponseTooLarge,
+    UpstreamTransportError,
+)
+from drux.providers._boundary import boundary, ended_early, shape_error, short
+from drux.providers._wire import usage_of
+from drux.providers.openai import OpenAIWire
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+MAX_EVENT = 8 * 1024 * 1024  # one SSE event; a stream that never ends one is malformed
 
 
 class _Malformed(Exception):
@@ -66,23 +73,29 @@ def _usage(raw: Any) -> Usage | None:
     return usage_of(raw.get("prompt_tokens"), raw.get("completion_tokens"))
 
 
-class LeanOpenAIChat(OpenAIChat):
+class LeanOpenAIChat:
     """A model served over the OpenAI chat-completions protocol, without the SDK."""
 
-    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float) -> None:
-        # OpenAIChat.__init__ would build an AsyncOpenAI client; none is needed here.
-        self._spec = spec
-        self._vendor = vendor.name
+    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float,
+                 pools: Pools | None = None) -> None:
+        """``pools``: connections shared with other adapters (then closed by their owner);
+        without it the adapter has a pool of its own."""
+        self._wire = OpenAIWire(spec, vendor.name, api_key)
+        self.name = self._wire.name
         self._timeout = timeout
-        self._api_key = api_key  # masked out of error messages (by ``_from_body``)
-        self._pool = Pool(vendor.base_url or OPENAI_BASE_URL)
-        path = f"{self._pool.base_path}/chat/completions"
-        self._head = (f"POST {path} HTTP/1.1\r\nHost: {self._pool.host_header}\r\n"
-                      f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
-                      "User-Agent: drux-gateway\r\n").encode("latin-1")
+        url = vendor.base_url or OPENAI_BASE_URL
+        try:
+            self._pool = pools.get(url) if pools is not None else Pool(url)
+        except ProxyError as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
+        self._owns_pool = pools is None
+        path = f"{urlsplit(url).path.rstrip('/')}/chat/completions"
+        self._head = self._pool.head("POST", path) + (
+            f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\n"
+            "User-Agent: drux-gateway\r\n").encode("latin-1")
 
     def _raw(self, request: ChatRequest, *, stream: bool) -> bytes:
-        params = self._params(request)
+        params = self._wire.params(request)
         params.pop("timeout", None)
         extra = params.pop("extra_body", None)
         if extra:
@@ -95,76 +108,81 @@ class LeanOpenAIChat(OpenAIChat):
         return b"%s%sContent-Length: %d\r\n\r\n%s" % (self._head, accept, len(body), body)
 
     def _map_lean(self, exc: BaseException) -> ProviderError | None:
-        return without_secret(self._map_lean_error(exc), self._api_key)
+        return self._wire.masked(self._map_lean_error(exc))
 
     def _map_lean_error(self, exc: BaseException) -> ProviderError | None:
-        kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}
+        wire = self._wire
+        kw: dict[str, Any] = {"provider": wire.vendor, "model": wire.spec.id}
         if isinstance(exc, TimeoutError):
             return ProviderTimeoutError(f"{self.name}: no answer in time", **kw)
+        if isinstance(exc, ResponseTooLarge):
+            return wire.malformed(f"answer too large: {short(exc)}")
         if isinstance(exc, UpstreamTransportError):
             return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc)}", **kw)
         if isinstance(exc, _Malformed | orjson.JSONDecodeError):
-            return self._malformed(f"answer is not in the documented shape: {short(exc)}")
+            return wire.malformed(f"answer is not in the documented shape: {short(exc)}")
         return shape_error(exc, name=self.name, **kw)
 
     def _status_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> ProviderError:
-        return self._from_body(status, _error_body(data), headers)
+        return self._wire.from_body(status, _error_body(data), headers)
 
     async def complete(self, request: ChatRequest) -> Completion:
         raw = self._raw(request, stream=False)
         with boundary(self._map_lean):
             async with asyncio.timeout(request.timeout or self._timeout):
-                conn = await self._pool.exchange(raw)
+                response = await self._pool.request(raw)
                 try:
-                    data = await conn.read()
+                    data = await response.read()
                 finally:
-                    self._pool.release(conn)
-            if not 200 <= conn.status < 300:
-                raise self._status_error(conn.status, data, conn.headers)
+                    response.release()
+            if not 200 <= response.status < 300:
+                raise self._status_error(response.status, data, response.headers)
             return self._completion(_loads(data))
 
     def _completion(self, body: Any) -> Completion:
+        wire = self._wire
         choices = body.get("choices") if isinstance(body, dict) else None
         if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             if isinstance(body, dict) and body.get("error"):
-                raise self._from_body(None, body["error"], None)  # an error sent with a 200
-            raise self._malformed("answer has no choices")
+                raise wire.from_body(None, body["error"], None)  # an error sent with a 200
+            raise wire.malformed("answer has no choices")
         choice = choices[0]
         message = choice.get("message")
         text = message.get("content") if isinstance(message, dict) else None
         if text is not None and not isinstance(text, str):
             raise _Malformed("message.content is not a string")
         finish = choice.get("finish_reason")
-        self._check_finish(finish)
-        return Completion(text=answer_text(text, self._api_key), model=self._spec.id,
-                          deployment=self.name, finish_reason=finish,
-                          usage=_usage(body.get("usage")) or Usage(), raw_id=body.get("id"))
+        wire.check_finish(finish)
+        return Completion(text=wire.text(text), model=wire.spec.id, deployment=self.name,
+                          finish_reason=finish, usage=_usage(body.get("usage")) or Usage(),
+                          raw_id=body.get("id"))
 
     async def aclose(self) -> None:
-        self._pool.close()
+        if self._owns_pool:
+            self._pool.close()
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._lean_chunks(request), self._map_lean, secret=self._api_key)
+        return self._wire.stream(self._lean_chunks(request), self._map_lean)
 
-    async def _open(self, request: ChatRequest) -> _Conn:
+    async def _open(self, request: ChatRequest) -> Response:
         raw = self._raw(request, stream=True)
         async with asyncio.timeout(request.timeout or self._timeout):
-            conn = await self._pool.exchange(raw)
-            if 200 <= conn.status < 300:
-                return conn
+            response = await self._pool.request(raw)
+            if 200 <= response.status < 300:
+                return response
             try:
-                data = await conn.read()
+                data = await response.read()
             finally:
-                self._pool.release(conn)
-        raise self._status_error(conn.status, data, conn.headers)
+                response.release()
+        raise self._status_error(response.status, data, response.headers)
 
     async def _lean_chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        conn = await self._open(request)
+        response = await self._open(request)
         finish: str | None = None
         usage: Usage | None = None
         emitted = False
         try:
-            async for event in self._events(conn, request.timeout or self._timeout):
+            async for event in self._events(response, request.timeout or self._timeout):
                 if event.get("usage"):
                     usage = _usage(event["usage"])
                 for choice in event.get("choices") or ():
@@ -177,16 +195,17 @@ class LeanOpenAIChat(OpenAIChat):
                         yield Chunk(text=text, deployment=self.name)
                     finish = choice.get("finish_reason") or finish
         finally:
-            self._pool.release(conn)
+            response.release()
+        wire = self._wire
         if finish is None:
-            raise ended_early(self.name, self._vendor, self._spec.id, emitted)
-        self._check_finish(finish)
+            raise ended_early(self.name, wire.vendor, wire.spec.id, emitted)
+        wire.check_finish(finish)
         yield Chunk(finish_reason=finish, usage=usage, deployment=self.name)
 
-    async def _events(self, conn: _Conn, read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, response: Response, read_timeout: float) -> AsyncIterator[dict[str, Any]]:
         """Parsed ``data:`` events until ``[DONE]`` or the end of the body; ``read_timeout``
         bounds each wait for more of it, as the SDK's read timeout does."""
-        parts = conn.parts()
+        parts = response.parts()
         buffer = b""
         while True:
             async with asyncio.timeout(read_timeout):
@@ -209,15 +228,13 @@ class LeanOpenAIChat(OpenAIChat):
                 if not isinstance(event, dict):
                     raise _Malformed("stream event is not an object")
                 if event.get("error"):
-                    raise self._from_body(None, event["error"], None)
+                    raise self._wire.from_body(None, event["error"], None)
                 yield event
+            if len(buffer) > MAX_EVENT:
+                raise _Malformed(f"a stream event is longer than {MAX_EVENT} bytes")
 
 
 async def _drain(parts: AsyncIterator[bytes]) -> None:
     """Read what is left of the body (normally nothing) so the connection can be reused."""
     async for _ in parts:
         pass
-
-
-def create(spec: ModelSpec, vendor: VendorSpec, config: AppConfig) -> LeanOpenAIChat:
-    return LeanOpenAIChat(spec, vendor, config.require_key(vendor), config.settings.timeout)

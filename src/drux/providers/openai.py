@@ -10,7 +10,7 @@ drux owns retries. Errors are mapped here by status and by the documented
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from drux.catalog import ModelSpec, VendorSpec
@@ -37,119 +37,59 @@ from drux.providers._boundary import (
     short,
     transport_error,
 )
-from drux.providers._secrets import without_secret
+from drux.providers._secrets import E, without_secret
 from drux.providers._wire import answer_text, drop_none, resolve, usage_of
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
 
-class OpenAIChat:
-    """A model served over the OpenAI chat-completions protocol."""
+class OpenAIWire:
+    """What every client of the chat-completions wire shares, transport aside: the
+    request body, the content-filter check and the mapping of error bodies into the
+    drux error tree. ``OpenAIChat`` (the SDK) and the gateway's lean client hold one,
+    so both send the same requests and raise the same errors."""
 
-    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float) -> None:
-        from openai import AsyncOpenAI
-
-        self._spec = spec
-        self._vendor = vendor.name
+    def __init__(self, spec: ModelSpec, vendor: str, api_key: str) -> None:
+        self.spec = spec
+        self.vendor = vendor
         self._api_key = api_key  # masked out of error messages
-        self._client = AsyncOpenAI(api_key=api_key, base_url=vendor.base_url,
-                                   max_retries=0, timeout=timeout)
+        self.name = f"{vendor}:{spec.upstream}"
 
-    @property
-    def name(self) -> str:
-        return f"{self._vendor}:{self._spec.upstream}"
-
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
-        r = resolve(request, self._spec)
+    def params(self, request: ChatRequest) -> dict[str, Any]:
+        r = resolve(request, self.spec)
         messages = [{"role": "system", "content": r.system}] if r.system else []
         messages += [{"role": m.role, "content": m.content} for m in r.turns]
-        params = drop_none(model=self._spec.upstream, messages=messages,
+        params = drop_none(model=self.spec.upstream, messages=messages,
                            temperature=r.temperature, max_tokens=r.max_tokens, top_p=r.top_p,
                            stop=r.stop, seed=r.seed, timeout=r.timeout)
         if request.extra:
             params["extra_body"] = dict(request.extra)
         return params
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        with boundary(self._map_error):
-            resp = await self._client.chat.completions.create(**self._params(request))
-            choices = getattr(resp, "choices", None)
-            if not choices:
-                # Some compatible servers and proxies send their error with a 200.
-                error = getattr(resp, "error", None)
-                if error:
-                    raise self._from_body(None, error, None)
-                raise self._malformed("answer has no choices")
-            choice = choices[0]
-            finish = choice.finish_reason
-            self._check_finish(finish)
-            usage = getattr(resp, "usage", None)
-            return Completion(
-                text=answer_text(choice.message.content if choice.message else None, self._api_key),
-                model=self._spec.id,
-                deployment=self.name,
-                finish_reason=finish,
-                usage=usage_of(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)),
-                raw_id=getattr(resp, "id", None),
-            )
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        return guard_stream(self._chunks(request), self._map_error, secret=self._api_key)
-
-    async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        stream = await self._client.chat.completions.create(
-            **self._params(request), stream=True, stream_options={"include_usage": True})
-        finish: str | None = None
-        usage: Usage | None = None
-        emitted = False
-        async with stream:
-            async for event in stream:
-                if getattr(event, "usage", None):
-                    usage = usage_of(getattr(event.usage, "prompt_tokens", 0),
-                                     getattr(event.usage, "completion_tokens", 0))
-                for choice in getattr(event, "choices", None) or []:
-                    if choice.index != 0:
-                        continue
-                    text = choice.delta.content if choice.delta else None
-                    if text:
-                        emitted = True
-                        yield Chunk(text=text, deployment=self.name)
-                    finish = choice.finish_reason or finish
-        if finish is None:
-            raise ended_early(self.name, self._vendor, self._spec.id, emitted)
-        self._check_finish(finish)
-        yield Chunk(finish_reason=finish, usage=usage, deployment=self.name)
-
-    def _check_finish(self, finish: str | None) -> None:
+    def check_finish(self, finish: str | None) -> None:
         if finish == "content_filter":
             raise ContentFilteredError(f"{self.name}: answer withheld by the content filter",
-                                       provider=self._vendor, model=self._spec.id, status=200)
+                                       provider=self.vendor, model=self.spec.id, status=200)
 
-    def _malformed(self, what: str) -> MalformedResponseError:
-        return MalformedResponseError(f"{self.name}: {what}", provider=self._vendor,
-                                      model=self._spec.id)
+    def malformed(self, what: str) -> MalformedResponseError:
+        return MalformedResponseError(f"{self.name}: {what}", provider=self.vendor,
+                                      model=self.spec.id)
 
-    def _map_error(self, exc: BaseException) -> ProviderError | None:
-        return without_secret(self._map_sdk_error(exc), self._api_key)
+    def masked(self, error: E) -> E:
+        return without_secret(error, self._api_key)
 
-    def _map_sdk_error(self, exc: BaseException) -> ProviderError | None:
-        import openai
+    def text(self, text: str | None) -> str:
+        """An answer's text as every shell gets it: well formed, the key masked (a server
+        that echoes it in an error may echo it in an answer too)."""
+        return answer_text(text, self._api_key)
 
-        kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id}
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderTimeoutError(f"{self.name}: no answer in time", **kw)
-        if isinstance(exc, openai.APIConnectionError):
-            return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc.__cause__ or exc)}", **kw)
-        if isinstance(exc, openai.APIStatusError):
-            return self._from_body(exc.status_code, exc.body, exc.response.headers)
-        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-            return self._malformed(f"answer is not in the documented shape: {short(exc)}")
-        if isinstance(exc, openai.APIError):
-            return self._from_body(None, exc.body, None)  # an error sent inside the stream
-        return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
+    def stream(self, chunks: AsyncIterator[Chunk],
+               mapper: Callable[[BaseException], ProviderError | None]) -> AsyncIterator[Chunk]:
+        """``chunks`` with errors mapped and the key masked, also when split across chunks."""
+        return guard_stream(chunks, mapper, secret=self._api_key)
 
-    def _from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
-        # Also raised directly (an error sent with a 200), past ``_map_error``: mask here too.
-        return without_secret(self._body_error(status, body, headers), self._api_key)
+    def from_body(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
+        # Also raised directly (an error sent with a 200), past the adapter's mapper: mask here too.
+        return self.masked(self._body_error(status, body, headers))
 
     def _body_error(self, status: int | None, body: object, headers: Mapping[str, str] | None) -> ProviderError:
         """Map by the documented ``error.code``/``error.type``, then by status."""
@@ -158,7 +98,7 @@ class OpenAIChat:
         message = f"{self.name}: {short(err.get('message') or body or f'HTTP {status}')}"
         if status is None and isinstance(code, int) and 400 <= code < 600:
             status = code  # compatible vendors (OpenRouter, vLLM) put the status in ``code``
-        kw: dict[str, Any] = {"provider": self._vendor, "model": self._spec.id, "status": status,
+        kw: dict[str, Any] = {"provider": self.vendor, "model": self.spec.id, "status": status,
                               "body": body}
         if code == "context_length_exceeded":
             return ContextWindowExceededError(message, **kw)
@@ -176,8 +116,92 @@ class OpenAIChat:
             if code == "rate_limit_exceeded":
                 return RateLimitError(message, **kw)
             return ServerError(message, **kw)
-        return error_from_status(status, message, provider=self._vendor, model=self._spec.id,
+        return error_from_status(status, message, provider=self.vendor, model=self.spec.id,
                                  retry_after=retry_after_seconds(headers), body=body)
+
+
+class OpenAIChat:
+    """A model served over the OpenAI chat-completions protocol, through the SDK."""
+
+    def __init__(self, spec: ModelSpec, vendor: VendorSpec, api_key: str, timeout: float) -> None:
+        from openai import AsyncOpenAI
+
+        self._wire = OpenAIWire(spec, vendor.name, api_key)
+        self.name = self._wire.name
+        self._client = AsyncOpenAI(api_key=api_key, base_url=vendor.base_url,
+                                   max_retries=0, timeout=timeout)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        wire = self._wire
+        with boundary(self._map_error):
+            resp = await self._client.chat.completions.create(**wire.params(request))
+            choices = getattr(resp, "choices", None)
+            if not choices:
+                # Some compatible servers and proxies send their error with a 200.
+                error = getattr(resp, "error", None)
+                if error:
+                    raise wire.from_body(None, error, None)
+                raise wire.malformed("answer has no choices")
+            choice = choices[0]
+            finish = choice.finish_reason
+            wire.check_finish(finish)
+            usage = getattr(resp, "usage", None)
+            return Completion(
+                text=wire.text(choice.message.content if choice.message else None),
+                model=wire.spec.id,
+                deployment=self.name,
+                finish_reason=finish,
+                usage=usage_of(getattr(usage, "prompt_tokens", 0), getattr(usage, "completion_tokens", 0)),
+                raw_id=getattr(resp, "id", None),
+            )
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        return self._wire.stream(self._chunks(request), self._map_error)
+
+    async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        wire = self._wire
+        stream = await self._client.chat.completions.create(
+            **wire.params(request), stream=True, stream_options={"include_usage": True})
+        finish: str | None = None
+        usage: Usage | None = None
+        emitted = False
+        async with stream:
+            async for event in stream:
+                if getattr(event, "usage", None):
+                    usage = usage_of(getattr(event.usage, "prompt_tokens", 0),
+                                     getattr(event.usage, "completion_tokens", 0))
+                for choice in getattr(event, "choices", None) or []:
+                    if choice.index != 0:
+                        continue
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        emitted = True
+                        yield Chunk(text=text, deployment=self.name)
+                    finish = choice.finish_reason or finish
+        if finish is None:
+            raise ended_early(self.name, wire.vendor, wire.spec.id, emitted)
+        wire.check_finish(finish)
+        yield Chunk(finish_reason=finish, usage=usage, deployment=self.name)
+
+    def _map_error(self, exc: BaseException) -> ProviderError | None:
+        return self._wire.masked(self._map_sdk_error(exc))
+
+    def _map_sdk_error(self, exc: BaseException) -> ProviderError | None:
+        import openai
+
+        wire = self._wire
+        kw: dict[str, Any] = {"provider": wire.vendor, "model": wire.spec.id}
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderTimeoutError(f"{self.name}: no answer in time", **kw)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderConnectionError(f"{self.name}: cannot connect: {short(exc.__cause__ or exc)}", **kw)
+        if isinstance(exc, openai.APIStatusError):
+            return wire.from_body(exc.status_code, exc.body, exc.response.headers)
+        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
+            return wire.malformed(f"answer is not in the documented shape: {short(exc)}")
+        if isinstance(exc, openai.APIError):
+            return wire.from_body(None, exc.body, None)  # an error sent inside the stream
+        return transport_error(exc, name=self.name, **kw) or shape_error(exc, name=self.name, **kw)
 
     async def aclose(self) -> None:
         await self._client.close()
