@@ -53,6 +53,13 @@ def test_eval_agreement_on_another_folder(tmp_path: Path) -> None:
     assert report["sets"]["n_items"] == 6
     assert report["pairs"]["n_items"] == 6
     assert 0.0 <= report["sets"]["AUROC"] <= 1.0
+    assert 0.0 <= report["sets"]["ECE"] <= 1.0 and 0.0 <= report["pairs"]["ECE"] <= 1.0
+    text = subprocess.run([DRUX, "eval", "agreement", "--data", str(folder)], capture_output=True,
+                          text=True, env=_env(tmp_path), timeout=300, check=False)
+    assert text.returncode == 0, text.stderr
+    for task in ("sets", "pairs"):  # the ECE is printed beside the AUROC, for both tasks
+        line = next(ln for ln in text.stdout.splitlines() if ln.startswith(f"[dev/{task}]"))
+        assert "AUROC=" in line and "ECE=" in line
 
     missing = subprocess.run([DRUX, "eval", "agreement", "--data", str(tmp_path / "nope")],
                              capture_output=True, text=True, env=_env(tmp_path), timeout=60,

@@ -31,6 +31,25 @@ def test_eval_agreement_reads_another_folder_and_separates_clear_cases(tmp_path)
     assert "[dev/sets] backend=fast  AUROC=1.0000" in format_agreement(report)
 
 
+def test_eval_agreement_reports_and_prints_the_ece_beside_the_auroc(tmp_path, monkeypatch):
+    from drux.consensus import evaluate
+
+    q = "Is the Earth flat?"
+    rows = [{"qid": f"q{i}", "question": q, "label": label, "answers": [f"a{i}", f"b{i}"]}
+            for i, label in enumerate([1, 1, 0, 0])]
+    write(tmp_path, "dev_pairs.jsonl", rows)
+    # Scripted scores: 90 and 90 for the agreeing pairs, 90 and 10 for the others.
+    scores = iter([90.0, 90.0, 90.0, 10.0])
+    monkeypatch.setattr(evaluate, "panel_score", lambda *_args: next(scores))
+    report = eval_agreement(tmp_path, "fast", None, tasks=("pairs",), bootstrap=10)
+    # Bin 0.9-1.0: three items at 0.9, two agree -> |2/3 - 0.9|; bin 0.1: one at 0.1, none agree.
+    expected = (3 * abs(2 / 3 - 0.9) + 1 * 0.1) / 4
+    assert report["pairs"]["ECE"] == pytest.approx(expected)
+    first = format_agreement(report).splitlines()[0]
+    assert first.startswith("[dev/pairs] backend=fast  AUROC=0.7500")
+    assert f"ECE={expected:.4f} (10 bins)" in first
+
+
 def test_missing_or_broken_data_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no benchmark file"):
         eval_agreement(tmp_path, "fast", None)

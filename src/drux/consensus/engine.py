@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import unicodedata
 from collections.abc import Awaitable, Callable
 from itertools import combinations
@@ -21,6 +22,7 @@ from drux.consensus.backends import (
     PairJudgment,
     TextJudge,
 )
+from drux.consensus.calibrate import load_calibration
 from drux.consensus.claims import build_claims
 from drux.consensus.judge_local import ModelLoader, local_logprob_judge
 from drux.consensus.result import ConsensusResult, Contradiction
@@ -107,7 +109,11 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
         contradict[i, j] = contradict[j, i] = jd.relation == "contradict"
     weights = score.family_weights(fams)
     groups = clustering.cluster(agreement, weights=weights)
-    breakdown = score.compute(agreement, contradict, fams, groups)
+    raw = score.compute(agreement, contradict, fams, groups)
+    # The user sees the calibrated number (and the verdict reads it); the raw geometric
+    # score stays in the breakdown so the mapping can be checked and refitted.
+    calibrated = load_calibration().apply(backend.name, raw.score, k)
+    breakdown = dataclasses.replace(raw, score=calibrated)
     head = clustering.representative(groups[0], agreement)
     embed = backend.embedder.encode if isinstance(backend, FastBackend | HybridBackend) else None
     result = ConsensusResult(
@@ -125,7 +131,8 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
         breakdown={"mean_agreement": breakdown.mean_agreement,
                    "majority_share": breakdown.majority_share,
                    "contradiction_rate": breakdown.contradiction_rate,
-                   "effective_votes": breakdown.effective_votes},
+                   "effective_votes": breakdown.effective_votes,
+                   "raw_score": raw.score},
     )
     return result
 

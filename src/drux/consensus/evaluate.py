@@ -2,7 +2,8 @@
 
 ``eval_agreement``: the TruthfulQA-derived agreement benchmark (sets and pairs),
 scored by ``score_answers`` exactly as the product scores a panel (each answer
-its own family), with the same metrics as the benchmark's eval.py.
+its own family), with the same metrics as the benchmark's eval.py, plus the
+expected calibration error (ECE) of the calibrated score.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from drux.consensus.backends import Judge
 from drux.consensus.engine import score_answers
-from drux.consensus.metrics import evaluate_task
+from drux.consensus.metrics import ECE_BINS, evaluate_task
 from drux.errors import InputError
 
 TASKS = ("sets", "pairs")
@@ -107,7 +108,7 @@ def format_agreement(report: dict[str, Any]) -> str:
         lines.append(
             f"[{report['split']}/{task}] backend={report['backend']}  AUROC={r['AUROC']:.4f} "
             f"(95% CI {lo:.3f}-{hi:.3f}; {r['n_items']} items, {r['n_pos']} positive, "
-            f"{r['n_questions']} questions)"
+            f"{r['n_questions']} questions)  ECE={r['ECE']:.4f} ({ECE_BINS} bins)"
         )
         extra = {k: v for k, v in r.items() if k.startswith(("AUROC_", "Spearman")) and k != "AUROC_CI95"}
         lines.append("    " + "  ".join(f"{k}={v:.4f}" for k, v in extra.items()))

@@ -1,7 +1,8 @@
 """The agreement benchmark's metrics, reimplemented to match its eval.py.
 
 AUROC via average ranks (ties count half), within-question AUROC, Spearman
-correlation, and a bootstrap CI that resamples questions. numpy only.
+correlation, and a bootstrap CI that resamples questions; beyond eval.py, the
+expected calibration error of the 0-100 score read as a probability. numpy only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
+
+ECE_BINS = 10
 
 
 def rankdata(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -92,6 +95,8 @@ def evaluate_task(items: list[dict[str, Any]], scores: Sequence[float], task: st
         "n_questions": len({it["qid"] for it in items}), "AUROC": auroc(y, s),
     }
     res["AUROC_CI95"] = bootstrap_ci(items, s, n_boot)
+    # Read as a probability: a score of s says about s % of such items agree.
+    res["ECE"] = expected_calibration_error(y, s / 100.0, ECE_BINS)
     no_contr = np.array([not any(it.get("contrastive", [])) for it in items])
     res["AUROC_noContr"] = auroc(y[no_contr], s[no_contr])
     if task == "sets":
@@ -105,3 +110,31 @@ def evaluate_task(items: list[dict[str, Any]], scores: Sequence[float], task: st
     else:
         res["AUROC_withinQ"] = within_auroc(items, s, key=lambda it: it["qid"])
     return res
+
+
+def expected_calibration_error(labels: Sequence[int] | np.ndarray, probs: Sequence[float] | np.ndarray,
+                               bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width bins of the predicted probability (0-1): the item-weighted
+    mean gap between each bin's mean prediction and its share of positives. A prediction of
+    exactly 1.0 falls in the last bin."""
+    y = np.asarray(labels, dtype=float)
+    p = np.clip(np.asarray(probs, dtype=float), 0.0, 1.0)
+    if len(y) == 0:
+        return float("nan")
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.sum() * abs(float(y[inside].mean()) - float(p[inside].mean()))
+    return float(total / len(y))
+
+
+def reliability(labels: Sequence[int] | np.ndarray, probs: Sequence[float] | np.ndarray,
+                bins: int = 10) -> list[tuple[float, float, int]]:
+    """(mean prediction, share positive, items) for each non-empty equal-width bin."""
+    y = np.asarray(labels, dtype=float)
+    p = np.clip(np.asarray(probs, dtype=float), 0.0, 1.0)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    return [(float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
+            for b in range(bins) if (which == b).any()]
