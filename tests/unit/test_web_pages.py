@@ -90,6 +90,11 @@ def test_result_page_permalink_exports_and_open_graph(client: TestClient) -> Non
     assert client.get("/r/unknown-id").status_code == 404
 
 
+def test_the_result_page_says_the_score_is_agreement_not_correctness(client: TestClient) -> None:
+    html = client.get(f"/r/{ask_from_the_form(client)}").text
+    assert "How far the answers agree, not whether they are right." in html
+
+
 def test_an_ask_that_ends_while_its_page_is_read_is_followed_live(
         client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """The page reads the record while the ask runs; the ask ends before the page is
