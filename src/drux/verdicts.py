@@ -41,3 +41,9 @@ def positions_text(positions: list[tuple[str, list[str]]]) -> str:
     """"Canberra: qwen2.5, gemma3 · Sydney: smollm2": how every shell writes the competing
     positions of an ask without consensus (``positions``: (label, models) pairs)."""
     return POSITION_SEPARATOR.join(f"{label}: {', '.join(models)}" for label, models in positions)
+
+
+def tone(score: float) -> str:
+    """The colour a score is shown in: "high" for strong consensus, "mid" for weak, "low"
+    without consensus (the same bands as the verdict)."""
+    return "high" if score >= BANDS[0][0] else "mid" if score >= NO_CONSENSUS_BELOW else "low"
