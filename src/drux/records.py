@@ -101,6 +101,8 @@ class ConsensusRecord(_StoredJson):
     explanation: str = ""
     clusters: list[list[str]] = []
     matrix: dict[str, dict[str, float]] = {}
+    # The largest group's representative; it names the leading position even without a
+    # consensus, when ``consensus_answer`` is None (the score is below the threshold).
     consensus_model: str | None = None
     consensus_answer: str | None = None
     consensus_kind: ConsensusKind | None = None

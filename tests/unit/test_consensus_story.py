@@ -166,3 +166,27 @@ def test_random_answers_tell_one_story_with_the_fast_backend(facts: list[dict[st
     for claim in r.claims:  # only a cut answer leaves a claim "not reached", never unique
         assert set(claim.not_reached_by) <= truncated
         assert not (claim.not_reached_by and claim.unique)
+
+
+def test_one_loose_group_is_not_called_agreement():
+    # Issue 12, case 4: a 68 said both "All 3 models agree" and "weak consensus".
+    r = ConsensusResult(score=68.0, verdict=verdict_for(68.0), backend="fast",
+                        clusters=[["a", "b", "c"]])
+    assert r.verdict == "weak consensus"
+    assert r.explanation() == "a, b and c agree only loosely."
+    strong = ConsensusResult(score=90.0, verdict=verdict_for(90.0), backend="fast",
+                             clusters=[["a", "b", "c"]])
+    assert strong.explanation() == "All 3 models agree (a, b and c)."
+
+
+def test_every_key_of_the_result_is_declared_in_the_record():
+    # The ask record is typed: a key ConsensusResult writes but ConsensusRecord does not
+    # declare would only be carried along as an unknown extra.
+    from drux.records import ConsensusRecord
+
+    r = score_answers("Name three primary colors.", COLORS, {}, truncated=frozenset({"gemma3"}))
+    record = ConsensusRecord.model_validate(r.to_dict())
+    assert not record.model_extra
+    assert all(not c.model_extra for c in record.claims)
+    assert all(not p.model_extra for p in record.positions)
+    assert record.model_dump(mode="json") == r.to_dict()
