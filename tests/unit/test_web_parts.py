@@ -193,3 +193,14 @@ def test_markdown_export_marks_truncated_answers_and_lists_positions() -> None:
     assert "**No consensus.** Positions: Canberra: qwen2.5, gemma3 · Sydney: smollm2" in md
     assert md.count("cut off at the token limit") == 1
     assert answer_view(_answer(finish_reason="length")).label == "done · cut off at the token limit"
+
+
+def test_a_claim_a_cut_answer_did_not_reach_stays_in_the_claim_map() -> None:
+    from drux.web.views import consensus_view
+
+    claim = {"text": "The ocean makes it blue.", "supported_by": ["c"], "contradicted_by": [],
+             "unique": False, "reasons": [], "not_reached_by": ["b"]}
+    view = consensus_view(_ask(score=80.0, consensus={**NO_CONSENSUS, "score": 80.0,
+                                                      "claims": [claim]}))
+    assert view is not None and [c.text for c in view.unique] == ["The ocean makes it blue."]
+    assert view.unique[0].not_reached_by == ["b"]

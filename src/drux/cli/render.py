@@ -148,7 +148,7 @@ def _claim_line(claim: ClaimRecord) -> Text:
         mark = (f"✓ {', '.join(claim.supported_by)} ✗ contradicted by "
                 f"{', '.join(claim.contradicted_by)}")
         style = "red"
-    elif claim.unique:
+    elif len(claim.supported_by) == 1:
         mark, style = "· only " + ", ".join(claim.supported_by), "dim"
     else:
         mark, style = "✓ " + ", ".join(claim.supported_by), "green"

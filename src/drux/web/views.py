@@ -123,7 +123,8 @@ def consensus_view(record: AskRecord) -> ConsensusView | None:
         gauge=gauge(c.score), heatmap=heatmap(matrix, record.models),
         shared=[cl for cl in claims if len(cl.supported_by) > 1 and not cl.contradicted_by],
         contradicted=[cl for cl in claims if cl.contradicted_by],
-        unique=[cl for cl in claims if cl.unique],
+        # One model's claim, also when a cut answer may not have reached it (noted beside it).
+        unique=[cl for cl in claims if len(cl.supported_by) == 1 and not cl.contradicted_by],
         contradictions=c.contradictions,
         answer_html=Markup(render_markdown(c.consensus_answer))
         if c.consensus_answer and not c.without_consensus else Markup(""),
