@@ -190,3 +190,17 @@ def test_every_key_of_the_result_is_declared_in_the_record():
     assert all(not c.model_extra for c in record.claims)
     assert all(not p.model_extra for p in record.positions)
     assert record.model_dump(mode="json") == r.to_dict()
+
+
+def test_lists_are_read_in_one_pass():
+    import time
+
+    from drux.consensus.claims import _list_items
+
+    assert _list_items("The primary colors are red, blue, and yellow.") == {"red", "blue", "yellow"}
+    assert _list_items("Red and blue.") == frozenset()  # two items and no comma: no list
+    # A first version (a regular expression) took 1.8 s on 8,000 characters of "a,a,a,...",
+    # quadratic in the length; one pass over 40,000 takes milliseconds.
+    started = time.perf_counter()
+    _list_items("a," * 20_000)
+    assert time.perf_counter() - started < 3.0

@@ -51,8 +51,9 @@ Embed = Callable[[list[str]], np.ndarray]
 PairClash = Callable[[str, str], list[str] | None]
 
 
-LIST = re.compile(r"\b[\w'-]+(?:\s*,\s*[\w'-]+)+,?\s+(?:and|or)\s+[\w'-]+", re.I)
-LIST_ITEM = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.I)
+# Words, or one mark of punctuation: what the list reader walks through (in one pass: a
+# regular expression for "a, b and c" took quadratic time on "a,a,a,..." answers).
+LIST_TOKEN = re.compile(r"[\w'-]+|[^\w\s'-]")
 YES_NO = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|"
                     r"has|have|had|may|might|must)\b", re.I)
 
@@ -101,10 +102,26 @@ class _Item:
 
 
 def _list_items(text: str) -> frozenset[str]:
+    """The members of every "a, b(,) and/or c" list of one-word items in ``text``."""
     found: set[str] = set()
-    for match in LIST.finditer(text):
-        parts = [p.strip().lower() for p in LIST_ITEM.split(match.group())]
-        found.update(stem_word(p) for p in parts if p and p not in STOPWORDS)
+    run: list[str] = []
+    last = ""  # "word", "comma" or "conj": what the run ended with
+    for tok in LIST_TOKEN.findall(text.lower()):
+        if tok == "," and last == "word":
+            last = "comma"
+        elif tok in ("and", "or") and len(run) >= 2 and last in ("word", "comma"):
+            last = "conj"
+        elif tok[0].isalnum() or tok[0] in "_'-":
+            if last == "conj":
+                # Numbers are read with their units by the signals, not as list members.
+                found.update(stem_word(w) for w in (*run, tok)
+                             if w not in STOPWORDS and not w.isdigit())
+                run, last = [], ""
+            else:
+                run = [*run, tok] if last == "comma" else [tok]
+                last = "word"
+        else:
+            run, last = [], ""
     return frozenset(found)
 
 
