@@ -60,6 +60,7 @@ class Reply:
     fail_after: int | None = None  # raise ``error`` after this many tokens
     error: DruxError | None = None
     gate: Gate | None = None  # the last word waits until this opens
+    finish: str = "stop"  # the finish reason ("length": the token limit cut the answer)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class ScriptedProvider:
                     await step.gate.wait()
                 yield Chunk(text=word if i == 0 else " " + word, deployment=self.name)
                 await asyncio.sleep(step.delay)
-            yield Chunk(finish_reason="stop", usage=Usage(5, len(words)), deployment=self.name)
+            yield Chunk(finish_reason=step.finish, usage=Usage(5, len(words)), deployment=self.name)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise

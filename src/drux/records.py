@@ -2,7 +2,7 @@
 
 The CLI (``drux show --json``, ``drux ask --json``), the JSON API and the exports all
 serialize these models, so one change of shape is one change here. This module sits
-low (it imports only pydantic) so the store, the services and every shell can use it.
+low (it imports only pydantic and ``drux.verdicts``) so the store, the services and every shell can use it.
 
 Statuses are ``StrEnum``s: they compare and serialize as the plain strings stored in
 the database and shown by earlier versions.
@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+from drux.verdicts import NO_CONSENSUS_BELOW, positions_text
 
 
 class AskStatus(StrEnum):
@@ -72,6 +74,15 @@ class ClaimRecord(_StoredJson):
     contradicted_by: list[str] = []
     unique: bool = False
     reasons: list[str] = []
+    not_reached_by: list[str] = []  # answers cut by the token limit before saying anything on it
+
+
+class PositionRecord(_StoredJson):
+    """One group of answers: a short label from its representative answer, and its models."""
+
+    label: str = ""
+    models: list[str] = []
+    model: str | None = None
 
 
 class ContradictionRecord(_StoredJson):
@@ -90,6 +101,8 @@ class ConsensusRecord(_StoredJson):
     explanation: str = ""
     clusters: list[list[str]] = []
     matrix: dict[str, dict[str, float]] = {}
+    # The largest group's representative; it names the leading position even without a
+    # consensus, when ``consensus_answer`` is None (the score is below the threshold).
     consensus_model: str | None = None
     consensus_answer: str | None = None
     consensus_kind: ConsensusKind | None = None
@@ -98,6 +111,19 @@ class ConsensusRecord(_StoredJson):
     contradictions: list[ContradictionRecord] = []
     families: dict[str, str] = {}
     breakdown: dict[str, float] = {}
+    # One per group; shown instead of a consensus answer below the no-consensus threshold.
+    positions: list[PositionRecord] = []
+    truncated: list[str] = []  # answers the token limit cut (judged on what they say)
+
+    @property
+    def without_consensus(self) -> bool:
+        """Scored, but below the no-consensus threshold: the positions stand in for an answer."""
+        return self.score is not None and self.score < NO_CONSENSUS_BELOW
+
+    def positions_line(self) -> str:
+        """"Canberra: qwen2.5, gemma3 · Sydney: smollm2" (groups without positions: older rows)."""
+        pairs = [(p.label, p.models) for p in self.positions]
+        return positions_text(pairs or [(f"group {i}", c) for i, c in enumerate(self.clusters, 1)])
 
 
 class AnswerError(_Record):
@@ -117,7 +143,13 @@ class AnswerUsage(_Record):
     output_tokens: int
 
 
+# How every shell marks an answer the token limit cut (CLI columns and timings, web columns, exports).
+TRUNCATED_NOTE = "cut off at the token limit"
+
+
 class AnswerRecord(_Record):
+    """One model's answer; ``truncated`` when the token limit cut it (finish reason "length")."""
+
     model: str
     family: str | None
     deployment: str | None
@@ -131,6 +163,10 @@ class AnswerRecord(_Record):
     timings: AnswerTimings
     usage: AnswerUsage
     cost_usd: float
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
 
 
 class AskSummary(_Record):

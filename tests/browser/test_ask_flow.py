@@ -149,3 +149,33 @@ def test_when_every_model_fails_the_page_says_so(serve: Any, page: Any) -> None:
     expect(page.locator("#consensus-slot")).not_to_contain_text("appears when")
     slot = page.locator("#consensus-slot").inner_text()
     assert "No Consensus Score" in slot or "No consensus score" in slot
+
+
+def test_a_cut_answer_is_marked_live_and_no_consensus_shows_the_positions(serve: Any,
+                                                                          page: Any) -> None:
+    # Issue 12, cases 3 and 5 in the browser: the live column of an answer the token limit
+    # cut says so (the page did not), and a contradicted panel gets positions, no answer.
+    answers = {"alpha": "The capital of Australia is Canberra.",
+               "beta": "The capital of Australia is Canberra.",
+               "gamma": "The capital of Australia is Sydney. It is the largest city and"}
+    gate = Gate()
+
+    def build(spec: Any, _config: Any) -> ScriptedProvider:
+        return ScriptedProvider(spec.id, [Reply(answers[spec.id], delay=0.05, gate=gate,
+                                                finish="length" if spec.id == "gamma" else "stop")])
+
+    server = serve(build, fake_panel=True)
+    _ask(page, server.url, "What is the capital of Australia?")
+    page.wait_for_selector('.column.status-streaming [data-role="answer"]:not(:empty)')
+    gate.open()  # the page is live: the "finished" events arrive over SSE
+    gamma = page.locator('.column[data-model="gamma"] [data-role="status"]')
+    expect(gamma).to_have_text("done · cut off at the token limit", timeout=90_000)
+    expect(page.locator('.column[data-model="alpha"] [data-role="status"]')).to_have_text("done")
+    expect(page.locator("#positions-line")).to_have_text(
+        "The capital of Australia is Canberra: alpha, beta · The capital of Australia is Sydney: gamma",
+        timeout=90_000)
+    assert page.locator(".consensus-answer").count() == 0
+    page.goto(page.url)  # the permalink, from the store: the same marks
+    expect(page.locator('.column[data-model="gamma"] [data-role="status"]')).to_have_text(
+        "done · cut off at the token limit")
+    assert not page.console_errors and not page.dialogs and not page.offsite

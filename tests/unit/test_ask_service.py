@@ -301,3 +301,39 @@ async def test_judge_backend_with_a_text_judge_synthesises_the_consensus(make_se
     assert consensus.consensus_kind == "synthesis"
     assert consensus.consensus_answer == "Water boils at 100 C."
     assert providers["judgey"].calls == 2
+
+
+@pytest.mark.parametrize("backend", ["judge", "hybrid"])
+async def test_an_unusable_judge_is_refused_before_any_model_is_asked(make_services, backend) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12, case 6: every model ran first, then "scoring failed" printed twice (exit 0).
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("a")]),
+                 "beta": ScriptedProvider("beta", [Reply("b")])}
+    services = make_services(providers)
+    with pytest.raises(InputError, match=f"the {backend} backend needs judge model keyed, which "
+                                         "is not usable: set OPENAI_API_KEY"):
+        await _run(services, AskOptions("q?", models=["alpha", "beta"], consensus_backend=backend,
+                                        judge_model="keyed"))
+    assert providers["alpha"].calls == providers["beta"].calls == 0
+    assert services.store.asks.count() == 0
+    # The fast backend needs no judge: the same judge setting is not checked for usability.
+    await _run(services, AskOptions("q?", models=["alpha", "beta"], judge_model="keyed"))
+    assert providers["alpha"].calls == 1
+
+
+async def test_a_truncated_answer_is_marked_and_judged_on_what_it_says(make_services) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12, case 5: an answer cut by the token limit was not marked, and its missing end
+    # could read as disagreement.
+    full = "The primary colors are red, blue and yellow. Mixing them gives every other hue."
+    providers = {"alpha": ScriptedProvider("alpha", [Reply(full)]),
+                 "beta": ScriptedProvider("beta", [Reply(
+                     "The primary colors are red, blue and yellow. Mixing them gives", finish="length")])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("Name the primary colors.", models=["alpha", "beta"]))
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert [a.truncated for a in record.answers] == [False, True]
+    consensus = record.consensus
+    assert consensus.truncated == ["beta"]
+    assert consensus.score is not None and consensus.score >= 75 and not consensus.contradictions
+    mixing = next(c for c in consensus.claims if c.text.startswith("Mixing them gives every"))
+    assert mixing.supported_by == ["alpha"] and mixing.not_reached_by == ["beta"]
+    assert not mixing.unique  # silence of a cut answer is no "only alpha says so"

@@ -162,3 +162,16 @@ def test_a_bad_routing_value_in_drux_toml_is_one_line(drux_env: Path) -> None:
     (drux_env / "project.toml").write_text(REFUSED + "[routing.retry]\nmax_attempts = 0\n")
     _one_line_error(_drux("ask", "hi"),
                     "[routing.retry] max_attempts must be a whole number of at least 1", code=1)
+
+
+def test_ask_with_an_unusable_judge_fails_before_any_model_is_asked(
+        drux_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12, case 6: every model ran first, then "scoring failed: InputError..." printed
+    # twice, and the exit code was 0.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (drux_env / "project.toml").write_text(REFUSED)
+    for backend in ("judge", "hybrid"):
+        _one_line_error(_drux("ask", "hi", "--backend", backend, "--judge", "gpt-4.1"),
+                        f"the {backend} backend needs judge model gpt-4.1, which is not usable")
+    history = _drux("history", "--json")
+    assert history.returncode == 0 and '"id"' not in history.stdout  # no ask was stored

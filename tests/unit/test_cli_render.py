@@ -45,3 +45,44 @@ def test_stored_escape_sequences_do_not_reach_the_terminal() -> None:
 def test_clean_keeps_newlines_tabs_and_unicode() -> None:
     assert clean("a\n\tb é 💥\x1b[0m\x00") == "a\n\tb é 💥[0m"
     assert clean({"k": ["\x1bx", 3]}) == {"k": ["x", 3]}
+
+
+def _answer(model: str, text: str, finish: str = "stop") -> dict[str, object]:
+    return {"model": model, "family": model, "deployment": None, "substituted_for": None,
+            "answered_by": None, "recovered": False, "status": "done", "text": text,
+            "finish_reason": finish, "error": None,
+            "timings": {"first_token_s": 0.1, "total_s": 0.2, "tokens_per_s": 3.0},
+            "usage": {"input_tokens": 0, "output_tokens": 2}, "cost_usd": 0.0}
+
+
+def _scored(consensus: dict[str, object], answers: list[dict[str, object]]) -> AskRecord:
+    return AskRecord.model_validate({
+        "id": "abc", "created_at": None, "finished_at": None, "question": "q?", "context": None,
+        "panel": None, "models": [a["model"] for a in answers], "skipped": [], "params": {},
+        "status": "complete", "source": "cli", "article_id": None,
+        "score": consensus.get("score"), "verdict": consensus.get("verdict"),
+        "answers": answers, "consensus": consensus})
+
+
+def test_no_consensus_shows_the_positions_and_no_consensus_answer() -> None:
+    # Issue 12, case 3: "closest planet to the Sun" scored 20 beside a consensus "Earth."
+    from drux.consensus import score_answers
+
+    answers = {"qwen2.5": "Mercury is the closest planet to the Sun.",
+               "gemma3": "Mercury is closest to the Sun.", "smollm2": "Earth."}
+    result = score_answers("Which planet is closest to the Sun?", answers, {})
+    assert result.score is not None and result.score < 50
+    record = _scored(result.to_dict(), [_answer(m, t) for m, t in answers.items()])
+    shown = " ".join(_render(record_view(record, result.explanation())).split())
+    assert "No consensus. Positions: Mercury is the closest planet to the Sun: qwen2.5, gemma3 · " \
+           "Earth: smollm2" in shown
+    assert "Consensus answer" not in shown and "group 1" not in shown
+
+
+def test_a_truncated_answer_is_marked_in_the_columns_and_the_timings() -> None:
+    record = _scored({"score": None, "verdict": "n/a", "reason": "only one successful answer"},
+                     [_answer("m1", "Red, blue and", finish="length"), _answer("m2", "Red.")])
+    shown = _render(record_view(record, "No consensus score: only one successful answer"))
+    assert shown.count("cut off at the token limit") == 2  # its column and its timings row
+    # The reason scoring did not happen is said once (it was printed twice).
+    assert shown.count("only one successful answer") == 1

@@ -187,17 +187,31 @@ class SynthesisJudge(ScriptedJudge):
 
 async def test_synthesis_by_a_judge_is_labelled():
     judge = SynthesisJudge()
-    answers = {"a": "Canberra.", "b": "It is Canberra.", "c": "Sydney."}
+    answers = {"a": "Canberra.", "b": "It is Canberra."}
     r = await ascore_answers("Capital of Australia?", answers, FAMS, backend="judge", judge=judge,
                              synthesize=True)
     assert r.consensus_kind == "synthesis" and r.synthesized_by == "scripted"
     assert r.consensus_answer == "Canberra is the capital."
     assert r.consensus_model in {"a", "b"}
-    assert "Sydney" not in judge.requests[-1].messages[-1].content
+    assert "It is Canberra." in judge.requests[-1].messages[-1].content
     fast = await ascore_answers("Capital of Australia?", answers, FAMS)
     assert fast.consensus_kind == "representative" and fast.synthesized_by is None
 
 
+async def test_no_synthesis_without_a_consensus():
+    # Issue 12, case 3: a consensus answer was written beside a contradiction. With "Sydney"
+    # contradicting both others the score is below the no-consensus threshold: the judge
+    # is not asked for a synthesis, and the groups are the positions.
+    judge = SynthesisJudge()
+    answers = {"a": "Canberra.", "b": "It is Canberra.", "c": "Sydney."}
+    r = await ascore_answers("Capital of Australia?", answers, FAMS, backend="judge", judge=judge,
+                             synthesize=True)
+    assert r.score is not None and r.score < 50 and not r.has_consensus
+    assert r.consensus_answer is None and r.consensus_kind is None and r.synthesized_by is None
+    assert all("agree with each other" not in q.messages[-1].content for q in judge.requests)
+    assert [(p.label, p.models) for p in r.positions] == [("Canberra", ["a", "b"]),
+                                                         ("Sydney", ["c"])]
+    assert r.explanation().startswith("No consensus: Canberra: a, b · Sydney: c; ")
 async def test_build_judge_keeps_a_remote_provider_as_a_text_judge():
     from drux.consensus import build_judge
 

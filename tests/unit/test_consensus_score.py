@@ -49,12 +49,22 @@ def test_one_contradiction_pulls_the_score_down():
     assert high >= 85 and low < high - 30
 
 
-def test_verdicts():
-    b = score.ScoreBreakdown(90, 0.9, 1.0, 0.0, 3)
-    assert score.verdict(b, 1) == "strong consensus"
-    assert score.verdict(score.ScoreBreakdown(40, 0.5, 0.67, 0.3, 3), 2) == "majority with dissent"
-    assert score.verdict(score.ScoreBreakdown(5, 0.1, 0.34, 0.9, 3), 3) == "contradictory"
-    assert score.verdict(score.ScoreBreakdown(30, 0.4, 0.5, 0.2, 4), 2) == "divided"
+def test_verdicts_are_bands_of_the_score_alone():
+    # Issue 12, case 4: 12 and 24 were "majority with dissent" while 15 and 20 were
+    # "contradictory", and a 68 was "weak consensus" beside "All 3 models agree".
+    assert score.verdict(90) == "strong consensus" and score.verdict(75) == "strong consensus"
+    assert score.verdict(68) == score.verdict(50) == "weak consensus"
+    assert score.verdict(40) == score.verdict(25) == "divided"
+    assert {score.verdict(s) for s in (0, 12, 15, 20, 24)} == {"contradictory"}
+
+
+@given(st.floats(0, 100), st.floats(0, 100))
+def test_a_higher_score_never_gets_a_weaker_verdict(x: float, y: float):
+    from drux.verdicts import BANDS
+
+    rank = {name: i for i, (_, name) in enumerate(BANDS)}  # 0 is the strongest band
+    low, high = sorted((x, y))
+    assert rank[score.verdict(high)] <= rank[score.verdict(low)]
 
 
 @st.composite

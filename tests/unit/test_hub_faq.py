@@ -116,6 +116,21 @@ async def test_results_flag_the_question_the_models_disagree_on(make_hub) -> Non
     assert survive["score"] < night["score"]
 
 
+async def test_a_question_without_consensus_lists_positions_not_an_answer(make_hub) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12, case 3: an article FAQ with score 7 said "The panel's consensus answer: ...".
+    hub = make_hub(_trio([Reply(AGREE), Reply(YES)], [Reply(AGREE), Reply(YES)],
+                         [Reply(AGREE), Reply(NO)]))
+    await hub.faq("lander", panel="trio")
+    night, survive = hub.faq_results("lander")
+    assert survive["score"] < 50 and survive["no_consensus"] is True
+    assert survive["consensus_answer"] is None and survive["consensus_html"] is None
+    # Each position is labelled with its answer's first sentence, cut at a word.
+    assert survive["positions_line"] == (
+        "Yes, the lander survived the lunar night and sent a signal…: alpha, beta · "
+        "No, the lander did not survive the lunar night and never…: gamma")
+    assert night["no_consensus"] is False and night["positions_line"] is None
+
+
 async def test_the_latest_ask_wins_and_unasked_questions_say_so(make_hub) -> None:  # type: ignore[no-untyped-def]
     hub = make_hub(_trio([Reply(NO), Reply(YES)], [Reply(NO), Reply(YES)],
                          [Reply(NO), Reply(YES)]))

@@ -51,3 +51,15 @@ def test_every_drux_variable_the_readme_names_is_a_setting() -> None:
     assert web_fields is not None
     listed = set(re.findall(r"`([A-Z_]+)`", web_fields.group(1)))
     assert listed == {name.upper() for name in WebSettings.model_fields}
+
+
+def test_readme_states_the_verdict_bands_of_the_code() -> None:
+    from drux.verdicts import BANDS, NO_CONSENSUS_BELOW
+
+    text = README.read_text()
+    section = text.split("## Reading the Consensus Score", 1)[1].split("\n## ", 1)[0]
+    tops = [100, *(int(floor) - 1 for floor, _ in BANDS[:-1])]
+    for (floor, name), top in zip(BANDS, tops, strict=True):
+        assert f"| {int(floor)}–{top} | {name} |" in section
+    assert f"Below {int(NO_CONSENSUS_BELOW)} (the no-consensus threshold)" in section
+    assert "never whether they are right" in section

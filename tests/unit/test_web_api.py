@@ -246,3 +246,16 @@ def test_head_on_a_running_asks_events_returns_before_the_ask_ends(drux_env: Pat
         assert not app.state.runner.get(ask_id).done  # HEAD did not wait for the stream
         gate.open()
         assert [e for _, e in _events(client, ask_id)][-1]["type"] == "done"
+
+
+def test_an_ask_whose_judge_is_unusable_is_refused_before_it_starts(client: TestClient) -> None:
+    # Issue 12, case 6, for the web: the runner starts no task for an ask it cannot score;
+    # the InputError it raises is the typed 422 every shell's handler gives.
+    from drux.errors import InputError
+    from drux.services.options import AskOptions
+
+    runner = client.app.state.runner  # type: ignore[attr-defined]
+    opts = AskOptions("hi", consensus_backend="judge", judge_model="gpt-4.1")
+    with pytest.raises(InputError, match=r"judge model gpt-4\.1, which is not usable"):
+        client.portal.call(runner.start, opts)  # type: ignore[union-attr]
+    assert runner.running == 0 and client.get("/api/asks").json()["total"] == 0

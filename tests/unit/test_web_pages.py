@@ -317,3 +317,50 @@ def test_a_feed_item_description_is_shown_once_on_its_page(drux_env: Path,
     assert 'class="lead"' not in ferry
     # A separate summary is still shown above a different body.
     assert '<p class="lead">A new crane came in by barge.</p>' in crane
+
+
+def test_a_result_without_consensus_shows_positions_and_marks_a_cut_answer(drux_env: Path) -> None:
+    # Issue 12, cases 3 and 5 on the result page: no consensus answer beside a contradiction;
+    # the positions instead; an answer the token limit cut is marked in its column.
+    from drux.config import load_config
+    from drux.services import Services
+
+    from scripted import Reply, ScriptedProvider
+
+    answers = {"alpha": "The capital of Australia is Canberra.",
+               "beta": "The capital of Australia is Canberra.",
+               "gamma": "The capital of Australia is Sydney. It is the largest city and"}
+
+    def build(spec: object, _config: object) -> ScriptedProvider:
+        model = spec.id  # type: ignore[attr-defined]
+        return ScriptedProvider(model, [Reply(answers[model],
+                                              finish="length" if model == "gamma" else "stop")])
+
+    (drux_env / "project.toml").write_text(
+        '[models.alpha]\nprovider = "ollama"\nfamily = "fam-a"\n'
+        '[models.beta]\nprovider = "ollama"\nfamily = "fam-b"\n'
+        '[models.gamma]\nprovider = "ollama"\nfamily = "fam-c"\n'
+        '[panels]\ndefault = ["alpha", "beta", "gamma"]\n')
+    services = Services(load_config(), provider_factory=build)
+    with TestClient(create_app(services, relaxed())) as client:
+        ask_id = ask_from_the_form(client, "What is the capital of Australia?")
+        record = AskRecord.model_validate(client.get(f"/r/{ask_id}/export.json").json())
+        api = client.get(f"/api/asks/{ask_id}").json()["consensus"]
+        assert record.consensus is not None and record.consensus.without_consensus
+        html = client.get(f"/r/{ask_id}").text
+        part = client.get(f"/r/{ask_id}/consensus").text
+        md = client.get(f"/r/{ask_id}/export.md").text
+    assert "Consensus answer" not in html and "No consensus" in html
+    line = re.sub(r"<[^>]+>", "", part.split('id="positions-line">', 1)[1].split("</p>", 1)[0])
+    assert line == "The capital of Australia is Canberra: alpha, beta · " \
+                   "The capital of Australia is Sydney: gamma"
+    assert record.consensus.positions_line() == line
+    assert [(p["label"], p["models"]) for p in api["positions"]] == [
+        ("The capital of Australia is Canberra", ["alpha", "beta"]),
+        ("The capital of Australia is Sydney", ["gamma"])]
+    assert api["consensus_answer"] is None and api["truncated"] == ["gamma"]
+    assert f"**No consensus.** Positions: {line}" in md
+    gamma = html.split('data-model="gamma"', 1)[1].split("</article>", 1)[0]
+    assert "done · cut off at the token limit" in gamma
+    assert "cut off at the token limit" not in html.split('data-model="alpha"', 1)[1].split(
+        "</article>", 1)[0]

@@ -159,3 +159,48 @@ def test_markdown_export_stays_readable() -> None:
     md = to_markdown(_ask(question="x < y?", answers=[_answer(text=text)]), "http://x/r/abc")
     assert "#include <stdio.h>" in md  # code is left as written
     assert "Result: <http://x/r/abc>" in md and "then \\<b>bold\\</b>." in md
+
+
+NO_CONSENSUS = {
+    "score": 12.0, "verdict": "contradictory", "explanation": "No consensus: ...",
+    "clusters": [["qwen2.5", "gemma3"], ["smollm2"]], "matrix": {}, "claims": [],
+    "contradictions": [], "consensus_model": "qwen2.5", "consensus_answer": "Canberra.",
+    "positions": [{"label": "Canberra", "models": ["qwen2.5", "gemma3"], "model": "qwen2.5"},
+                  {"label": "Sydney", "models": ["smollm2"], "model": "smollm2"}]}
+
+
+def test_consensus_view_without_consensus_has_positions_and_no_answer() -> None:
+    # Issue 12, case 3: a consensus answer was shown beside a score of 15. (Even a row that
+    # stored one below the threshold shows the positions instead.)
+    from drux.web.views import consensus_view
+
+    view = consensus_view(_ask(models=["qwen2.5", "gemma3", "smollm2"], score=12.0,
+                               consensus=NO_CONSENSUS))
+    assert view is not None and view.no_consensus and view.answer_html == ""
+    assert view.positions_line == "Canberra: qwen2.5, gemma3 · Sydney: smollm2"
+    assert [p.label for p in view.positions] == ["Canberra", "Sydney"]
+    older = consensus_view(_ask(score=12.0, consensus={
+        k: v for k, v in NO_CONSENSUS.items() if k != "positions"}))
+    assert older is not None and older.positions_line == "group 1: qwen2.5, gemma3 · group 2: smollm2"
+    agreed = consensus_view(_ask(score=80.0, consensus={**NO_CONSENSUS, "score": 80.0}))
+    assert agreed is not None and not agreed.no_consensus and "Canberra" in agreed.answer_html
+
+
+def test_markdown_export_marks_truncated_answers_and_lists_positions() -> None:
+    record = _ask(score=12.0, verdict="contradictory", consensus=NO_CONSENSUS,
+                  answers=[_answer(finish_reason="length"), _answer(model="m2")])
+    md = to_markdown(record, "http://x/r/abc")
+    assert "**No consensus.** Positions: Canberra: qwen2.5, gemma3 · Sydney: smollm2" in md
+    assert md.count("cut off at the token limit") == 1
+    assert answer_view(_answer(finish_reason="length")).label == "done · cut off at the token limit"
+
+
+def test_a_claim_a_cut_answer_did_not_reach_stays_in_the_claim_map() -> None:
+    from drux.web.views import consensus_view
+
+    claim = {"text": "The ocean makes it blue.", "supported_by": ["c"], "contradicted_by": [],
+             "unique": False, "reasons": [], "not_reached_by": ["b"]}
+    view = consensus_view(_ask(score=80.0, consensus={**NO_CONSENSUS, "score": 80.0,
+                                                      "claims": [claim]}))
+    assert view is not None and [c.text for c in view.unique] == ["The ocean makes it blue."]
+    assert view.unique[0].not_reached_by == ["b"]

@@ -10,7 +10,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drux.records import AnswerRecord, AnswerStatus, AskRecord, ConsensusKind, ConsensusRecord
+from drux.records import (
+    TRUNCATED_NOTE,
+    AnswerRecord,
+    AnswerStatus,
+    AskRecord,
+    ClaimRecord,
+    ConsensusKind,
+    ConsensusRecord,
+)
+from drux.verdicts import tone
 
 # C0/C1 control characters but newline and tab: questions (the web API takes them from
 # anyone), answers (from upstreams) and imported articles must not drive the terminal
@@ -89,12 +98,17 @@ def timings_table(answers: list[AnswerRecord]) -> Table:
             status += f" (answered by {a.answered_by or a.deployment} instead)"
         if a.error:
             status += f": {a.error.type}"
+        if a.truncated:
+            status += f" ({TRUNCATED_NOTE})"
         tps = t.tokens_per_s
         table.add_row(plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
                       _fmt_s(t.first_token_s), _fmt_s(t.total_s),
                       str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
                       f"${a.cost_usd or 0:.4f}")
     return table
+
+
+TONE_STYLE = {"high": "bold green", "mid": "bold yellow", "low": "bold red"}
 
 
 def score_panel(record: AskRecord, explanation: str | None = None) -> Panel:
@@ -105,32 +119,42 @@ def score_panel(record: AskRecord, explanation: str | None = None) -> Panel:
         headline = Text(f"Consensus Score: n/a ({consensus.reason or 'not scored'})",
                         style="bold yellow")
     else:
-        style = "bold green" if score >= 70 else "bold yellow" if score >= 40 else "bold red"
-        headline = Text(f"Consensus Score: {score:.0f}/100 — {verdict}", style=style)
+        headline = Text(f"Consensus Score: {score:.0f}/100 — {verdict}", style=TONE_STYLE[tone(score)])
     lines: list[RenderableType] = [headline]
-    if explanation:
+    # Unscored, the explanation only repeats the reason the headline gives.
+    if explanation and not (score is None and consensus.reason and consensus.reason in explanation):
         lines.append(Text(explanation))
-    for i, cluster in enumerate(consensus.clusters, 1):
-        lines.append(Text(f"  group {i}: {', '.join(cluster)}"))
+    if consensus.without_consensus:
+        lines.append(Text(f"No consensus. Positions: {consensus.positions_line()}", style="bold"))
+    else:
+        for i, cluster in enumerate(consensus.clusters, 1):
+            lines.append(Text(f"  group {i}: {', '.join(cluster)}"))
     for c in consensus.contradictions[:5]:
         pair = " vs ".join(c.models)
         why = "; ".join(c.reasons or c.kinds)
         lines.append(Text(f"  contradiction: {pair} ({why})", style="red"))
     if consensus.claims:
         lines.append(Text("Claims:", style="bold"))
-    for claim in consensus.claims[:10]:
-        if claim.contradicted_by:
-            mark, style = "✗ contradicted by " + ", ".join(claim.contradicted_by), "red"
-        elif claim.unique:
-            mark, style = "· only " + ", ".join(claim.supported_by), "dim"
-        else:
-            mark, style = "✓ " + ", ".join(claim.supported_by), "green"
-        lines.append(Text(f"  {claim.text[:110]}  [{mark}]", style=style))
-    if consensus.consensus_answer:
+    lines += [_claim_line(claim) for claim in consensus.claims[:10]]
+    if consensus.consensus_answer and not consensus.without_consensus:
         kind = consensus.consensus_kind or ConsensusKind.REPRESENTATIVE
         lines.append(Text(f"Consensus answer ({kind}, {consensus.consensus_model or ''}): "
                           f"{consensus.consensus_answer[:300]}"))
     return Panel(Group(*lines), title=f"ask {record.id}", expand=False)
+
+
+def _claim_line(claim: ClaimRecord) -> Text:
+    if claim.contradicted_by:
+        mark = (f"✓ {', '.join(claim.supported_by)} ✗ contradicted by "
+                f"{', '.join(claim.contradicted_by)}")
+        style = "red"
+    elif len(claim.supported_by) == 1:
+        mark, style = "· only " + ", ".join(claim.supported_by), "dim"
+    else:
+        mark, style = "✓ " + ", ".join(claim.supported_by), "green"
+    if claim.not_reached_by:
+        mark += f"; not reached by {', '.join(claim.not_reached_by)} ({TRUNCATED_NOTE})"
+    return Text(f"  {claim.text[:110]}  [{mark}]", style=style)
 
 
 def clean_record(record: AskRecord) -> AskRecord:
@@ -148,6 +172,8 @@ def record_view(record: AskRecord, explanation: str | None = None, *,
         col = Column(a.model, a.family or "", a.status, [a.text])
         if a.error:
             col.note = a.error.message or ""
+        elif a.truncated:
+            col.note = TRUNCATED_NOTE
         elif a.substituted_for:
             col.note = f"answered by {a.answered_by or a.deployment} instead"
         cols.append(col)

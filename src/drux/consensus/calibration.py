@@ -163,11 +163,14 @@ def eval_calibration(data_file: Path, answers_file: Path, *, limit: int | None =
             continue
         result = score_answers(row["question"], rec["answers"], rec["families"],
                                backend=backend, judge=judge)
-        if result.score is None or result.consensus_answer is None:
+        if result.score is None or result.consensus_model is None:
             skipped += 1  # fewer than two answers: no score to calibrate
             continue
+        # Below the no-consensus threshold there is no consensus answer; what is checked is
+        # the largest group's answer, so low scores stay in the measurement.
+        leading = result.consensus_answer or rec["answers"][result.consensus_model]
         scores.append(result.score)
-        correct.append(is_correct(result.consensus_answer, row["answer"], row["question"]))
+        correct.append(is_correct(leading, row["answer"], row["question"]))
     n = len(scores)
     if n == 0:
         raise InputError(f"no recorded panel answers in {answers_file}; record them first")

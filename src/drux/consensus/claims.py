@@ -2,9 +2,17 @@
 
 Each answer is split into atomic claims (sentences, then clauses joined by ';' or
 ', but'). Claims of different models that say the same thing are merged into one
-entry; a claim is contradicted by a model when that model has a related claim
-(same topic words or close embedding) that clashes with it (polarity, numbers,
-dates, entities, or one affirms what the other denies).
+entry. Then each entry is judged against every other answer, claim by claim (never
+by which group the answer is in): a model supports it when one of its claims states
+it, and contradicts it when one of its claims clashes with it (polarity, numbers,
+dates, entities, a list with other members, or one affirms what the other denies).
+
+A claim without words of its own beyond the question's ("No, the Earth is not
+flat" to "Is the Earth flat?") is a stance: yes or no, from its polarity or its
+negation; two stances agree or clash as yes and no do.
+
+An answer cut by the token limit is judged on what it says: a claim it is silent on
+is not unique for that (its end may have held it), so it lists it as not reached.
 """
 
 from __future__ import annotations
@@ -15,7 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, split_sentences
+from drux.consensus.signals import (
+    STOPWORDS,
+    AnswerView,
+    compare,
+    question_terms,
+    read_answer,
+    split_sentences,
+    stem_word,
+)
 
 CLAUSE = re.compile(r";\s+|,\s+(?=but\b|however\b|whereas\b)", re.I)
 MIN_CLAIM_WORDS = 3
@@ -31,6 +47,15 @@ MAX_CLAIMS_PER_ANSWER = 40
 SHORT_CLAIM_TERMS = 3
 
 Embed = Callable[[list[str]], np.ndarray]
+# (model a, model b) -> the reasons their answers contradict, or None if they do not.
+PairClash = Callable[[str, str], list[str] | None]
+
+
+# Words, or one mark of punctuation: what the list reader walks through (in one pass: a
+# regular expression for "a, b and c" took quadratic time on "a,a,a,..." answers).
+LIST_TOKEN = re.compile(r"[\w'-]+|[^\w\s'-]")
+YES_NO = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|"
+                    r"has|have|had|may|might|must)\b", re.I)
 
 
 @dataclass(slots=True)
@@ -39,15 +64,19 @@ class Claim:
     models: list[str]  # models that state it (first one is the source of ``text``)
     contradicted_by: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    # Answers cut by the token limit that say nothing about it (they may not have got there).
+    not_reached_by: list[str] = field(default_factory=list)
+    # Each contradicting model's own reasons (the pair it makes with the claim's source).
+    clash_reasons: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def unique(self) -> bool:
-        return len(self.models) == 1 and not self.contradicted_by
+        return len(self.models) == 1 and not self.contradicted_by and not self.not_reached_by
 
     def to_dict(self) -> dict[str, object]:
         return {"text": self.text, "supported_by": list(self.models),
                 "contradicted_by": list(self.contradicted_by), "unique": self.unique,
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons), "not_reached_by": list(self.not_reached_by)}
 
 
 def split_claims(answer: str) -> list[str]:
@@ -68,10 +97,61 @@ class _Item:
     text: str
     view: AnswerView
     index: int
+    items: frozenset[str] = frozenset()  # the members of a list it states ("red, blue and green")
+    stance: str | None = None  # "yes"/"no" of a claim with no words beyond the question's
+
+
+def _list_items(text: str) -> frozenset[str]:
+    """The members of every "a, b(,) and/or c" list of one-word items in ``text``."""
+    found: set[str] = set()
+    run: list[str] = []
+    last = ""  # "word", "comma" or "conj": what the run ended with
+    for tok in LIST_TOKEN.findall(text.lower()):
+        if tok == "," and last == "word":
+            last = "comma"
+        elif tok in ("and", "or") and len(run) >= 2 and last in ("word", "comma"):
+            last = "conj"
+        elif tok[0].isalnum() or tok[0] in "_'-":
+            if last == "conj":
+                # Numbers are read with their units by the signals, not as list members.
+                found.update(stem_word(w) for w in (*run, tok)
+                             if w not in STOPWORDS and not w.isdigit())
+                run, last = [], ""
+            else:
+                run = [*run, tok] if last == "comma" else [tok]
+                last = "word"
+        else:
+            run, last = [], ""
+    return frozenset(found)
+
+
+def _stance(view: AnswerView, yes_no: bool) -> str | None:
+    if not yes_no or view.content or view.numbers or view.years:
+        return None
+    if view.polarity:
+        return view.polarity
+    return "no" if view.negated else "yes"
+
+
+def _list_clash(a: _Item, b: _Item) -> list[str]:
+    """Two lists of the same things with different members ("red, blue and yellow" vs
+    "red, blue and green"): word overlap alone read them as the same claim."""
+    if not a.items or not b.items or not a.items & b.items:
+        return []
+    if a.items <= b.items or b.items <= a.items:
+        return []  # one names fewer members: it does not deny the others
+    ours, theirs = sorted(a.items - b.items), sorted(b.items - a.items)
+    return [f"list: {', '.join(ours)} vs {', '.join(theirs)}"]
 
 
 def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[str]]:
     """'same', 'clash', or 'other' for two claims of different models."""
+    if a.stance and b.stance:
+        same_stance = a.stance == b.stance
+        return ("same", []) if same_stance else ("clash", [f"polarity: {a.stance} vs {b.stance}"])
+    listed = _list_clash(a, b)
+    if listed:
+        return "clash", listed
     lexical = _overlap(a.view, b.view)
     cosine = float(sims[a.index, b.index]) if sims is not None else None
     polar = a.view.polarity is not None and b.view.polarity is not None
@@ -84,8 +164,10 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[st
         return "other", []  # unrelated: skip the full comparison (most pairs of long answers)
     signals = compare(a.view, b.view)
     shared_fact = signals.number_match or signals.year_match or signals.entity_overlap >= 0.5
-    same = (lexical >= SAME_LEXICAL or (cosine is not None and cosine >= SAME_COSINE)
-            or (bool(facts) and shared_fact))
+    # Close embeddings alone are not the same claim when their own words differ
+    # ("...is Canberra" and "...is Sydney" embed alike).
+    close = cosine is not None and cosine >= SAME_COSINE and _covers(a.view, b.view)
+    same = lexical >= SAME_LEXICAL or close or (bool(facts) and shared_fact)
     related = same or bool(facts) or lexical >= RELATED_LEXICAL or (
         cosine is not None and cosine >= RELATED_COSINE)
     # A yes/no clash answers the question itself, whatever words each claim uses.
@@ -94,17 +176,31 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[st
     return ("same", []) if same else ("other", [])
 
 
+def _covers(a: AnswerView, b: AnswerView) -> bool:
+    """The shorter claim's own words are at least half in the other (or it has none)."""
+    fewer = min(len(a.content), len(b.content))
+    return fewer == 0 or 2 * len(a.content & b.content) >= fewer
+
+
 def _overlap(a: AnswerView, b: AnswerView) -> float:
     union = len(a.content | b.content)
     return len(a.content & b.content) / union if union else 0.0
 
 
-def build_claims(question: str, answers: dict[str, str], embed: Embed | None = None) -> list[Claim]:
+def build_claims(question: str, answers: dict[str, str], embed: Embed | None = None,
+                 truncated: frozenset[str] = frozenset(),
+                 pair_clash: PairClash | None = None) -> list[Claim]:
+    """The claim map; ``truncated``: the models whose answers the token limit cut;
+    ``pair_clash``: the pair judgments, which decide between two one-claim answers
+    when their claims show no clash of their own ("Mercury." vs "Earth.")."""
     terms = question_terms(question)
+    yes_no = bool(YES_NO.match(question))
     items: list[_Item] = []
     for model, answer in answers.items():
         for text in split_claims(answer)[:MAX_CLAIMS_PER_ANSWER]:
-            items.append(_Item(model, text, read_answer(text, q_terms=terms), len(items)))
+            view = read_answer(text, q_terms=terms)
+            items.append(_Item(model, text, view, len(items), _list_items(text),
+                               _stance(view, yes_no)))
     sims = None
     if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
         vectors = embed([it.text for it in items])
@@ -117,22 +213,40 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
             memo[key] = _relation(a, b, sims)
         return memo[key]
 
-    groups: list[tuple[_Item, Claim]] = []
+    heads: list[_Item] = []
     for item in items:
-        for head, claim in groups:
-            if item.model in claim.models or head.model == item.model:
-                continue
-            if relation(head, item)[0] == "same":
-                claim.models.append(item.model)
-                break
-        else:
-            groups.append((item, Claim(item.text, [item.model])))
-    for head, claim in groups:
-        for other in items:
-            if other.model in claim.models or other.model in claim.contradicted_by:
-                continue
-            kind, reasons = relation(head, other)
-            if kind == "clash":
-                claim.contradicted_by.append(other.model)
-                claim.reasons.extend(r for r in reasons if r not in claim.reasons)
-    return [claim for _, claim in groups]
+        # A claim another model already stated is not listed twice.
+        if not any(h.model != item.model and relation(h, item)[0] == "same" for h in heads):
+            heads.append(item)
+    by_model: dict[str, list[_Item]] = {}
+    for item in items:
+        by_model.setdefault(item.model, []).append(item)
+    return [_judge_claim(head, by_model, relation, truncated, pair_clash) for head in heads]
+
+
+def _judge_claim(head: _Item, by_model: dict[str, list[_Item]],
+                 relation: Callable[[_Item, _Item], tuple[str, list[str]]],
+                 truncated: frozenset[str], pair_clash: PairClash | None) -> Claim:
+    """The claim against every other answer: stated, contradicted, or neither."""
+    claim = Claim(head.text, [head.model])
+    whole = len(by_model[head.model]) == 1  # the claim is its model's whole answer
+    for model, claims in by_model.items():
+        if model == head.model:
+            continue
+        judged = [relation(head, other) for other in claims]
+        if whole and len(claims) == 1 and pair_clash is not None and judged[0][0] == "other":
+            reasons = pair_clash(head.model, model)
+            if reasons is not None:
+                judged = [("clash", reasons)]
+        if any(kind == "same" for kind, _ in judged):
+            claim.models.append(model)
+        elif any(kind == "clash" for kind, _ in judged):
+            claim.contradicted_by.append(model)
+            own = claim.clash_reasons.setdefault(model, [])
+            for kind, reasons in judged:
+                if kind == "clash":
+                    own.extend(r for r in reasons if r not in own)
+                    claim.reasons.extend(r for r in reasons if r not in claim.reasons)
+        elif model in truncated:
+            claim.not_reached_by.append(model)
+    return claim

@@ -23,11 +23,13 @@ from drux.consensus.backends import (
     TextJudge,
 )
 from drux.consensus.calibrate import load_calibration
-from drux.consensus.claims import build_claims
+from drux.consensus.claims import Claim, build_claims
+from drux.consensus.cut import judge_cut_pairs, said_text
 from drux.consensus.judge_local import ModelLoader, local_logprob_judge
-from drux.consensus.result import ConsensusResult, Contradiction
+from drux.consensus.result import ConsensusResult, Contradiction, Position, gist
 from drux.errors import DruxError, InputError
 from drux.types import ChatRequest, Completion, Message
+from drux.verdicts import has_consensus
 
 BACKENDS = ("fast", "judge", "hybrid")
 _fast_backends: dict[int, FastBackend] = {}
@@ -53,7 +55,7 @@ def not_scored(reason: str, backend: str, families: dict[str, str]) -> Consensus
 
 
 def _kinds(reasons: list[str]) -> list[str]:
-    kinds = [r.split(":", 1)[0] for r in reasons]
+    kinds = [r.split(":", 1)[0] for r in reasons if r]
     return list(dict.fromkeys(kinds)) or ["meaning"]
 
 
@@ -96,11 +98,21 @@ def sync_provider_judge(provider: TextJudge) -> PairJudge:
 
 
 def score_with(backend: AgreementBackend, question: str, answers: dict[str, str],
-               families: dict[str, str]) -> ConsensusResult:
+               families: dict[str, str], truncated: frozenset[str] = frozenset()) -> ConsensusResult:
+    """Score ``answers``; ``truncated``: the models whose answers the token limit cut (each is
+    judged on what it says: see ``cut.py``)."""
     ids = list(answers)
-    texts = [answers[m] for m in ids]
+    cut = frozenset(m for m in ids if m in truncated)
+    judged = {m: said_text(answers[m]) if m in cut else answers[m] for m in ids}
+    texts = [judged[m] for m in ids]
     fams = [families.get(m, m) for m in ids]
     judgments = backend.judge_pairs(question, texts)
+    if cut and isinstance(backend, FastBackend):
+        judgments.update(judge_cut_pairs(backend, question, texts, [m in cut for m in ids]))
+    embed = backend.embedder.encode if isinstance(backend, FastBackend | HybridBackend) else None
+    claims = build_claims(question, judged, embed=embed, truncated=cut,
+                          pair_clash=_pair_clash(ids, judgments))
+    judgments = with_claim_clashes(judgments, claims, ids)
     k = len(ids)
     agreement = np.eye(k)
     contradict = np.zeros((k, k), dtype=bool)
@@ -114,18 +126,19 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
     # score stays in the breakdown so the mapping can be checked and refitted.
     calibrated = load_calibration().apply(backend.name, raw.score, k)
     breakdown = dataclasses.replace(raw, score=calibrated)
-    head = clustering.representative(groups[0], agreement)
-    embed = backend.embedder.encode if isinstance(backend, FastBackend | HybridBackend) else None
-    result = ConsensusResult(
+    heads = [clustering.representative(g, agreement) for g in groups]
+    agreed = has_consensus(breakdown.score)
+    return ConsensusResult(
         score=breakdown.score,
-        verdict=score.verdict(breakdown, len(groups)),
+        verdict=score.verdict(breakdown.score),
         backend=backend.name,
         clusters=[[ids[i] for i in g] for g in groups],
         matrix={ids[i]: {ids[j]: float(agreement[i, j]) for j in range(k)} for i in range(k)},
-        consensus_model=ids[head],
-        consensus_answer=texts[head],
-        consensus_kind="representative",
-        claims=build_claims(question, answers, embed=embed),
+        consensus_model=ids[heads[0]],
+        # Below the no-consensus threshold the largest group is only one position of several.
+        consensus_answer=answers[ids[heads[0]]] if agreed else None,
+        consensus_kind="representative" if agreed else None,
+        claims=claims,
         contradictions=_contradictions(ids, judgments),
         families={m: f for m, f in zip(ids, fams, strict=True)},
         breakdown={"mean_agreement": breakdown.mean_agreement,
@@ -133,8 +146,42 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
                    "contradiction_rate": breakdown.contradiction_rate,
                    "effective_votes": breakdown.effective_votes,
                    "raw_score": raw.score},
+        positions=[Position(gist(answers[ids[h]]), [ids[i] for i in g], ids[h])
+                   for g, h in zip(groups, heads, strict=True)],
+        truncated=sorted(cut),
     )
-    return result
+
+
+def _pair_clash(ids: list[str], judgments: dict[tuple[int, int], PairJudgment]
+                ) -> Callable[[str, str], list[str] | None]:
+    index = {m: i for i, m in enumerate(ids)}
+
+    def clash(a: str, b: str) -> list[str] | None:
+        i, j = index[a], index[b]
+        jd = judgments[(min(i, j), max(i, j))]
+        return (list(jd.reasons) or ["meaning: the answers cannot both be true"]) \
+            if jd.relation == "contradict" else None
+
+    return clash
+
+
+def with_claim_clashes(judgments: dict[tuple[int, int], PairJudgment], claims: list[Claim],
+                       ids: list[str]) -> dict[tuple[int, int], PairJudgment]:
+    """The pair judgments, with every clash the claim map found marked as a contradiction of
+    that pair, so the groups, the explanation and the claim map tell one story. The
+    agreement (and so the score) is the backend's own."""
+    index = {m: i for i, m in enumerate(ids)}
+    out = dict(judgments)
+    for claim in claims:
+        for other in claim.contradicted_by:
+            i, j = sorted((index[claim.models[0]], index[other]))
+            jd = out[(i, j)]
+            if jd.relation != "contradict":
+                own = claim.clash_reasons.get(other, [])
+                out[(i, j)] = PairJudgment(jd.agreement, "contradict",
+                                           [*jd.reasons, *(r for r in own if r not in jd.reasons)]
+                                           or ["claim"])
+    return out
 
 
 def _contradictions(ids: list[str], judgments: dict[tuple[int, int], PairJudgment]) -> list[Contradiction]:
@@ -157,32 +204,38 @@ def _blank(text: str) -> bool:
 
 
 def score_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                  backend: str = "fast", judge: Judge | None = None) -> ConsensusResult:
+                  backend: str = "fast", judge: Judge | None = None,
+                  truncated: frozenset[str] = frozenset()) -> ConsensusResult:
+    """``truncated``: the models whose answers the token limit cut (finish reason "length")."""
     usable = validate(question, answers)
     if len(usable) < 2:
         got = "no successful answer" if not usable else "only one successful answer"
         return not_scored(f"{got}; a consensus needs at least two", backend, families)
-    return score_with(make_backend(backend, judge), question, usable, families)
+    return score_with(make_backend(backend, judge), question, usable, families,
+                      frozenset(truncated))
 
 
 async def ascore_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
                          backend: str = "fast", judge: Judge | None = None,
-                         synthesize: bool = False) -> ConsensusResult:
+                         synthesize: bool = False,
+                         truncated: frozenset[str] = frozenset()) -> ConsensusResult:
     """Async twin for services: a text judge is awaited on the caller's event loop.
 
-    With ``synthesize`` and a text judge, the judge also writes the consensus
-    answer from the largest cluster's answers (``consensus_kind == "synthesis"``).
+    With ``synthesize`` and a text judge, the judge also writes the consensus answer
+    from the largest cluster's answers (``consensus_kind == "synthesis"``), only when
+    there is a consensus.
     """
     usable = validate(question, answers)
     if backend not in ("judge", "hybrid") or not isinstance(judge, TextJudge) or len(usable) < 2:
         result = await asyncio.to_thread(score_answers, question, answers, families,
-                                         backend=backend, judge=judge)
+                                         backend=backend, judge=judge, truncated=truncated)
     else:
-        replies = await _judge_replies(judge.complete, question, list(usable.values()))
+        said = [said_text(a) if m in truncated else a for m, a in usable.items()]
+        replies = await _judge_replies(judge.complete, question, said)
         table = JudgeBackend(lambda q, a, b: replies[(a, b)])
         result = await asyncio.to_thread(score_answers, question, usable, families,
-                                         backend=backend, judge=table)
-    if synthesize and isinstance(judge, TextJudge) and result.score is not None:
+                                         backend=backend, judge=table, truncated=truncated)
+    if synthesize and isinstance(judge, TextJudge) and result.has_consensus:
         await _synthesize(judge, question, result, usable)
     return result
 

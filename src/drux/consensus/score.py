@@ -9,7 +9,8 @@ The score is 100 x the weighted *geometric* mean of pairwise agreement: one
 confident contradiction pulls it down hard, however many pairs agree. On the dev
 split this ranked consistent answer sets above mixed ones better than the
 arithmetic mean, the minimum, or the majority cluster's share (bench/RESULTS.md).
-The majority share and the contradiction rate feed the verdict.
+The verdict is a band of the score alone (``drux.verdicts``): the majority share and
+the contradiction rate are reported beside it, never mixed into it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+
+from drux.verdicts import verdict_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +75,7 @@ def compute(agreement: np.ndarray, contradict: np.ndarray, families: list[str],
     return ScoreBreakdown(round(score, 1), mean_agreement, majority, contradiction_rate, effective)
 
 
-def verdict(b: ScoreBreakdown, n_clusters: int) -> str:
-    if n_clusters == 1 and b.score >= 70:
-        return "strong consensus"
-    if b.contradiction_rate >= 0.5 and b.majority_share <= 0.5:
-        return "contradictory"
-    if b.majority_share > 0.5:
-        return "majority with dissent" if n_clusters > 1 else "weak consensus"
-    return "divided"
+def verdict(score: float) -> str:
+    """The band the score falls in: a fixed monotonic function of the score alone (a 68 is
+    "weak consensus" whatever the groups look like; the explanation tells the groups)."""
+    return verdict_for(score)

@@ -8,7 +8,8 @@ runs the whole panel in parallel.
 
 A question is flagged as a disagreement when its latest ask has contradictions
 between models, a verdict of ``contradictory`` or ``divided``, or a Consensus
-Score below ``DISAGREEMENT_BELOW``.
+Score below ``DISAGREEMENT_BELOW`` (the no-consensus threshold). Without a consensus
+the entry has no consensus answer: it lists the competing positions instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from drux.errors import InputError
 from drux.hub.render import render_markdown
 from drux.records import AskRecord, AskSource, AskStatus, ConsensusRecord
+from drux.verdicts import CONTRADICTORY, DIVIDED, NO_CONSENSUS_BELOW
 
 if TYPE_CHECKING:
     from drux.services import Services
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from drux.services.options import Backend
     from drux.store.articles import ArticleRecord
 
-DISAGREEMENT_BELOW = 50.0
-DISAGREEING_VERDICTS = frozenset({"contradictory", "divided"})
+DISAGREEMENT_BELOW = NO_CONSENSUS_BELOW
+DISAGREEING_VERDICTS = frozenset({CONTRADICTORY, DIVIDED})
 CONTEXT_CHARS = 6000
 
 
@@ -137,7 +139,8 @@ def _entry(question: str, editor_answer: str | None, ask: AskRecord | None,
            asked_at: str | None) -> dict[str, Any]:
     consensus = (ask.consensus if ask else None) or ConsensusRecord()
     reason = disagreement(ask.consensus, ask.verdict, ask.score) if ask else None
-    consensus_answer = consensus.consensus_answer
+    # Below the threshold the largest group is one position of several, not the panel's answer.
+    consensus_answer = None if consensus.without_consensus else consensus.consensus_answer
     return {
         "question": question, "answer": editor_answer,
         "ask_id": ask.id if ask else None, "asked_at": asked_at,
@@ -147,6 +150,9 @@ def _entry(question: str, editor_answer: str | None, ask: AskRecord | None,
         "consensus_model": consensus.consensus_model,
         "consensus_answer": consensus_answer,
         "consensus_html": render_markdown(consensus_answer) if consensus_answer else None,
+        "no_consensus": consensus.without_consensus,
+        "positions": [p.model_dump(mode="json") for p in consensus.positions],
+        "positions_line": consensus.positions_line() if consensus.without_consensus else None,
         "contradictions": [c.model_dump(mode="json") for c in consensus.contradictions],
         "disagreement": reason is not None, "disagreement_reason": reason,
         "answers": _answers(ask) if ask else [],

@@ -136,9 +136,10 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
 
 async def score(services: Services, question: str, answers: dict[str, str],
                 families: dict[str, str], backend: str,
-                judge_model: str | None = None) -> tuple[ConsensusRecord, str]:
-    """Score the answers. A scoring failure never loses the answers: the ask is stored
-    with a consensus of n/a that says why."""
+                judge_model: str | None = None,
+                truncated: frozenset[str] = frozenset()) -> tuple[ConsensusRecord, str]:
+    """Score the answers (``truncated``: the ones the token limit cut). A scoring failure
+    never loses the answers: the ask is stored with a consensus of n/a that says why."""
     from drux.consensus import ascore_answers
 
     try:
@@ -149,11 +150,27 @@ async def score(services: Services, question: str, answers: dict[str, str],
             judge = await make_judge(services, judge_model)
         # A configured text judge also writes the consensus answer, labelled a synthesis.
         result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
-                                      synthesize=judge is not None)
+                                      synthesize=judge is not None, truncated=truncated)
         return ConsensusRecord.model_validate(result.to_dict()), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
         return ConsensusRecord(score=None, verdict="n/a", reason=reason, backend=backend), reason
+
+
+def check_scoring(services: Services, opts: AskOptions) -> None:
+    """The scoring options, checked before any model is asked: an unknown or unusable judge
+    was only noticed after the whole panel had answered ("scoring failed", exit 0)."""
+    if opts.judge_model is not None:
+        services.config.catalog.model(opts.judge_model)
+    if opts.consensus_backend == "fast":
+        return
+    from drux.services.judge import DEFAULT_JUDGE
+
+    model_id = opts.judge_model or DEFAULT_JUDGE
+    usable, reason = services.readiness(services.config.catalog.model(model_id))
+    if not usable:
+        raise InputError(f"the {opts.consensus_backend} backend needs judge model {model_id}, "
+                         f"which is not usable: {reason}")
 
 
 @dataclass(slots=True)
@@ -174,8 +191,7 @@ class _Run:
 
 def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
     question = opts.question  # checked and stripped by AskOptions
-    if opts.judge_model is not None:  # unknown: say so now, not after the whole panel ran
-        services.config.catalog.model(opts.judge_model)
+    check_scoring(services, opts)
     resolution = services.resolve(opts.models, opts.panel)
     _check_context(question, opts.context, resolution)
     requests = build_requests(services, resolution, question, opts)
@@ -227,9 +243,11 @@ async def _finish(services: Services, opts: AskOptions, run: _Run) -> AsyncGener
     """Score what arrived and close the ask."""
     answers = {m: e.completion.text for m, e in run.finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
+    cut = frozenset(m for m, e in run.finals.items()
+                    if isinstance(e, Finished) and e.completion.finish_reason == "length")
     consensus, explanation = await score(services, run.question, answers,
                                          _answer_families(services, run.finals, run.families),
-                                         opts.consensus_backend, opts.judge_model)
+                                         opts.consensus_backend, opts.judge_model, cut)
     status = AskStatus.COMPLETE if answers else AskStatus.FAILED
     save_health(services, source=opts.source)
     services.store.asks.finish(run.ask_id, status=status, score=consensus.score,

@@ -22,6 +22,7 @@ from jinja2 import pass_context
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drux.services import Services
+from drux.verdicts import tone
 from drux.web.errors import document_body_errors, install_error_handlers
 from drux.web.middleware import (
     BodySizeLimit,
@@ -67,6 +68,7 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["path_for"] = _path_for
     templates.env.filters["date"] = _fmt_date
+    templates.env.filters["tone"] = tone  # a score's colour: the verdict bands, in one place
     templates.env.filters["datetime"] = _fmt_datetime
     return templates
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from drux.verdicts import tone
+
 
 def _band(score: float) -> str:
-    return "low" if score < 40 else "mid" if score < 70 else "high"
+    return tone(score)
 
 
 def gauge(score: float | None) -> Markup:

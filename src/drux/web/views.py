@@ -8,6 +8,7 @@ from typing import Any
 from markupsafe import Markup
 
 from drux.records import (
+    TRUNCATED_NOTE,
     AnswerRecord,
     AnswerStatus,
     AskRecord,
@@ -15,6 +16,7 @@ from drux.records import (
     ConsensusKind,
     ConsensusRecord,
     ContradictionRecord,
+    PositionRecord,
 )
 from drux.web.events import substitute
 from drux.web.markdown import escape_raw_html, render_markdown
@@ -56,6 +58,10 @@ class ConsensusView:
     # The heatmap's numbers as table rows (model, values in column order), for screen readers.
     matrix_models: list[str] = field(default_factory=list)
     matrix_rows: list[tuple[str, list[str]]] = field(default_factory=list)
+    # Below the no-consensus threshold: no consensus answer, the competing positions instead.
+    no_consensus: bool = False
+    positions: list[PositionRecord] = field(default_factory=list)
+    positions_line: str = ""
 
 
 def _answer_label(c: ConsensusRecord) -> str:
@@ -83,9 +89,10 @@ def substitute_label(answered_by: str | None, model: str) -> str | None:
 def answer_view(a: AnswerRecord) -> AnswerView:
     out_tokens = a.usage.output_tokens
     err = a.error
+    label = STATUS_LABELS[a.status]
     return AnswerView(
         model=a.model, family=a.family, status=a.status,
-        label=STATUS_LABELS[a.status], html=render_markdown(a.text),
+        label=f"{label} · {TRUNCATED_NOTE}" if a.truncated else label, html=render_markdown(a.text),
         error=f"{err.type}: {err.message}" if err else None,
         substitute=substitute_label(substitute(a.answered_by, a.substituted_for, a.deployment),
                                     a.model),
@@ -116,14 +123,25 @@ def consensus_view(record: AskRecord) -> ConsensusView | None:
         gauge=gauge(c.score), heatmap=heatmap(matrix, record.models),
         shared=[cl for cl in claims if len(cl.supported_by) > 1 and not cl.contradicted_by],
         contradicted=[cl for cl in claims if cl.contradicted_by],
-        unique=[cl for cl in claims if cl.unique],
+        # One model's claim, also when a cut answer may not have reached it (noted beside it).
+        unique=[cl for cl in claims if len(cl.supported_by) == 1 and not cl.contradicted_by],
         contradictions=c.contradictions,
-        answer_html=Markup(render_markdown(c.consensus_answer)) if c.consensus_answer
-        else Markup(""),
+        answer_html=Markup(render_markdown(c.consensus_answer))
+        if c.consensus_answer and not c.without_consensus else Markup(""),
         answer_label=_answer_label(c),
         matrix_models=names if len(names) > 1 else [],
         matrix_rows=_matrix_rows(matrix, names) if len(names) > 1 else [],
+        no_consensus=c.without_consensus,
+        positions=_positions(c) if c.without_consensus else [],
+        positions_line=c.positions_line() if c.without_consensus else "",
     )
+
+
+def _positions(c: ConsensusRecord) -> list[PositionRecord]:
+    """The positions, or for rows stored before positions existed, the groups as positions."""
+    if c.positions:
+        return list(c.positions)
+    return [PositionRecord(label=f"group {i}", models=g) for i, g in enumerate(c.clusters, 1)]
 
 
 def safe_html(html: str | None) -> Markup:
@@ -146,9 +164,11 @@ def to_markdown(record: AskRecord, url: str) -> str:
     lines: list[str] = []
     if record.score is not None:
         lines += [f"**Consensus Score: {record.score:.0f}/100** ({record.verdict or ''})", ""]
-    explanation = record.consensus.explanation if record.consensus else None
-    if explanation:
-        lines += [explanation, ""]
+    consensus = record.consensus
+    if consensus and consensus.explanation:
+        lines += [consensus.explanation, ""]
+    if consensus and consensus.without_consensus:
+        lines += [f"**No consensus.** Positions: {consensus.positions_line()}", ""]
     for a in record.answers:
         view = answer_view(a)
         head = f"## {a.model}"

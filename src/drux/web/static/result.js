@@ -159,7 +159,8 @@
     finished: function (col, ev) {
       part(col, "answer").innerHTML = ev.html;  // sanitized on the server
       stopWaiting(ev.model);
-      setStatus(col, "done");
+      // Same words as the server's label for a stored answer the token limit cut.
+      setStatus(col, "done", ev.finish_reason === "length" ? "done · cut off at the token limit" : "done");
       substitute(col, ev.model, ev.answered_by);
       stats(col, ev);
       progress(col, "answered");
