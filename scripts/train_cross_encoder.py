@@ -65,14 +65,23 @@ class Scorer:
             return self.model(**self.encode(texts, pairs)).logits[:, 0].numpy()
 
 
-def epoch_examples(train_qs, rng: random.Random, with_augment: bool) -> list[tuple[str, str, str, int]]:
+def epoch_batches(train_qs, rng: random.Random, with_augment: bool,
+                  batch: int) -> list[list[tuple[str, str, str, int]]]:
+    """One epoch's batches: each example in one random order; batches of similar length (a
+    shuffled window of 20 batches is sorted by length) so padding stays short, in random order."""
     examples = bench_pairs(train_qs) + (augment(train_qs, rng) if with_augment else [])
-    out = []
+    rows = []
     for ex in examples:
         a, b = (ex.a, ex.b) if rng.random() < 0.5 else (ex.b, ex.a)
-        out.append((ex.question, a, b, ex.label))
-    rng.shuffle(out)
-    return out
+        rows.append((ex.question, a, b, ex.label))
+    rng.shuffle(rows)
+    window = batch * 20
+    batches = []
+    for i in range(0, len(rows), window):
+        part = sorted(rows[i: i + window], key=lambda r: len(r[0]) + len(r[1]) + len(r[2]))
+        batches += [part[j: j + batch] for j in range(0, len(part), batch)]
+    rng.shuffle(batches)
+    return batches
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -81,16 +90,24 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     questions = load_questions(args.data)
-    train_q, val_q = split_questions([q.qid for q in questions], args.seed, args.val_share)
+    train_q, val_q = split_questions([q.qid for q in questions], args.split_seed,
+                                    args.val_share)
     train_qs = [q for q in questions if q.qid in train_q]
     items = validation_items(val_q, args.data)
     bench = load_bench_eval(args.data)
-    tokenizer = AutoTokenizer.from_pretrained(base_model_dir())
-    model = AutoModelForSequenceClassification.from_pretrained(base_model_dir(), num_labels=1)
+    start = args.init or base_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(start)
+    model = AutoModelForSequenceClassification.from_pretrained(start, num_labels=1)
     scorer = Scorer(model, tokenizer, args.max_len)
-    n_per_epoch = len(epoch_examples(train_qs, random.Random(0), not args.no_augment))
-    steps = args.epochs * ((n_per_epoch + args.batch - 1) // args.batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    probe = epoch_batches(train_qs, random.Random(0), not args.no_augment, args.batch)
+    n_per_epoch = sum(len(b) for b in probe)
+    steps = args.epochs * len(probe)
+    if args.freeze_word_embeddings:
+        # the 11.7M-parameter vocabulary matrix is half the model; leaving it fixed makes each
+        # step cheaper on this CPU-starved machine (the 6 transformer layers still learn)
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=0.01)
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
@@ -103,10 +120,9 @@ def train(args: argparse.Namespace) -> Path:
     last = run_dir
     for epoch in range(1, args.epochs + 1):
         t0, total = time.time(), 0.0
-        data = epoch_examples(train_qs, rng, not args.no_augment)
+        batches = epoch_batches(train_qs, rng, not args.no_augment, args.batch)
         model.train()
-        for i in range(0, len(data), args.batch):
-            chunk = data[i: i + args.batch]
+        for step, chunk in enumerate(batches, start=1):
             enc = scorer.encode([f"{q} [SEP] {a}" for q, a, _, _ in chunk], [b for _, _, b, _ in chunk])
             labels = torch.tensor([y for *_, y in chunk], dtype=torch.float32)
             loss = loss_fn(model(**enc).logits[:, 0], labels)
@@ -115,22 +131,30 @@ def train(args: argparse.Namespace) -> Path:
             opt.step()
             sched.step()
             opt.zero_grad()
-            total += float(loss) * len(chunk)
-            if (i // args.batch) % 50 == 0:
-                print(f"  epoch {epoch} step {i // args.batch} loss {float(loss):.3f} "
+            total += float(loss.detach()) * len(chunk)
+            if step % 25 == 0:
+                print(f"  epoch {epoch} step {step}/{len(batches)} loss {float(loss):.3f} "
                       f"({time.time() - t0:.0f} s)", flush=True)
+            if step % args.save_every == 0:  # a run cut short still leaves recent weights
+                save(model, tokenizer, run_dir / "latest", f"epoch {epoch} step {step}")
         train_s = time.time() - t0
-        res = evaluate(scorer, items, n_boot=args.bootstrap, bench=bench)
         last = run_dir / f"epoch{epoch}"
-        model.save_pretrained(last)
-        tokenizer.save_pretrained(last)
-        rec = {"epoch": epoch, "loss": total / len(data), "train_s": round(train_s),
-               "pairs": res["pairs"], "sets": res["sets"]}
+        save(model, tokenizer, last, f"epoch {epoch} done")
+        rec: dict = {"epoch": epoch, "loss": total / n_per_epoch, "train_s": round(train_s)}
+        if args.validate:
+            res = evaluate(scorer, items, n_boot=args.bootstrap, bench=bench)
+            rec |= {"pairs": res["pairs"], "sets": res["sets"]}
+            print(f"validation (torch) after epoch {epoch}: {headline(res)}", flush=True)
         log.write(json.dumps(rec) + "\n")
         log.flush()
-        print(f"epoch {epoch}: loss {rec['loss']:.4f}, {train_s:.0f} s; validation (torch) "
-              f"{headline(res)}", flush=True)
+        print(f"epoch {epoch}: loss {rec['loss']:.4f}, {train_s:.0f} s", flush=True)
     return last
+
+
+def save(model: torch.nn.Module, tokenizer, where: Path, note: str) -> None:
+    model.save_pretrained(where)
+    tokenizer.save_pretrained(where)
+    (where / "NOTE").write_text(note + "\n", encoding="utf-8")
 
 
 def export(ckpt: Path, out: Path) -> None:
@@ -158,7 +182,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=Path("/work/xenc-out"))
     ap.add_argument("--name", default="run-aug", help="run folder under --out")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training randomness (order, rewordings)")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="validation split; keep it equal to eval_cross_encoder.py's --seed")
     ap.add_argument("--val-share", type=float, default=0.2)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
@@ -166,7 +192,13 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bootstrap", type=int, default=300, help="CI resamples per epoch check")
+    ap.add_argument("--save-every", type=int, default=100, help="steps between 'latest' saves")
+    ap.add_argument("--validate", action="store_true",
+                    help="score the validation questions with torch after each epoch")
+    ap.add_argument("--freeze-word-embeddings", action="store_true")
     ap.add_argument("--no-augment", action="store_true", help="benchmark pairs only (ablation)")
+    ap.add_argument("--init", type=Path,
+                    help="start from this saved epoch instead of the base model (a new schedule)")
     ap.add_argument("--export-only", type=Path, help="skip training; export this saved epoch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
