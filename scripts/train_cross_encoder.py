@@ -10,18 +10,29 @@ Data (dev only; the held-out split is never read): every dev question's distinct
     rewording (casing, punctuation, "I think ...", a swapped subordinate clause; 1-3 of them
     combined) = agree, and one generated negation = disagree (about 3,700), so the model learns
     agreement rather than which answer is true.
+    With --identity-pairs, also every answer with itself = agree.
   Each example is shown in one random order per epoch: "question [SEP] answer A" with "answer B".
-Split: the dev questions are shuffled with --seed and --val-share (0.2: 72 of 358 questions) are
-held back as VALIDATION; every figure reported is on those questions only (dev_pairs and
-dev_sets items whose question is there). Validation is scored after each epoch and each epoch's
-weights are saved, so a run cut short still leaves its last finished epoch.
+Split: the dev questions are shuffled with --split-seed and --val-share (0.2: 72 of 358
+questions) are held back as VALIDATION; every figure reported is on those questions only
+(dev_pairs and dev_sets items whose question is there). With --validate they are scored with
+torch after each epoch; each epoch's weights are saved, and "latest" every --save-every steps,
+so a run cut short still leaves recent weights. --seed drives order and rewordings only.
 Model: BertForSequenceClassification, one logit, binary cross-entropy; AdamW, linear warm-up
 over 10% of the steps then linear decay; batch 32; inputs truncated to --max-len tokens.
-Time: about 6 min per epoch of 10,000 inputs on 2 free cores; run it niced, with 2 threads:
+Time: about 6 min per epoch of 10,000 inputs on 2 free cores (MODELS.md); on 2026-12-06 with
+the machine shared, 8 to 22 min per epoch. Run it niced, with OMP_WAIT_POLICY=PASSIVE (two
+torch threads that spin-wait for each other while starved wasted most of their CPU time):
 
-    nice -n 19 /work/train-venv/bin/python scripts/train_cross_encoder.py --out /work/xenc-out
-    nice -n 19 /work/train-venv/bin/python scripts/train_cross_encoder.py --out /work/xenc-out \\
-        --export-only /work/xenc-out/run-aug/epoch3     # export a saved epoch again
+    OMP_WAIT_POLICY=PASSIVE nice -n 19 /work/train-venv/bin/python \
+        scripts/train_cross_encoder.py --out /work/xenc-out --name NAME [options]
+
+The runs in bench/RESULTS.md (2026-12-06), each exported to /work/xenc-out/NAME-epoch1/:
+    run 1: --name run-aug  --epochs 1 --freeze-word-embeddings
+    run 2: --name run-aug2 --init /work/xenc-out/run-aug/epoch1 --epochs 1 --lr 3e-5 --seed 1
+           --freeze-word-embeddings
+    run 3: --name run-aug3 --init /work/xenc-out/run-aug2/epoch1 --epochs 1 --lr 2e-5 --seed 2
+           --freeze-word-embeddings --identity-pairs
+Export a saved epoch again: --export-only /work/xenc-out/NAME/epoch1.
 
 The venv: python3.11 -m venv /work/train-venv; pip install torch==2.13.0 (the local CPU wheel)
 transformers onnx onnxruntime tokenizers numpy scipy; pip install --no-deps
@@ -65,11 +76,11 @@ class Scorer:
             return self.model(**self.encode(texts, pairs)).logits[:, 0].numpy()
 
 
-def epoch_batches(train_qs, rng: random.Random, with_augment: bool,
-                  batch: int) -> list[list[tuple[str, str, str, int]]]:
+def epoch_batches(train_qs, rng: random.Random, with_augment: bool, batch: int,
+                  identity: bool = False) -> list[list[tuple[str, str, str, int]]]:
     """One epoch's batches: each example in one random order; batches of similar length (a
     shuffled window of 20 batches is sorted by length) so padding stays short, in random order."""
-    examples = bench_pairs(train_qs) + (augment(train_qs, rng) if with_augment else [])
+    examples = bench_pairs(train_qs) + (augment(train_qs, rng, identity) if with_augment else [])
     rows = []
     for ex in examples:
         a, b = (ex.a, ex.b) if rng.random() < 0.5 else (ex.b, ex.a)
@@ -99,7 +110,8 @@ def train(args: argparse.Namespace) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(start)
     model = AutoModelForSequenceClassification.from_pretrained(start, num_labels=1)
     scorer = Scorer(model, tokenizer, args.max_len)
-    probe = epoch_batches(train_qs, random.Random(0), not args.no_augment, args.batch)
+    probe = epoch_batches(train_qs, random.Random(0), not args.no_augment, args.batch,
+                          args.identity_pairs)
     n_per_epoch = sum(len(b) for b in probe)
     steps = args.epochs * len(probe)
     if args.freeze_word_embeddings:
@@ -120,7 +132,8 @@ def train(args: argparse.Namespace) -> Path:
     last = run_dir
     for epoch in range(1, args.epochs + 1):
         t0, total = time.time(), 0.0
-        batches = epoch_batches(train_qs, rng, not args.no_augment, args.batch)
+        batches = epoch_batches(train_qs, rng, not args.no_augment, args.batch,
+                                args.identity_pairs)
         model.train()
         for step, chunk in enumerate(batches, start=1):
             enc = scorer.encode([f"{q} [SEP] {a}" for q, a, _, _ in chunk], [b for _, _, b, _ in chunk])
@@ -196,6 +209,8 @@ def main() -> None:
     ap.add_argument("--validate", action="store_true",
                     help="score the validation questions with torch after each epoch")
     ap.add_argument("--freeze-word-embeddings", action="store_true")
+    ap.add_argument("--identity-pairs", action="store_true",
+                    help="also train each answer against itself as agreeing")
     ap.add_argument("--no-augment", action="store_true", help="benchmark pairs only (ablation)")
     ap.add_argument("--init", type=Path,
                     help="start from this saved epoch instead of the base model (a new schedule)")
