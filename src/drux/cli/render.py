@@ -141,7 +141,12 @@ def clean_record(record: AskRecord) -> AskRecord:
 
 def record_view(record: AskRecord, explanation: str | None = None, *,
                 show_skipped: bool = True) -> Group:
-    """The whole ask; ``show_skipped=False`` when the skipped models were already printed."""
+    """The whole ask; ``show_skipped=False`` when the skipped models were already printed.
+
+    Without an ``explanation`` (``drux show``), the one stored with the score is shown, the
+    line ``drux ask`` printed when the score landed."""
+    if explanation is None and record.consensus is not None:
+        explanation = record.consensus.explanation or None
     record, explanation = clean_record(record), clean(explanation)
     cols = []
     for a in record.answers:

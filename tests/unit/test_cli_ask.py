@@ -1,5 +1,6 @@
-"""``drux ask`` and stdin: ``-`` reads the question, text piped in with a question is its
-context, ``--system`` sets one ask's system prompt; a terminal stdin is never read."""
+"""``drux ask``: ``-`` reads the question from stdin, text piped in with a question is its
+context, ``--system`` sets one ask's system prompt, a terminal stdin is never read; and
+``drux show`` prints what ``drux ask`` printed."""
 
 from __future__ import annotations
 
@@ -115,3 +116,15 @@ def test_a_terminal_stdin_is_never_read(drux_env: Path) -> None:
     finally:
         os.close(main)
         os.close(tty)
+
+
+def test_show_prints_what_ask_printed(providers: dict[str, ScriptedProvider]) -> None:
+    # `drux show` left out the explanation line under the score.
+    runner = CliRunner()
+    asked = runner.invoke(app, ["ask", "What is 2+2?", "--models", "alpha,beta"])
+    assert asked.exit_code == 0, asked.output
+    (row,) = json.loads(runner.invoke(app, ["history", "--json"]).stdout)
+    shown = runner.invoke(app, ["show", row["id"]])
+    assert shown.exit_code == 0, shown.output
+    assert "Consensus Score:" in shown.stdout
+    assert shown.stdout == asked.stdout
