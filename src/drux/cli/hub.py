@@ -68,22 +68,25 @@ def list_(
                 "articles": [_brief(v.to_dict()) for v in items]}
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    import sys
+
     from rich.console import Console
-    from rich.table import Table
 
     from drux.cli.render import plain
+    from drux.cli.tables import Cell, Col, print_records
 
-    table = Table(box=None, pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    for name in ("date", "title", "tags", "faq"):
-        table.add_column(name)
+    cols = [Col("id"), Col("date", drop=2), Col("title", "text", drop=4),
+            Col("tags", "words", drop=1), Col("faq", drop=3, justify="right")]
+    cells: list[list[Cell]] = []
     for v in items:
         date = v.published.date().isoformat() if v.published else ""
-        table.add_row(plain(v.id), date, plain(v.title), plain(", ".join(v.tags)), str(len(v.faq)))
-    console = Console()
-    console.print(table)
-    shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}" if items else "none"
-    console.print(f"[dim]{shown} of {total}[/]")
+        cells.append([plain(v.id), date, plain(v.title), plain(", ".join(v.tags)),
+                      str(len(v.faq))])
+    print_records(cols, cells, box=None, pad_edge=False)
+    if sys.stdout.isatty():  # a pipe gets the records alone; --json says the total
+        shown = (f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}"
+                 if items else "none")
+        Console().print(f"[dim]{shown} of {total}[/]")
 
 
 def _brief(d: dict[str, Any]) -> dict[str, Any]:
