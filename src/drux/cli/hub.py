@@ -156,9 +156,14 @@ def faq(
 async def _run_faq(hub: HubService, article: str, models: list[str] | None, panel: str | None,
                    questions: list[str] | None, model_timeout: float | None,
                    max_tokens: int | None, quiet: bool) -> list[dict[str, Any]]:
+    from drux.cli.faq_progress import FaqProgress
+
+    # Progress goes to stderr: stdout keeps one result per question (or the JSON).
+    progress = FaqProgress(plain_lines=not quiet)
     try:
         return await hub.faq(article, models, panel, questions=questions or None,
                              max_tokens=max_tokens, model_timeout=model_timeout,
-                             on_result=None if quiet else _print_result)
+                             on_result=None if quiet else _print_result, on_step=progress)
     finally:
+        progress.close()
         await hub.services.aclose()
