@@ -78,10 +78,14 @@ def columns_table(columns: list[Column], *, tail_lines: int = 14) -> Table:
     return table
 
 
-def timings_table(answers: list[AnswerRecord]) -> Table:
-    table = Table(title="Models", expand=False)
-    for name in ("model", "status", "first token", "total", "tokens", "tok/s", "cost"):
-        table.add_column(name, justify="right" if name not in ("model", "status") else "left")
+def timings_table(answers: list[AnswerRecord]) -> RenderableType:
+    """Each model's status, timings and cost; at the width printed, model ids stay whole."""
+    from drux.cli.tables import Cell, Col, FittedTable
+
+    cols = [Col("model"), Col("status", "text", drop=6),
+            *(Col(name, drop=n, justify="right") for name, n in
+              (("first token", 3), ("total", 4), ("tokens", 2), ("tok/s", 1), ("cost", 5)))]
+    rows: list[list[Cell]] = []
     for a in answers:
         t = a.timings
         status = str(a.status)
@@ -90,11 +94,11 @@ def timings_table(answers: list[AnswerRecord]) -> Table:
         if a.error:
             status += f": {a.error.type}"
         tps = t.tokens_per_s
-        table.add_row(plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
-                      _fmt_s(t.first_token_s), _fmt_s(t.total_s),
-                      str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
-                      f"${a.cost_usd or 0:.4f}")
-    return table
+        rows.append([plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
+                     _fmt_s(t.first_token_s), _fmt_s(t.total_s),
+                     str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
+                     f"${a.cost_usd or 0:.4f}"])
+    return FittedTable(cols, rows, title="Models")
 
 
 def score_panel(record: AskRecord, explanation: str | None = None) -> Panel:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from rich import box as boxes
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -81,6 +81,18 @@ def fit_table(width: int, cols: Sequence[Col], rows: Sequence[Sequence[Cell]], *
     for row in texts:
         table.add_row(*(row[i] for i in kept))
     return table
+
+
+class FittedTable:
+    """A table fitted to the width it is printed at (``fit_table``), for a view built
+    before that width is known (``drux ask``, ``drux show``)."""
+
+    def __init__(self, cols: Sequence[Col], rows: Sequence[Sequence[Cell]], *,
+                 title: str | None = None) -> None:
+        self.cols, self.rows, self.title = cols, rows, title
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield fit_table(options.max_width, self.cols, self.rows, title=self.title)
 
 
 def _table(cols: Sequence[Col], title: str | None, box: boxes.Box | None, pad_edge: bool,
