@@ -14,6 +14,14 @@ from netguard import install_guard
 
 install_guard()
 
+# Commands run by the tests inherit this process's stdin, and `drux ask` reads a piped stdin
+# as context: a runner's pipe that never closes would make every ask wait for its end.
+# (A terminal is left alone: drux never reads one, and a debugger needs it.)
+if not os.isatty(0):
+    _null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(_null, 0)
+    os.close(_null)
+
 
 @pytest.fixture
 def drux_env(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:

@@ -17,9 +17,12 @@ from waiting import wait_until
 DRUX = [str(Path(sys.executable).with_name("drux"))]
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str], timeout: float = 300,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The command with ``stdin`` piped in (none: stdin is /dev/null, so nothing is read)."""
     return subprocess.run([*DRUX, *args], capture_output=True, text=True, env=env, timeout=timeout,
-                          check=False)
+                          check=False, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None)
 
 
 @pytest.fixture
@@ -63,6 +66,34 @@ def test_ask_json_with_real_smollm2_is_stored(env: dict[str, str]) -> None:
     assert json.loads(shown.stdout) == record
     listed = json.loads(run(["history", "--json"], env).stdout)
     assert [r["id"] for r in listed] == [record["id"]]
+
+
+@pytest.mark.e2e
+def test_piped_text_is_the_context_and_dash_reads_the_question(env: dict[str, str]) -> None:
+    notes = "Meeting notes: the launch moves to Friday. Ada owns the release checklist.\n"
+    proc = run(["ask", "Who owns the release checklist?", "--models", "smollm2-135m", "--json",
+                "--max-tokens", "16", "--system", "Answer with one name."], env, stdin=notes)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["context"] == notes and record["question"] == "Who owns the release checklist?"
+    assert record["params"]["system"] == "Answer with one name."
+    assert record["answers"][0]["status"] == "done"
+    dashed = run(["ask", "-", "--models", "smollm2-135m", "--json", "--max-tokens", "8"], env,
+                 stdin="What is the capital of France?\n")
+    assert dashed.returncode == 0, dashed.stderr
+    assert json.loads(dashed.stdout)["question"] == "What is the capital of France?"
+
+
+@pytest.mark.e2e
+def test_show_prints_what_ask_printed(env: dict[str, str]) -> None:
+    # `drux show` left out the explanation line `drux ask` printed under the score.
+    asked = run(["ask", "Is the Sun a star? Answer yes or no.", "--models",
+                 "smollm2-135m,gemma3-270m", "--max-tokens", "8"], env)
+    assert asked.returncode == 0, asked.stderr
+    (listed,) = json.loads(run(["history", "--json"], env).stdout)
+    shown = run(["show", listed["id"]], env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Consensus Score:" in shown.stdout and shown.stdout == asked.stdout
 
 
 @pytest.mark.e2e

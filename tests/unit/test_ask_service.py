@@ -276,6 +276,37 @@ async def test_request_settings_ask_over_panel_over_model(make_services) -> None
     assert (ask.temperature, ask.max_tokens) == (0.0, 20)
 
 
+async def test_the_asks_own_system_prompt_wins_and_is_stored(make_services) -> None:  # type: ignore[no-untyped-def]
+    # `drux ask --system` had no way through: the panel's or the model's prompt was used.
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("a")]),
+                 "beta": ScriptedProvider("beta", [Reply("b")])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("q?", panel="strict", system="  Reply in French. "))
+    assert providers["beta"].requests[-1].system == "Reply in French."
+    assert providers["alpha"].requests[-1].system == "Reply in French."
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert record.params["system"] == "Reply in French."
+
+
+async def test_a_failed_scoring_stores_its_reason_as_the_explanation(
+        make_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # `drux ask` printed the reason as its explanation line; `drux show` had none to print.
+    import drux.consensus
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("judge fell over")
+
+    monkeypatch.setattr(drux.consensus, "ascore_answers", broken)
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("yes")]),
+                 "beta": ScriptedProvider("beta", [Reply("no")])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("q?", models=["alpha", "beta"]))
+    scored = next(e for e in events if isinstance(e, Scored))
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert record.consensus.explanation == scored.explanation
+    assert "judge fell over" in scored.explanation
+
+
 def test_ask_ids_are_long_random_and_never_look_like_options() -> None:
     from drux.store.asks import new_ask_id
 

@@ -27,9 +27,9 @@ def _record() -> AskRecord:
         "consensus": {"score": None, "reason": f"r {ESCAPES}"}})
 
 
-def _render(renderable: object) -> str:
+def _render(renderable: object, width: int = 120) -> str:
     out = io.StringIO()
-    Console(file=out, width=120, force_terminal=False).print(renderable)
+    Console(file=out, width=width, force_terminal=False).print(renderable)
     return out.getvalue()
 
 
@@ -86,3 +86,14 @@ def test_a_truncated_answer_is_marked_in_the_columns_and_the_timings() -> None:
     assert shown.count("cut off at the token limit") == 2  # its column and its timings row
     # The reason scoring did not happen is said once (it was printed twice).
     assert shown.count("only one successful answer") == 1
+
+
+def test_the_timings_table_keeps_model_ids_whole_at_80_columns() -> None:
+    # Rich shrank every column evenly: "some-much-l…" in `drux ask` and `drux show`.
+    long_id = "openrouter-claude-sonnet-4-with-a-suffix"
+    data = _record().model_dump(mode="json")
+    data["answers"][0]["model"] = long_id
+    data["answers"][0]["error"]["message"] = "boom"
+    shown = _render(record_view(AskRecord.model_validate(data)), 80)
+    assert long_id in shown and "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80

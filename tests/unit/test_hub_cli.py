@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,10 +79,41 @@ def test_faq_prints_score_and_verdict_per_question(drux_env: Path,
 
     result = runner.invoke(app, ["hub", "faq", "good-one", "--models", "alpha,beta"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # the progress goes to stderr
     assert lines[0] == "- Why?" and lines[2] == "- How?"
     assert lines[1].startswith("    score ") and "strong consensus" in lines[1]
     assert providers["alpha"].calls == 2
+    # Nothing was printed for ~20 s per question: now each step, as plain lines when piped.
+    progress = result.stderr.splitlines()
+    assert progress[:2] == ["question 1 of 2: Why?", "  asking alpha, beta"]
+    assert sorted(re.sub(r"\d+\.\d", "N", line) for line in progress[2:4]) == [
+        "  alpha: done in Ns", "  beta: done in Ns"]
+    assert progress[4:6] == ["question 2 of 2: How?", "  asking alpha, beta"]
+    # Each score line lands as its question ends, before the next question starts.
+    assert result.output.index("    score ") < result.output.index("question 2 of 2")
 
     shown = runner.invoke(app, ["hub", "show", "good-one"])
     assert shown.exit_code == 0 and shown.output.count("strong consensus") == 2
+
+
+def test_faq_progress_on_a_terminal_is_one_live_line_per_question() -> None:
+    import io
+
+    from rich.console import Console
+
+    from drux.cli.faq_progress import FaqProgress
+    from drux.hub.faq import FaqStep
+    from drux.panel import Started
+    from drux.services.ask import AskCreated, AskDone
+
+    out = io.StringIO()
+    progress = FaqProgress(console=Console(file=out, force_terminal=True, width=80))
+    created = AskCreated("id1", ["alpha", "beta"], {"alpha": "fa", "beta": "fb"}, [], None)
+    progress(FaqStep(1, 3, "Why?", created))
+    progress(FaqStep(1, 3, "Why?", Started("alpha")))
+    shown = progress._render().plain
+    assert shown.startswith("question 1 of 3: Why?\n") and "answering: alpha, beta" in shown
+    assert progress.live is not None  # live, not plain lines
+    progress(FaqStep(1, 3, "Why?", AskDone("id1", "complete")))  # type: ignore[arg-type]
+    assert progress.live is None  # gone before the score line is printed
+    assert "asking" not in out.getvalue()

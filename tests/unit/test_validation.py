@@ -95,6 +95,8 @@ def test_routing_policies_check_values_built_in_code_too() -> None:
     ({"temperature": 2.5}, "temperature", "must be between 0 and 2"),
     ({"consensus_backend": "nope"}, "consensus_backend", "must be fast, judge or hybrid"),
     ({"colour": "red"}, "", "unknown keys: colour"),
+    ({"system": " "}, "system", "is empty"),
+    ({"system": "s" * 4001}, "system", "has 4001 characters; the limit is 4000"),
 ])
 def test_a_bad_ask_option_names_its_field(values: dict[str, Any], field: str,
                                           problem: str) -> None:
@@ -121,7 +123,7 @@ def test_the_api_body_carries_the_ask_options_limits() -> None:
     public = AskCreate.model_json_schema()["properties"]
     options = TypeAdapter(AskOptions).json_schema()["properties"]
     bounds = ("minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength")
-    for name in ("question", "max_tokens", "temperature", "timeout", "context"):
+    for name in ("question", "max_tokens", "temperature", "timeout", "context", "system"):
         assert _bounds(public[name], bounds) == _bounds(options[name], bounds) != {}, name
     assert _bounds(public["max_tokens"], bounds) == {"minimum": 1, "maximum": 8192}
     assert _bounds(public["timeout"], bounds) == {"exclusiveMinimum": 0, "maximum": 3600}

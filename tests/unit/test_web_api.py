@@ -62,6 +62,19 @@ def test_ask_events_arrive_in_order_and_the_ask_is_stored(client: TestClient) ->
     assert listed["total"] == 1 and listed["items"][0]["id"] == ask_id
 
 
+def test_the_api_takes_a_system_prompt_for_one_ask(drux_env: Path) -> None:
+    # AskOptions.system reached the CLI only; the JSON body refused it as an unknown key.
+    scripts = Scripts()
+    with TestClient(create_app(make_services(drux_env, scripts), relaxed())) as client:
+        ask_id = _start(client, system="Answer like a pirate.")
+        _events(client, ask_id)
+        assert {p.requests[-1].system for p in scripts.built.values()} == {
+            "Answer like a pirate."}
+        empty = client.post("/api/asks", json={"question": "Why?", "system": " "})
+        assert empty.status_code == 422
+        assert empty.json()["error"]["message"] == "system is empty"
+
+
 def test_late_subscribers_get_every_event_and_last_event_id_resumes(client: TestClient) -> None:
     ask_id = _start(client)
     first = _events(client, ask_id)

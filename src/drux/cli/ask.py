@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from drux.cli import app, flags
+from drux.cli.stdin import piped_text
 
 # How `drux ask` spells the AskOptions fields in its errors.
 ASK_FLAGS = {"question": "the question", "models": "--models", "panel": "--panel",
              "max_tokens": "--max-tokens", "timeout": "--timeout",
              "temperature": "--temperature", "consensus_backend": "--backend",
-             "judge_model": "--judge"}
+             "judge_model": "--judge", "system": "--system", "context": "the text piped in"}
 
 
 def _split(models: str | None) -> list[str] | None:
@@ -25,7 +26,9 @@ def _split(models: str | None) -> list[str] | None:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question to put to the panel.")],
+    question: Annotated[str | None, typer.Argument(
+        help="The question to put to the panel; - (or none, with text piped in) reads it "
+             "from stdin. Text piped in with a question is its context.")] = None,
     models: Annotated[str | None, typer.Option("--models", "-m",
                                                help="Comma-separated model ids.")] = None,
     panel: Annotated[str | None, typer.Option("--panel", "-p", help="A named panel.")] = None,
@@ -36,16 +39,20 @@ def ask(
     backend: Annotated[str, typer.Option(help="Consensus backend: fast, judge or hybrid.")] = "fast",
     judge: Annotated[str | None, typer.Option(
         help="Judge model for the judge/hybrid backends (default qwen2.5-1.5b).")] = None,
+    system: Annotated[str | None, typer.Option(
+        help="System prompt for this ask (wins over the panel's and the model's).")] = None,
 ) -> None:
     """Ask every model of a panel the same question and score their agreement."""
     from drux.services import Services
     from drux.services.ask import AskOptions
 
+    question, context = _question_and_context(question)
     services = Services.from_settings()
     with flags(ASK_FLAGS):
         opts = AskOptions(question=question, models=_split(models), panel=panel,
                           max_tokens=max_tokens, timeout=timeout, temperature=temperature,
-                          consensus_backend=backend, judge_model=judge)  # type: ignore[arg-type]
+                          consensus_backend=backend, judge_model=judge,  # type: ignore[arg-type]
+                          system=system, context=context)
     if models is not None and not opts.models:
         from drux.errors import InputError
 
@@ -53,6 +60,28 @@ def ask(
     runner = _run_json if as_json else _run_live
     code = asyncio.run(runner(services, opts))
     raise typer.Exit(code)
+
+
+def _question_and_context(question: str | None) -> tuple[str, str | None]:
+    """The question, from the argument or stdin, and the text piped in as its context."""
+    from drux.errors import InputError
+
+    if question == "-":
+        text = piped_text()
+        if text is None:
+            raise InputError("`drux ask -` reads the question from a pipe or a file, and "
+                             "stdin is neither: pipe it in, or give it as an argument")
+        if not text.strip():
+            raise InputError("`drux ask -` read nothing from stdin: the question is empty")
+        return text, None
+    piped = piped_text()
+    if question is None:
+        if piped is None or not piped.strip():
+            raise InputError("Missing argument 'QUESTION': give the question, or pipe it in "
+                             "(see drux ask --help)")
+        return piped, None
+    # Blank piped text (`true | drux ask ...`) is no context.
+    return question, piped if piped and piped.strip() else None
 
 
 async def _run_json(services: object, opts: object) -> int:

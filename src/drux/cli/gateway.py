@@ -130,19 +130,19 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     if as_json:
         typer.echo(json.dumps([i.to_dict() for i in infos], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     from drux.cli.render import plain
+    from drux.cli.tables import Col, print_records
 
-    table = Table(title="drux gateway keys")
-    for column in ("id", "name", "prefix", "status", "models", "rpm", "tpm", "budget $", "spent $"):
-        table.add_column(column, no_wrap=True)
-    for i in infos:
-        table.add_row(str(i.id), plain(i.name), i.prefix + "…", "active" if i.active else "revoked",
-                      plain(", ".join(i.allowed_models) or "all"), str(i.rpm or "-"), str(i.tpm or "-"),
-                      f"{i.budget_usd:g}" if i.budget_usd is not None else "-", f"{i.spent_usd:.4f}")
-    Console().print(table)
+    cols = [Col("id", justify="right"), Col("name", "text", drop=8), Col("prefix", drop=6),
+            Col("status", drop=7),
+            Col("models", "words", drop=5), Col("rpm", drop=2, justify="right"),
+            Col("tpm", drop=1, justify="right"), Col("budget $", drop=3, justify="right"),
+            Col("spent $", drop=4, justify="right")]
+    cells = [[str(i.id), plain(i.name), i.prefix + "…", "active" if i.active else "revoked",
+              plain(", ".join(i.allowed_models) or "all"), str(i.rpm or "-"), str(i.tpm or "-"),
+              f"{i.budget_usd:g}" if i.budget_usd is not None else "-", f"{i.spent_usd:.4f}"]
+             for i in infos]
+    print_records(cols, cells, title="drux gateway keys")
 
 
 @keys_app.command("usage")

@@ -68,22 +68,25 @@ def list_(
                 "articles": [_brief(v.to_dict()) for v in items]}
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    import sys
+
     from rich.console import Console
-    from rich.table import Table
 
     from drux.cli.render import plain
+    from drux.cli.tables import Cell, Col, print_records
 
-    table = Table(box=None, pad_edge=False)
-    table.add_column("id", no_wrap=True)
-    for name in ("date", "title", "tags", "faq"):
-        table.add_column(name)
+    cols = [Col("id"), Col("date", drop=2), Col("title", "text", drop=4),
+            Col("tags", "words", drop=1), Col("faq", drop=3, justify="right")]
+    cells: list[list[Cell]] = []
     for v in items:
         date = v.published.date().isoformat() if v.published else ""
-        table.add_row(plain(v.id), date, plain(v.title), plain(", ".join(v.tags)), str(len(v.faq)))
-    console = Console()
-    console.print(table)
-    shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}" if items else "none"
-    console.print(f"[dim]{shown} of {total}[/]")
+        cells.append([plain(v.id), date, plain(v.title), plain(", ".join(v.tags)),
+                      str(len(v.faq))])
+    print_records(cols, cells, box=None, pad_edge=False)
+    if sys.stdout.isatty():  # a pipe gets the records alone; --json says the total
+        shown = (f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(items)}"
+                 if items else "none")
+        Console().print(f"[dim]{shown} of {total}[/]")
 
 
 def _brief(d: dict[str, Any]) -> dict[str, Any]:
@@ -153,9 +156,14 @@ def faq(
 async def _run_faq(hub: HubService, article: str, models: list[str] | None, panel: str | None,
                    questions: list[str] | None, model_timeout: float | None,
                    max_tokens: int | None, quiet: bool) -> list[dict[str, Any]]:
+    from drux.cli.faq_progress import FaqProgress
+
+    # Progress goes to stderr: stdout keeps one result per question (or the JSON).
+    progress = FaqProgress(plain_lines=not quiet)
     try:
         return await hub.faq(article, models, panel, questions=questions or None,
                              max_tokens=max_tokens, model_timeout=model_timeout,
-                             on_result=None if quiet else _print_result)
+                             on_result=None if quiet else _print_result, on_step=progress)
     finally:
+        progress.close()
         await hub.services.aclose()

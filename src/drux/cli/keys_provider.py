@@ -49,14 +49,17 @@ def remove_key(vendor: Annotated[str, typer.Argument(help="Provider name, e.g. o
 
 
 @provider_keys.command("list")
-def list_keys() -> None:
+def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Which vendors have a key, and where it comes from (never the key itself)."""
+    import json
     import os
 
+    from drux.cli.render import clean
     from drux.config import load_config, stored_keys
 
     config = load_config()
     stored = stored_keys(config.settings)
+    rows: list[dict[str, str | None]] = []
     for vendor in config.catalog.vendors.values():
         if not vendor.key_required:
             continue
@@ -65,7 +68,24 @@ def list_keys() -> None:
         elif vendor.name in stored:
             source = "stored"
         elif vendor.key_env and os.environ.get(vendor.key_env):
-            source = f"env {vendor.key_env}"
+            source = "env"
         else:
-            source = f"missing (set {vendor.key_env})" if vendor.key_env else "missing"
-        typer.echo(f"{vendor.name:12} {source}")
+            source = "missing"
+        rows.append({"vendor": vendor.name, "source": source, "key_env": vendor.key_env})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    # One line per vendor, aligned on the longest name: a vendor named in drux.toml may be
+    # longer than the built-in ones, and ran into its source.
+    width = max([12, *(len(r["vendor"] or "") for r in rows)])
+    for r in rows:
+        typer.echo(clean(f"{r['vendor']:{width}} {_source_text(r)}"))
+
+
+def _source_text(row: dict[str, str | None]) -> str:
+    env = row["key_env"]
+    if row["source"] == "env":
+        return f"env {env}"
+    if row["source"] == "missing":
+        return f"missing (set {env})" if env else "missing"
+    return str(row["source"])

@@ -22,30 +22,26 @@ def models(
     """Every configured model: provider, family, price, and whether it is usable now."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     from drux.cli.render import plain
+    from drux.cli.tables import Cell, Col, print_records
     from drux.services import Services
 
     rows = Services.from_settings().model_rows()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
-    table = Table(title="drux models")
-    table.add_column("model", no_wrap=True)
-    table.add_column("provider", no_wrap=True)
-    table.add_column("family", no_wrap=True)
-    table.add_column("$/M in·out", no_wrap=True)
-    table.add_column("ready")
-    table.add_column("panels")
+    cols = [Col("model"), Col("provider", drop=4), Col("family", drop=1),
+            Col("$/M in·out", drop=3), Col("ready", "text", drop=5),
+            Col("panels", "words", drop=2)]
+    cells: list[list[Cell]] = []
     for r in rows:
         ready = (Text.assemble(("yes", "green"), f" ({r.reason})") if r.usable
                  else Text.assemble(("no", "red"), f": {r.reason}"))
-        table.add_row(plain(r.id), plain(r.vendor), plain(r.family),
-                      f"{r.input_price:g} · {r.output_price:g}", ready, plain(", ".join(r.panels)))
-    Console().print(table)
+        cells.append([plain(r.id), plain(r.vendor), plain(r.family),
+                      f"{r.input_price:g} · {r.output_price:g}", ready, plain(", ".join(r.panels))])
+    print_records(cols, cells, title="drux models")
 
 
 @models_app.command("assemble")
@@ -75,9 +71,6 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Past asks, newest first."""
-    from rich.console import Console
-    from rich.table import Table
-
     from drux.services import Services
 
     rows = Services.from_settings().store.asks.list(limit=limit, article_id=article)
@@ -85,15 +78,19 @@ def history(
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
     from drux.cli.render import plain
+    from drux.cli.tables import Cell, Col, print_records
 
-    table = Table(title="drux history")
-    for name in ("id", "when", "score", "verdict", "status", "question"):
-        table.add_column(name, overflow="fold")
+    cols = [Col("id"), Col("when", "words", drop=3), Col("score", drop=4, justify="right"),
+            Col("verdict", "words", drop=1), Col("status", drop=2),
+            Col("question", "text", drop=5)]
+    cells: list[list[Cell]] = []
+    whole: list[list[str]] = []
     for r in rows:
         score = "n/a" if r.score is None else f"{r.score:.0f}"
-        table.add_row(plain(r.id), r.created_at[:19].replace("T", " "), score,
-                      plain(r.verdict or ""), plain(r.status), plain(r.question[:80]))
-    Console().print(table)
+        row = [r.id, r.created_at[:19].replace("T", " "), score, r.verdict or "", str(r.status)]
+        cells.append([*(plain(v) for v in row), plain(r.question[:80])])
+        whole.append([*row, r.question])  # a pipe gets the whole question
+    print_records(cols, cells, title="drux history", plain_rows=whole)
 
 
 @app.command()

@@ -87,10 +87,14 @@ def columns_table(columns: list[Column], *, tail_lines: int = 14) -> Table:
     return table
 
 
-def timings_table(answers: list[AnswerRecord]) -> Table:
-    table = Table(title="Models", expand=False)
-    for name in ("model", "status", "first token", "total", "tokens", "tok/s", "cost"):
-        table.add_column(name, justify="right" if name not in ("model", "status") else "left")
+def timings_table(answers: list[AnswerRecord]) -> RenderableType:
+    """Each model's status, timings and cost; at the width printed, model ids stay whole."""
+    from drux.cli.tables import Cell, Col, FittedTable
+
+    cols = [Col("model"), Col("status", "text", drop=6),
+            *(Col(name, drop=n, justify="right") for name, n in
+              (("first token", 3), ("total", 4), ("tokens", 2), ("tok/s", 1), ("cost", 5)))]
+    rows: list[list[Cell]] = []
     for a in answers:
         t = a.timings
         status = str(a.status)
@@ -101,11 +105,11 @@ def timings_table(answers: list[AnswerRecord]) -> Table:
         if a.truncated:
             status += f" ({TRUNCATED_NOTE})"
         tps = t.tokens_per_s
-        table.add_row(plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
-                      _fmt_s(t.first_token_s), _fmt_s(t.total_s),
-                      str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
-                      f"${a.cost_usd or 0:.4f}")
-    return table
+        rows.append([plain(a.model), Text(status, style=STATUS_STYLE.get(a.status, "")),
+                     _fmt_s(t.first_token_s), _fmt_s(t.total_s),
+                     str(a.usage.output_tokens or 0), "-" if not tps else f"{tps:.1f}",
+                     f"${a.cost_usd or 0:.4f}"])
+    return FittedTable(cols, rows, title="Models")
 
 
 TONE_STYLE = {"high": "bold green", "mid": "bold yellow", "low": "bold red"}
@@ -165,7 +169,12 @@ def clean_record(record: AskRecord) -> AskRecord:
 
 def record_view(record: AskRecord, explanation: str | None = None, *,
                 show_skipped: bool = True) -> Group:
-    """The whole ask; ``show_skipped=False`` when the skipped models were already printed."""
+    """The whole ask; ``show_skipped=False`` when the skipped models were already printed.
+
+    Without an ``explanation`` (``drux show``), the one stored with the score is shown, the
+    line ``drux ask`` printed when the score landed."""
+    if explanation is None and record.consensus is not None:
+        explanation = record.consensus.explanation or None
     record, explanation = clean_record(record), clean(explanation)
     cols = []
     for a in record.answers:

@@ -25,11 +25,10 @@ def _when(entry: dict[str, Any]) -> str:
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Health of every deployment drux has routed to (latest snapshot per deployment)."""
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     from drux.cli.render import plain
+    from drux.cli.tables import Cell, Col, print_records
     from drux.services import Services
     from drux.services.status import deployment_status
 
@@ -40,20 +39,27 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     if not rows:
         typer.echo("No deployment has been used yet: run `drux ask` or `drux serve` first.")
         return
-    table = Table(title="drux status")
-    table.add_column("deployment", no_wrap=True)
-    for name in ("breaker", "errors", "p50", "p95", "ttft50", "ttft95", "last error", "as of"):
-        table.add_column(name, overflow="fold")
+    # The tail latencies go first when the width runs out, then when the figures are from.
+    cols = [Col("deployment"), Col("breaker", drop=8), Col("errors", drop=7, justify="right"),
+            Col("p50", drop=5, justify="right"), Col("p95", drop=2, justify="right"),
+            Col("ttft50", drop=3, justify="right"), Col("ttft95", drop=1, justify="right"),
+            Col("last error", "words", drop=6), Col("as of", "words", drop=4)]
+    cells: list[list[Cell]] = []
     for r in rows:
         err = r.get("last_error") or {}
         rate = r.get("error_rate")
         state = r.get("state", "closed")
         style = {"open": "red", "half_open": "yellow"}.get(state, "green")
-        table.add_row(
+        cells.append([
             plain(r["deployment"]), Text(state, style=style), "-" if rate is None else f"{rate:.0%}",
             _secs(r.get("latency_p50_s")), _secs(r.get("latency_p95_s")),
             _secs(r.get("ttft_p50_s")), _secs(r.get("ttft_p95_s")),
             plain(f"{err.get('type', '')} {_when(r)}".strip()),
-            "live" if r.get("source") == "live" else plain(f"{r.get('source')} {str(r.get('as_of'))[5:16]}"),
-        )
-    Console().print(table)
+            "live" if r.get("source") == "live" else plain(f"{r.get('source')} {_as_of(r)}"),
+        ])
+    print_records(cols, cells, title="drux status")
+
+
+def _as_of(entry: dict[str, Any]) -> str:
+    """When a stored snapshot was taken, as ``12-06 19:25`` (month, day, time)."""
+    return str(entry.get("as_of"))[5:16].replace("T", " ")

@@ -15,6 +15,7 @@ the entry has no consensus answer: it lists the competing positions instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drux.errors import InputError
@@ -24,13 +25,23 @@ from drux.verdicts import CONTRADICTORY, DIVIDED, NO_CONSENSUS_BELOW
 
 if TYPE_CHECKING:
     from drux.services import Services
-    from drux.services.ask import AskOptions
+    from drux.services.ask import AskEvent, AskOptions
     from drux.services.options import Backend
     from drux.store.articles import ArticleRecord
 
 DISAGREEMENT_BELOW = NO_CONSENSUS_BELOW
 DISAGREEING_VERDICTS = frozenset({CONTRADICTORY, DIVIDED})
 CONTEXT_CHARS = 6000
+
+
+@dataclass(frozen=True, slots=True)
+class FaqStep:
+    """One event of the ask of one FAQ question, for progress ("question 2 of 3")."""
+
+    number: int  # from 1
+    total: int
+    question: str
+    event: AskEvent
 
 
 def article_context(record: ArticleRecord, limit: int = CONTEXT_CHARS) -> str:
@@ -84,20 +95,24 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
                   max_tokens: int | None = None, model_timeout: float | None = None,
                   backend: Backend = "fast",
                   on_result: Callable[[dict[str, Any]], None] | None = None,
+                  on_step: Callable[[FaqStep], None] | None = None,
                   ) -> list[dict[str, Any]]:
-    """Ask every picked question in turn; one summary dict per question."""
+    """Ask every picked question in turn; one summary dict per question, passed to
+    ``on_result`` as each ends, and every event of each ask to ``on_step`` as it comes."""
     from drux.services.ask import AskCreated, AskDone, Scored, run_ask
 
     picked = _pick(record, questions)
     services.resolve(models, panel)  # fail on a bad panel before any ask is stored
     out = []
-    for question in picked:
+    for number, question in enumerate(picked, 1):
         opts = ask_options(record, question, models=models, panel=panel, source=AskSource.HUB,
                            max_tokens=max_tokens, timeout=model_timeout, backend=backend)
         result: dict[str, Any] = {"question": question, "ask_id": None, "status": AskStatus.FAILED,
                                   "score": None, "verdict": None, "explanation": None,
                                   "disagreement_reason": None}
         async for event in run_ask(services, opts):
+            if on_step is not None:
+                on_step(FaqStep(number, len(picked), question, event))
             if isinstance(event, AskCreated):
                 result["ask_id"] = event.ask_id
                 services.store.articles.add_faq_answer(record.id, question, event.ask_id)

@@ -15,7 +15,7 @@ Stable interface (the web app is built against it; changes are listed here):
 - ``ask_options(slug, question=None, ...) -> AskOptions``: an ask about the article
   with the article as context (for "Ask the AIs: <title>").
 - ``faq(slug, models=None, panel=None, ...)`` (async) and ``faq_results(slug)``:
-  see ``drux.hub.faq``.
+  see ``drux.hub.faq``; ``on_step`` gets every event of each question's ask (progress).
 - ``latest_scores(slugs) -> dict[str, ArticleScore]``: each article's latest scored
   ask (articles never scored are left out), in one query for a page of articles.
 
@@ -192,12 +192,13 @@ class HubService:
                   *, questions: list[str] | None = None, max_tokens: int | None = None,
                   model_timeout: float | None = None, backend: Backend = "fast",
                   on_result: Callable[[dict[str, Any]], None] | None = None,
+                  on_step: Callable[[faq_flow.FaqStep], None] | None = None,
                   ) -> list[dict[str, Any]]:
         """Ask the panel each FAQ question (or the chosen ones) with the article as context."""
         return await faq_flow.run_faq(
             self.services, self.require(slug), models=models, panel=panel, questions=questions,
             max_tokens=max_tokens, model_timeout=model_timeout, backend=backend,
-            on_result=on_result)
+            on_result=on_result, on_step=on_step)
 
     def faq_results(self, slug: str) -> list[dict[str, Any]]:
         """Each FAQ question with its latest ask (or none yet), disagreements flagged."""

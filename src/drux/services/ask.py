@@ -75,9 +75,9 @@ class _AnswerState:
         return self.answer.text
 
 
-def _check_context(question: str, context: str | None, resolution: Resolution) -> None:
+def _check_context(opts: AskOptions, resolution: Resolution) -> None:
     # ~4 characters per token for English; the adapters enforce the exact limit.
-    approx = (len(question) + len(context or "") + len(DEFAULT_SYSTEM)) // 4
+    approx = (len(opts.question) + len(opts.context or "") + len(opts.system or DEFAULT_SYSTEM)) // 4
     too_small = [s for s in resolution.members if approx > s.context]
     if too_small and len(too_small) == len(resolution.members):
         s = min(too_small, key=lambda m: m.context)
@@ -99,7 +99,7 @@ def build_requests(services: Services, resolution: Resolution, question: str,
         max_tokens = opts.max_tokens or panel.max_tokens or spec.max_tokens or settings.max_tokens
         temperature = _first(opts.temperature, panel.temperature, spec.temperature,
                              settings.temperature)
-        system = panel.system or spec.system or DEFAULT_SYSTEM
+        system = opts.system or panel.system or spec.system or DEFAULT_SYSTEM
         requests[spec.id] = ChatRequest(
             messages=[Message("system", system), Message("user", user)],
             model=spec.id, temperature=temperature, max_tokens=max_tokens,
@@ -154,7 +154,9 @@ async def score(services: Services, question: str, answers: dict[str, str],
         return ConsensusRecord.model_validate(result.to_dict()), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
-        return ConsensusRecord(score=None, verdict="n/a", reason=reason, backend=backend), reason
+        # The reason is also the stored explanation: `drux show` prints what `drux ask` did.
+        return ConsensusRecord(score=None, verdict="n/a", reason=reason, backend=backend,
+                               explanation=reason), reason
 
 
 def check_scoring(services: Services, opts: AskOptions) -> None:
@@ -193,7 +195,7 @@ def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
     question = opts.question  # checked and stripped by AskOptions
     check_scoring(services, opts)
     resolution = services.resolve(opts.models, opts.panel)
-    _check_context(question, opts.context, resolution)
+    _check_context(opts, resolution)
     requests = build_requests(services, resolution, question, opts)
     members = {s.id: services.provider(s.id) for s in resolution.members}
     families = {s.id: s.family for s in resolution.members}
@@ -201,7 +203,7 @@ def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
         question=question, models=list(members), families=families, panel=resolution.panel,
         skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
         source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
-                                    "temperature": opts.temperature},
+                                    "temperature": opts.temperature, "system": opts.system},
     )
     run = _Run(ask_id, question, members, requests, families,
                states={m: _AnswerState() for m in members})

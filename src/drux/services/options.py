@@ -21,6 +21,7 @@ from drux.validation import Temperature, Unit, field_error
 
 MAX_QUESTION_CHARS = 8000
 MAX_CONTEXT_CHARS = 12000
+MAX_SYSTEM_CHARS = 4000
 MAX_ANSWER_TOKENS = 8192
 MAX_TIMEOUT_S = 3600
 
@@ -28,6 +29,9 @@ MAX_TIMEOUT_S = 3600
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                             max_length=MAX_QUESTION_CHARS)]
 Context = Annotated[str, Field(max_length=MAX_CONTEXT_CHARS)]
+# One ask's own system prompt (wins over the panel's and the model's); blanks alone are empty.
+SystemPrompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                max_length=MAX_SYSTEM_CHARS)]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_ANSWER_TOKENS)]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S), Unit("seconds")]
 Backend = Literal["fast", "judge", "hybrid"]
@@ -44,6 +48,7 @@ class AskOptions:
     timeout: Timeout | None = None
     temperature: Temperature | None = None
     context: Context | None = None
+    system: SystemPrompt | None = None
     article_id: str | None = None
     source: AskSource = AskSource.CLI
     consensus_backend: Backend = "fast"

@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from drux.records import AnswerRecord, AskRecord, AskSummary
-from drux.services.options import Context, MaxTokens, Question, Temperature, Timeout
+from drux.services.options import (
+    Context,
+    MaxTokens,
+    Question,
+    SystemPrompt,
+    Temperature,
+    Timeout,
+)
 
 
 # AskOptions's own field types (and so its limits), plus bounds on what only the API lets
@@ -25,6 +32,8 @@ class AskCreate(BaseModel):
     temperature: Temperature | None = None
     timeout: Timeout | None = None
     context: Context | None = None
+    system: SystemPrompt | None = Field(
+        default=None, description="This ask's system prompt (wins over the panel's and the model's).")
     article_id: str | None = Field(default=None, max_length=200,
                                    description="Ask about this Hub article (used as context).")
 

@@ -46,7 +46,7 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
     """Validates and starts the ask, then returns at once: follow it at `events_url` (SSE) or poll `url`."""
     params: dict[str, Any] = {"models": split_models(body.models), "panel": body.panel,
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
-                              "timeout": body.timeout}
+                              "timeout": body.timeout, "system": body.system}
     if body.article_id:
         opts = article_options(hub, body.article_id, source=AskSource.API, question=body.question,
                                **params)
