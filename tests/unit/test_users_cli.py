@@ -67,3 +67,28 @@ def test_the_prompted_password_is_asked_twice(drux_env: Path) -> None:
     same = _drux("users", "create", "ada", stdin="long enough\nlong enough\n")
     assert same.returncode == 0 and "created member ada" in same.stdout
     assert "long enough" not in same.stdout
+
+
+def test_serve_refuses_a_non_loopback_address_without_accounts(drux_env: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    refused = _drux("serve", "--host", "0.0.0.0", "--port", port)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "drux users create" in lines[0] and "0.0.0.0" in lines[0], lines
+
+
+def test_with_an_account_a_non_loopback_address_is_allowed(drux_env: Path) -> None:
+    from drux.cli.web import _refuse_open_without_accounts
+    from drux.services import Services
+
+    services = Services.from_settings()
+    try:
+        _refuse_open_without_accounts("127.0.0.1", services)  # loopback: always
+        services.store.users.create("ada", "long enough", "admin")
+        _refuse_open_without_accounts("0.0.0.0", services)
+    finally:
+        services.store.close()
