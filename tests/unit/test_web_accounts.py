@@ -222,3 +222,20 @@ def test_the_public_hub_is_read_only_for_anonymous_visitors(services: Services) 
     with TestClient(_app(services)) as closed:
         assert closed.get("/", follow_redirects=False).status_code == 303
         assert closed.get(f"/r/{shared}", follow_redirects=False).status_code == 303
+
+
+def test_hub_cards_link_only_to_shared_asks_once_accounts_exist(services: Services) -> None:
+    _accounts(services)
+    with TestClient(_app(services)) as bob:
+        sign_in(bob, "bob")
+        slug = bob.get("/api/articles").json()["items"][0]["id"]
+        asked = bob.post(f"/articles/{slug}/ask", data={"question": "Mine about it?",
+                                                        "csrf_token": session_token(bob)},
+                         follow_redirects=False)
+        assert asked.status_code == 303
+        ask_id = asked.headers["location"].rsplit("/", 1)[1]
+        sse_events(bob.get(f"/api/asks/{ask_id}/events").text)
+        assert services.store.asks.get(ask_id) is not None
+        assert f"/r/{ask_id}" not in bob.get("/").text
+        bob.post(f"/r/{ask_id}/share", data={"shared": "true", "csrf_token": session_token(bob)})
+        assert f"/r/{ask_id}" in bob.get("/").text

@@ -56,7 +56,9 @@ async def hub_page(request: Request, hub: HubDep, templates: TemplatesDep, web: 
     articles, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
                                               web.page_size)
     tags = await asyncio.to_thread(hub.all_tags)
-    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles])
+    # With accounts, a card links only to an ask every reader may open.
+    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles],
+                                     viewer_of(request).accounts)
     return templates.TemplateResponse(request, "hub.html", {
         "articles": articles, "total": total, "q": q or "", "tag": tag or "", "tags": tags,
         "page": page, "pages": _pages(total, web.page_size), "scores": scores})
