@@ -56,7 +56,7 @@ def _name(username: str) -> str:
 
 def _user_error(exc: ValidationError) -> InputError:
     err = field_error(exc, NewUser)
-    if err.field == "username" and "pattern" in str(exc):
+    if err.field == "username" and exc.errors()[0]["type"] == "string_pattern_mismatch":
         return InputError("the username takes letters, digits, '.', '_' and '-' "
                           "(starting with a letter or digit), at most 64")
     return err
