@@ -150,7 +150,7 @@ def safe_next(target: str | None) -> str:
 async def on_sign_in_required(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return error_response(request, 401, "not_signed_in",
-                              "sign in first: this server has accounts (POST /login)")
+                              "sign in first: this server has accounts (the /login page)")
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
