@@ -14,7 +14,7 @@ from drux.store.db import MIGRATIONS, make_engine
 
 def upgrade_from_0002_drops_the_agreement_cache(url: str) -> None:
     """A database made at revision 0002 (with a row in the unused agreement_cache) opens at
-    0003 without that table, its asks intact."""
+    0003 and on without that table, its asks intact."""
     engine = make_engine(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -31,7 +31,7 @@ def upgrade_from_0002_drops_the_agreement_cache(url: str) -> None:
     try:
         engine = store.sessions.kw["bind"]
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         assert "agreement_cache" not in inspect(engine).get_table_names()
         old = store.asks.get("old-ask")
         assert old is not None and old.question == "q?" and old.status == "complete"

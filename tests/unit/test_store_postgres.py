@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from accounts_kit import upgrade_from_0003_keeps_asks_and_shares_faq_answers
 from sqlalchemy import inspect, text
 from test_store_migrations import upgrade_from_0002_drops_the_agreement_cache
 
@@ -51,10 +52,10 @@ def test_migrations_reach_head_and_rerun_cleanly(pg_url: str) -> None:
     try:
         assert engine.dialect.name == "postgresql"
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
         tables = set(inspect(engine).get_table_names())
         assert {"asks", "answers", "articles", "faq_answers", "gateway_keys", "usage_records",
-                "deployment_health"} <= tables
+                "deployment_health", "users", "web_sessions"} <= tables
         assert "agreement_cache" not in tables  # dropped by 0003: nothing used it
         columns = {c["name"]: c for c in inspect(engine).get_columns("asks")}
         assert columns["created_at"]["type"].timezone is True
@@ -338,3 +339,20 @@ def test_processes_opening_a_new_database_at_once_all_succeed(pg_cluster: Any) -
     for _ in range(3):
         url = str(pg_cluster.create_database(f"t_{uuid.uuid4().hex[:16]}"))
         assert _open_together(url, 4) == []
+
+
+def test_upgrade_from_0003_keeps_asks_and_shares_faq_answers(pg_url: str) -> None:
+    upgrade_from_0003_keeps_asks_and_shares_faq_answers(pg_url)
+
+
+def test_accounts_and_sessions(store: Store) -> None:
+    ada = store.users.create("ada", "long enough", "admin")
+    assert store.users.verify("ada", "long enough") == ada
+    cookie, signed = store.users.start_session(ada)
+    assert store.users.session(cookie) == signed
+    ask_id = store.asks.create(question="q", models=["m"], families={}, owner_id=ada.id)
+    store.asks.set_shared(ask_id, True)
+    access = store.asks.access(ask_id)
+    assert access is not None and (access.owner_id, access.shared) == (ada.id, True)
+    store.users.disable("ada")
+    assert store.users.session(cookie) is None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from drux.cli import app, fail
+
+if TYPE_CHECKING:
+    from drux.services import Services
 
 
 def _check_free(host: str, port: int) -> None:
@@ -20,6 +23,18 @@ def _check_free(host: str, port: int) -> None:
             sock.bind(address)
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _refuse_open_without_accounts(host: str, services: Services) -> None:
+    """Without accounts anyone who reaches the server reads every ask and spends the
+    provider keys: that is only the offline default on loopback."""
+    from drux.web.middleware import LOOPBACK_NAMES, host_name
+
+    if host_name(host) in LOOPBACK_NAMES or host.startswith("127."):
+        return
+    if not services.store.users.exists():
+        raise fail(f"{host} is not a loopback address and there are no accounts: create one "
+                   "first with drux users create NAME --role admin", 2)
 
 
 @app.command()
@@ -49,6 +64,7 @@ def serve(
 
     services = Services.from_settings()
     services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
+    _refuse_open_without_accounts(host, services)
     web_app = create_server_app(services, web, allowed_hosts=web.hosts_for(host))
     typer.echo(f"drux is serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # Open event streams end with their asks; on Ctrl-C do not wait for long local asks.

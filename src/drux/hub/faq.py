@@ -75,7 +75,8 @@ def ask_options(record: ArticleRecord, question: str | None = None, *,
 
     return AskOptions(question=question or topic_question(record), models=models, panel=panel,
                       context=article_context(record), article_id=record.id, source=source,
-                      max_tokens=max_tokens, timeout=timeout, consensus_backend=backend)
+                      max_tokens=max_tokens, timeout=timeout, consensus_backend=backend,
+                      shared=source == AskSource.HUB)
 
 
 def _pick(record: ArticleRecord, questions: list[str] | None) -> list[str]:

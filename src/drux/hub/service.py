@@ -140,9 +140,10 @@ class HubService:
     def tag_counts(self) -> list[tuple[str, int]]:
         return sorted(self.repo.tag_counts().items(), key=lambda kv: (-kv[1], kv[0]))
 
-    def latest_scores(self, slugs: list[str]) -> dict[str, ArticleScore]:
+    def latest_scores(self, slugs: list[str], shared_only: bool = False
+                      ) -> dict[str, ArticleScore]:
         """The latest Consensus Score of each of these articles (one query for all)."""
-        return self.repo.latest_scores(slugs)
+        return self.repo.latest_scores(slugs, shared_only)
 
     def _record(self, slug: str) -> ArticleRecord | None:
         if not isinstance(slug, str) or not _SLUG.match(slug):

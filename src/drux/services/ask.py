@@ -204,6 +204,7 @@ def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
         skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
         source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
                                     "temperature": opts.temperature, "system": opts.system},
+        owner_id=opts.owner_id, shared=opts.shared,
     )
     run = _Run(ask_id, question, members, requests, families,
                states={m: _AnswerState() for m in members})

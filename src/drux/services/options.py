@@ -53,6 +53,10 @@ class AskOptions:
     source: AskSource = AskSource.CLI
     consensus_backend: Backend = "fast"
     judge_model: str | None = None
+    # The web account asking (None: the CLI, or a web app with no accounts) and whether
+    # others may read the ask (the Hub's FAQ answers are everyone's).
+    owner_id: int | None = None
+    shared: bool = False
 
     @model_validator(mode="wrap")
     @classmethod

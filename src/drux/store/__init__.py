@@ -12,6 +12,7 @@ from drux.store.asks import AskRepository, AskSummary
 from drux.store.db import open_db
 from drux.store.health import HealthRepository
 from drux.store.keys import KeyRepository
+from drux.store.users import UserRepository
 
 
 class Store:
@@ -22,9 +23,11 @@ class Store:
         self.articles = ArticleRepository(self.sessions)
         self.keys = KeyRepository(self.sessions)
         self.health = HealthRepository(self.sessions)
+        self.users = UserRepository(self.sessions)
 
     def close(self) -> None:
         self.sessions.kw["bind"].dispose()
 
 
-__all__ = ["ArticleRecord", "ArticleRepository", "AskRepository", "AskSummary", "HealthRepository", "Store"]
+__all__ = ["ArticleRecord", "ArticleRepository", "AskRepository", "AskSummary", "HealthRepository", "Store",
+           "UserRepository"]

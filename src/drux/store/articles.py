@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
@@ -163,15 +163,18 @@ class ArticleRepository:
 
         return self._read(fn)
 
-    def latest_scores(self, article_ids: list[str]) -> dict[str, ArticleScore]:
-        """Each article's latest scored ask, for a whole page of articles in one query."""
+    def latest_scores(self, article_ids: list[str], shared_only: bool = False
+                      ) -> dict[str, ArticleScore]:
+        """Each article's latest scored ask, for a whole page of articles in one query
+        (``shared_only``: among shared asks, the only ones every reader may open)."""
         if not article_ids:
             return {}
         newest_first = func.row_number().over(partition_by=Ask.article_id,
                                               order_by=(Ask.created_at.desc(), Ask.id.desc()))
         ranked = (select(Ask.article_id, Ask.id, Ask.score, Ask.verdict,
                          newest_first.label("rank"))
-                  .where(Ask.article_id.in_(article_ids), Ask.score.is_not(None)).subquery())
+                  .where(Ask.article_id.in_(article_ids), Ask.score.is_not(None),
+                         Ask.shared.is_(True) if shared_only else true()).subquery())
         stmt = select(ranked.c.article_id, ranked.c.id, ranked.c.score,
                       ranked.c.verdict).where(ranked.c.rank == 1)
 

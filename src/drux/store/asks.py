@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from drux.errors import StoreError
@@ -87,6 +88,32 @@ def ask_record(ask: Ask) -> AskRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AskAccess:
+    """Who may read an ask: its owner (None: asked from the CLI or before accounts existed),
+    and everyone else too when it is shared."""
+
+    owner_id: int | None
+    shared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Whose asks a listing shows: one account's own, and, for an admin, those asked
+    without an account (the CLI's, and the web app's before accounts existed)."""
+
+    user_id: int
+    unowned: bool = False
+
+    def condition(self) -> ColumnElement[bool]:
+        own = Ask.owner_id == self.user_id
+        return or_(own, Ask.owner_id.is_(None)) if self.unowned else own
+
+
+def _visible(stmt: Select[Any], visible_to: Visibility | None) -> Select[Any]:
+    return stmt if visible_to is None else stmt.where(visible_to.condition())
+
+
 class AskRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -98,13 +125,15 @@ class AskRepository:
     def create(self, *, question: str, models: list[str], families: dict[str, str],
                panel: str | None = None, skipped: list[dict[str, str]] | None = None,
                params: dict[str, Any] | None = None, context: str | None = None,
-               article_id: str | None = None, source: AskSource = AskSource.CLI) -> str:
+               article_id: str | None = None, source: AskSource = AskSource.CLI,
+               owner_id: int | None = None, shared: bool = False) -> str:
         ask_id = new_ask_id()
 
         def fn(session: Session) -> None:
             ask = Ask(id=ask_id, question=_text(question), models=models, panel=panel,
                       skipped=skipped or [], params=params or {}, context=_text(context),
-                      article_id=article_id, source=source, status=AskStatus.RUNNING)
+                      article_id=article_id, source=source, status=AskStatus.RUNNING,
+                      owner_id=owner_id, shared=shared)
             ask.answers = [Answer(model=m, family=families.get(m), position=i)
                            for i, m in enumerate(models)]
             session.add(ask)
@@ -145,6 +174,20 @@ class AskRepository:
                 select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
             ).first()
             return ask_record(ask) if ask else None
+
+    def access(self, ask_id: str) -> AskAccess | None:
+        with reading(self._sessions, READ_FAILED) as session:
+            row = session.execute(select(Ask.owner_id, Ask.shared).where(Ask.id == ask_id)).first()
+            return AskAccess(row[0], bool(row[1])) if row else None
+
+    def set_shared(self, ask_id: str, shared: bool) -> None:
+        def fn(session: Session) -> None:
+            ask = session.get(Ask, ask_id)
+            if ask is None:
+                raise StoreError(f"no ask {ask_id}")
+            ask.shared = shared
+
+        self._write(fn)
 
     def find(self, prefix: str) -> AskRecord | None:
         """Exact id, or a unique id prefix (handy in the CLI)."""
@@ -193,10 +236,11 @@ class AskRepository:
     _SUMMARY = (Ask.id, Ask.created_at, Ask.question, Ask.status, Ask.score, Ask.verdict,
                 Ask.models, Ask.article_id)
 
-    def list(self, *, limit: int = 20, offset: int = 0,
-             article_id: str | None = None) -> list[AskSummary]:
+    def list(self, *, limit: int = 20, offset: int = 0, article_id: str | None = None,
+             visible_to: Visibility | None = None) -> list[AskSummary]:
         """Newest first. A damaged row does not hide the others: it is listed as "damaged"."""
         stmt = select(*self._SUMMARY).order_by(Ask.created_at.desc()).limit(limit).offset(offset)
+        stmt = _visible(stmt, visible_to)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
         with reading(self._sessions, READ_FAILED) as session:
@@ -218,8 +262,9 @@ class AskRepository:
             return AskSummary(id=ask_id, created_at="", question=question, status=AskStatus.DAMAGED,
                               score=None, verdict=None, models=[], article_id=None)
 
-    def count(self, *, article_id: str | None = None) -> int:
-        stmt = select(func.count()).select_from(Ask)
+    def count(self, *, article_id: str | None = None,
+              visible_to: Visibility | None = None) -> int:
+        stmt = _visible(select(func.count()).select_from(Ask), visible_to)
         if article_id is not None:
             stmt = stmt.where(Ask.article_id == article_id)
         with reading(self._sessions, READ_FAILED) as session:

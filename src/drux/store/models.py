@@ -38,6 +38,10 @@ class Ask(Base):
     consensus: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     article_id: Mapped[str | None] = mapped_column(String(200), index=True)
     source: Mapped[str] = mapped_column(String(20), default="cli")
+    # The account that asked (None: the CLI, or the web app before any account existed).
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="ask", cascade="all, delete-orphan", order_by="Answer.position"
@@ -138,3 +142,28 @@ class DeploymentHealthRow(Base):
     source: Mapped[str] = mapped_column(String(40), default="cli")
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its parameters
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's random id is stored, so a copy
+    of the database does not sign anyone in."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

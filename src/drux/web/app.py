@@ -65,7 +65,10 @@ def _path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
 
 
 def _templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    from drux.web.auth import template_context
+
+    templates = Jinja2Templates(directory=str(HERE / "templates"),
+                                context_processors=[template_context])
     templates.env.globals["path_for"] = _path_for
     templates.env.filters["date"] = _fmt_date
     templates.env.filters["tone"] = tone  # a score's colour: the verdict bands, in one place
@@ -113,17 +116,25 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.runner = AskRunner(services)
     app.state.hub = HubService(services)
     app.state.ask_limiter = TokenBucketLimiter(per_minute=web.asks_per_minute, burst=web.ask_burst)
+    app.state.login_account_limiter = TokenBucketLimiter(per_minute=web.login_per_minute,
+                                                         burst=web.login_burst)
+    app.state.login_address_limiter = TokenBucketLimiter(
+        per_minute=web.login_address_per_minute, burst=web.login_address_burst)
     app.state.templates = _templates()
 
     install_error_handlers(app)
+    from drux.web.auth import SignInRequired, on_sign_in_required
+
+    app.add_exception_handler(SignInRequired, on_sign_in_required)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, max_bytes=web.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(QuietShutdown)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from drux.web.routes import api, pages
+    from drux.web.routes import account, api, pages
 
+    app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     document_body_errors(app)

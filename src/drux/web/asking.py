@@ -25,12 +25,13 @@ def split_models(raw: list[str] | None) -> list[str] | None:
 def article_options(hub: HubService, slug: str, *, source: AskSource, question: str | None = None,
                     models: list[str] | None = None, panel: str | None = None,
                     max_tokens: int | None = None, temperature: float | None = None,
-                    timeout: float | None = None, system: str | None = None) -> AskOptions:
+                    timeout: float | None = None, system: str | None = None,
+                    owner_id: int | None = None) -> AskOptions:
     """"Ask the AIs" about an article: its topic, with the article as context."""
     opts = hub.ask_options(slug, question, models=models, panel=panel, source=source)
     # A new, checked AskOptions (they are frozen: nothing skips their limits).
     return replace(opts, max_tokens=max_tokens, temperature=temperature, timeout=timeout,
-                   system=system)
+                   system=system, owner_id=owner_id)
 
 
 def link_faq_ask(services: Services, article: ArticleView, question: str, ask_id: str) -> bool:
@@ -40,6 +41,8 @@ def link_faq_ask(services: Services, article: ArticleView, question: str, ask_id
         return False
     try:
         services.store.articles.add_faq_answer(article.id, question, ask_id)
+        # Shown beside the question to every reader of the article, so readable by them.
+        services.store.asks.set_shared(ask_id, True)
     except DruxError:  # the ask runs anyway; only the FAQ page will not point at it
         return False
     return True

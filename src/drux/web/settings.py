@@ -34,6 +34,14 @@ class WebSettings(BaseSettings):
     # from 127.0.0.1, so any local client could name itself anew on each request and get
     # a fresh rate-limit bucket (and the gateway's loopback check saw the forged address).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Once accounts exist, whether visitors who are not signed in may read the Hub and the
+    # asks their owners shared (read only: asking still needs an account).
+    public_hub: bool = False
+    # Sign-in attempts: per account name, and (more) per client address, as token buckets.
+    login_per_minute: float = Field(default=5.0, gt=0)
+    login_burst: int = Field(default=5, ge=1)
+    login_address_per_minute: float = Field(default=20.0, gt=0)
+    login_address_burst: int = Field(default=20, ge=1)
 
     def hosts_for(self, listen_host: str) -> list[str] | None:
         """The names to allow for a server listening on ``listen_host`` (None: any)."""

@@ -7,12 +7,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from drux.records import AskRecord, AskSource
 from drux.services.ask import AskOptions
 from drux.web.asking import article_options, split_models
+from drux.web.auth import ViewerDep, changeable, gate, readable
 from drux.web.deps import AskLimit, HubDep, RunnerDep, SameOrigin, ServicesDep
 from drux.web.events import replay_stored
 from drux.web.schemas import (
@@ -28,8 +29,9 @@ from drux.web.schemas import (
     StatusPublic,
 )
 
-router = APIRouter(prefix="/api", tags=["api"], responses={
-    404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}, 429: {"model": ErrorPublic}})
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(gate)], responses={
+    401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}, 404: {"model": ErrorPublic},
+    422: {"model": ErrorPublic}, 429: {"model": ErrorPublic}})
 
 HEARTBEAT_S = 15.0
 
@@ -42,11 +44,12 @@ def started(request: Request, ask_id: str) -> AskStarted:
 
 @router.post("/asks", status_code=202, response_model=AskStarted, summary="Start an ask")
 async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hub: HubDep,
-                        _limit: AskLimit) -> AskStarted:
+                        _limit: AskLimit, viewer: ViewerDep) -> AskStarted:
     """Validates and starts the ask, then returns at once: follow it at `events_url` (SSE) or poll `url`."""
     params: dict[str, Any] = {"models": split_models(body.models), "panel": body.panel,
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
-                              "timeout": body.timeout, "system": body.system}
+                              "timeout": body.timeout, "system": body.system,
+                              "owner_id": viewer.owner_id}
     if body.article_id:
         opts = article_options(hub, body.article_id, source=AskSource.API, question=body.question,
                                **params)
@@ -86,13 +89,15 @@ def _resume_after(last_event_id: str | None) -> int:
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "Server-sent events, one JSON object with a "
                                             "`type` field per event."}})
-async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
+async def api_ask_events(ask_id: str, request: Request, services: ServicesDep,
+                         runner: RunnerDep, viewer: ViewerDep,
                          last_event_id: Annotated[str | None, Header()] = None
                          ) -> StreamingResponse:
     """The ask's events (created, started, token, finished, failed, scored, done) as SSE.
 
     A late subscriber gets every past event first; `Last-Event-ID` resumes.
     """
+    await readable(request, viewer, ask_id)
     start = _resume_after(last_event_id)
     run = runner.get(ask_id)
     if run is not None:
@@ -107,8 +112,10 @@ async def api_ask_events(ask_id: str, services: ServicesDep, runner: RunnerDep,
 
 
 @router.get("/asks/{ask_id}", response_model=AskPublic, summary="Get a stored ask")
-async def api_get_ask(ask_id: str, services: ServicesDep) -> AskRecord:
+async def api_get_ask(ask_id: str, request: Request, services: ServicesDep,
+                      viewer: ViewerDep) -> AskRecord:
     """A stored ask with every answer and its consensus (also while it runs)."""
+    await readable(request, viewer, ask_id)
     record = await asyncio.to_thread(services.store.asks.get, ask_id)
     if record is None:
         raise HTTPException(404, "no ask with this id")
@@ -118,23 +125,27 @@ async def api_get_ask(ask_id: str, services: ServicesDep) -> AskRecord:
 @router.post("/asks/{ask_id}/cancel", status_code=202, response_model=AskStopped,
              summary="Stop a running ask", responses={409: {"model": ErrorPublic}})
 async def api_cancel_ask(ask_id: str, request: Request, services: ServicesDep,
-                         runner: RunnerDep, _origin: SameOrigin) -> AskStopped:
+                         runner: RunnerDep, _origin: SameOrigin, viewer: ViewerDep
+                         ) -> AskStopped:
     """Cancels the models still answering; what they sent is kept and the ask is saved
     `partial` (followers get a `done` event). An ask that has ended is left as it is."""
+    await changeable(request, viewer, ask_id)
     stopped = await runner.stop(ask_id)
     return AskStopped(id=ask_id, stopped=stopped.stopped, status=stopped.status,
                       url=str(request.url_for("api_get_ask", ask_id=ask_id)))
 
 
 @router.get("/asks", response_model=AskList, summary="List past asks")
-async def api_list_asks(services: ServicesDep,
+async def api_list_asks(services: ServicesDep, viewer: ViewerDep,
                         limit: Annotated[int, Query(ge=1, le=100)] = 20,
                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                         article: Annotated[str | None, Query(max_length=200)] = None) -> AskList:
     """Past asks, newest first; `article` keeps those about one Hub article."""
     repo = services.store.asks
-    items = await asyncio.to_thread(repo.list, limit=limit, offset=offset, article_id=article)
-    total = await asyncio.to_thread(repo.count, article_id=article)
+    visible = viewer.visibility()
+    items = await asyncio.to_thread(repo.list, limit=limit, offset=offset, article_id=article,
+                                    visible_to=visible)
+    total = await asyncio.to_thread(repo.count, article_id=article, visible_to=visible)
     return AskList(items=[AskSummaryPublic.model_validate(s.model_dump()) for s in items], total=total,
                    limit=limit, offset=offset)
 

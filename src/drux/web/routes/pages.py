@@ -6,7 +6,7 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -15,6 +15,7 @@ from drux.records import AskRecord, AskSource
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
 from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, link_faq_ask, split_models
+from drux.web.auth import ViewerDep, changeable, gate, readable, viewer_of
 from drux.web.deps import (
     AskLimit,
     HubDep,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from drux.hub import HubService
     from drux.services import Services
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(gate)])
 
 # How the ask form's messages name the AskOptions fields it sets ("the question is empty").
 FORM_FIELDS = {"question": "the question"}
@@ -55,7 +56,9 @@ async def hub_page(request: Request, hub: HubDep, templates: TemplatesDep, web: 
     articles, total = await asyncio.to_thread(hub.list_articles, q or None, tag or None, page,
                                               web.page_size)
     tags = await asyncio.to_thread(hub.all_tags)
-    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles])
+    # With accounts, a card links only to an ask every reader may open.
+    scores = await asyncio.to_thread(hub.latest_scores, [a.id for a in articles],
+                                     viewer_of(request).accounts)
     return templates.TemplateResponse(request, "hub.html", {
         "articles": articles, "total": total, "q": q or "", "tag": tag or "", "tags": tags,
         "page": page, "pages": _pages(total, web.page_size), "scores": scores})
@@ -74,7 +77,8 @@ async def _article_page(request: Request, slug: str, hub: HubService, services: 
     if article is None:
         raise HTTPException(404, "There is no article at this address.")
     faq = await asyncio.to_thread(hub.faq_results, slug)
-    past = await asyncio.to_thread(services.store.asks.list, limit=10, article_id=article.id)
+    past = await asyncio.to_thread(services.store.asks.list, limit=10, article_id=article.id,
+                                   visible_to=viewer_of(request).visibility())
     return templates.TemplateResponse(request, "article.html", {
         "article": article, "body": safe_html(article.body_html), "past": past,
         "faq": [faq_view(item) for item in faq], "question": question, "error": error,
@@ -84,7 +88,7 @@ async def _article_page(request: Request, slug: str, hub: HubService, services: 
 @router.post("/articles/{slug}/ask", name="article_ask")
 async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDep,
                       services: ServicesDep, templates: TemplatesDep, web: WebSettingsDep,
-                      _origin: SameOrigin, _limit: AskLimit,
+                      _origin: SameOrigin, _limit: AskLimit, viewer: ViewerDep,
                       question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = ""
                       ) -> Response:
     """"Ask the AIs" about an article: the reader's question, else the article's topic."""
@@ -93,7 +97,7 @@ async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDe
         raise HTTPException(404, "There is no article at this address.")
     try:
         opts = article_options(hub, slug, source=AskSource.WEB, question=question.strip() or None,
-                               max_tokens=web.max_tokens)
+                               max_tokens=web.max_tokens, owner_id=viewer.owner_id)
         ask_id = await runner.start(opts)
     except InputError as err:
         return await _article_page(request, slug, hub, services, templates, question=question,
@@ -126,6 +130,7 @@ async def ask_page(request: Request, services: ServicesDep, templates: Templates
 @router.post("/ask", name="ask_submit")
 async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      templates: TemplatesDep, web: WebSettingsDep, _origin: SameOrigin,
+                     viewer: ViewerDep,
                      question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS * 2)] = "",
                      mode: Annotated[str, Form(max_length=10)] = "panel",
                      panel: Annotated[str | None, Form(max_length=100)] = None,
@@ -145,7 +150,8 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
         options = form_options(max_tokens, temperature, web.max_tokens)
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source=AskSource.WEB,
-                          max_tokens=options.max_tokens, temperature=options.temperature)
+                          max_tokens=options.max_tokens, temperature=options.temperature,
+                          owner_id=viewer.owner_id)
         ask_id = await runner.start(opts)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
@@ -175,27 +181,43 @@ def _share_text(record: AskRecord) -> str:
 
 @router.get("/r/{ask_id}", response_class=HTMLResponse, name="result_page")
 async def result_page(ask_id: str, request: Request, services: ServicesDep, hub: HubDep,
-                      runner: RunnerDep, templates: TemplatesDep) -> Response:
+                      runner: RunnerDep, templates: TemplatesDep, viewer: ViewerDep) -> Response:
     # Whether the ask is live is decided before the record is read: an ask that ends
     # in between is then followed over SSE (which replays it), never shown as a
     # finished page built from a record read while it was still running.
     run = runner.get(ask_id)
     live = run is not None and not run.done
+    await readable(request, viewer, ask_id)
     record = await _record(services, ask_id)
+    access = await asyncio.to_thread(services.store.asks.access, ask_id)
     article = (await asyncio.to_thread(hub.get_article, record.article_id)
                if record.article_id else None)
     return templates.TemplateResponse(request, "result.html", {
         "ask": record, "answers": [answer_view(a) for a in record.answers],
         "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
-        "permalink": str(request.url_for("result_page", ask_id=ask_id))})
+        "permalink": str(request.url_for("result_page", ask_id=ask_id)),
+        "accounts_on": viewer.accounts, "shared": bool(access and access.shared),
+        "may_change": bool(access and viewer.may_change(access))})
 
 
 @router.post("/r/{ask_id}/stop", name="result_stop")
 async def result_stop(ask_id: str, request: Request, services: ServicesDep, runner: RunnerDep,
-                      _origin: SameOrigin) -> Response:
+                      _origin: SameOrigin, viewer: ViewerDep) -> Response:
     """The Stop button without JavaScript: stop, then show the result as it ended."""
+    await changeable(request, viewer, ask_id)
     await runner.stop(ask_id)
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
+
+
+@router.post("/r/{ask_id}/share", name="result_share")
+async def result_share(ask_id: str, request: Request, services: ServicesDep, viewer: ViewerDep,
+                       _origin: SameOrigin,
+                       shared: Annotated[str, Form(max_length=10)] = "true") -> Response:
+    """The share toggle: a shared ask can be opened by anyone with the link who may read
+    the site; a private one by its owner only."""
+    await changeable(request, viewer, ask_id)
+    await asyncio.to_thread(services.store.asks.set_shared, ask_id, shared == "true")
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
@@ -203,13 +225,15 @@ async def result_stop(ask_id: str, request: Request, services: ServicesDep, runn
 async def result_consensus(ask_id: str, request: Request, services: ServicesDep,
                            templates: TemplatesDep) -> Response:
     """The consensus section alone, fetched by the live page once the ask is scored."""
+    await readable(request, viewer_of(request), ask_id)
     record = await _record(services, ask_id)
     return templates.TemplateResponse(request, "_consensus.html", {
         "ask": record, "consensus": consensus_view(record)})
 
 
 @router.get("/r/{ask_id}/export.json", name="export_json")
-async def export_json(ask_id: str, services: ServicesDep) -> Response:
+async def export_json(ask_id: str, request: Request, services: ServicesDep) -> Response:
+    await readable(request, viewer_of(request), ask_id)
     record = await _record(services, ask_id)
     return Response(record.to_json(),
                     media_type="application/json", headers={
@@ -218,6 +242,7 @@ async def export_json(ask_id: str, services: ServicesDep) -> Response:
 
 @router.get("/r/{ask_id}/export.md", name="export_markdown")
 async def export_markdown(ask_id: str, request: Request, services: ServicesDep) -> Response:
+    await readable(request, viewer_of(request), ask_id)
     record = await _record(services, ask_id)
     text = to_markdown(record, str(request.url_for("result_page", ask_id=ask_id)))
     return Response(text, media_type="text/markdown; charset=utf-8", headers={
@@ -232,9 +257,10 @@ async def history_page(request: Request, services: ServicesDep, hub: HubDep,
     repo = services.store.asks
     article = article or None
     per = web.page_size * 2
+    visible = viewer_of(request).visibility()
     asks = await asyncio.to_thread(repo.list, limit=per, offset=(page - 1) * per,
-                                   article_id=article)
-    total = await asyncio.to_thread(repo.count, article_id=article)
+                                   article_id=article, visible_to=visible)
+    total = await asyncio.to_thread(repo.count, article_id=article, visible_to=visible)
     articles, _ = await asyncio.to_thread(hub.list_articles, None, None, 1, 100)
     return templates.TemplateResponse(request, "history.html", {
         "asks": asks, "total": total, "page": page, "pages": _pages(total, per),

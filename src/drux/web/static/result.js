@@ -217,8 +217,12 @@
       stopping = true;
       button.disabled = true;
       button.textContent = "Stopping…";
+      // Signed in, a cookie-authenticated call sends the form's CSRF token as a header.
+      var token = form.querySelector("input[name=csrf_token]");
+      var headers = { "Accept": "application/json" };
+      if (token) headers["X-CSRF-Token"] = token.value;
       fetch(form.dataset.cancelUrl, { method: "POST", credentials: "same-origin",
-                                      headers: { "Accept": "application/json" } })
+                                      headers: headers })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); })
         .catch(function () {
           stopping = false;
