@@ -399,8 +399,10 @@ def test_ctrl_c_on_a_cli_ask_stops_it_and_saves_it_partial(drux_env: Path,
 
         wait_until(streaming_on, "the answer never started streaming", patience=LIMIT)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=LIMIT)
-        assert proc.returncode == 130
+        out, err = proc.communicate(timeout=LIMIT)
+        # What the ask printed says how it ended, should it end otherwise (seen once, under a
+        # load average of 14: exit 0).
+        assert proc.returncode == 130, (proc.returncode, out[-1500:], err[-1500:])
         assert "Traceback" not in err and "never retrieved" not in err, err
         record = store.asks.get(store.asks.list()[0].id)
         assert record is not None and record.status == "partial"
