@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from drux.errors import ConfigError, UnknownModelError
+
 Protocol = Literal["openai", "anthropic", "gemini", "local"]
 
 
@@ -186,8 +188,6 @@ class Catalog:
         )
 
     def model(self, model_id: str) -> ModelSpec:
-        from drux.errors import UnknownModelError
-
         try:
             return self.models[model_id]
         except KeyError:
@@ -195,16 +195,12 @@ class Catalog:
             raise UnknownModelError(f"unknown model {model_id!r}; known models: {known}") from None
 
     def vendor(self, name: str) -> VendorSpec:
-        from drux.errors import ConfigError
-
         try:
             return self.vendors[name]
         except KeyError:
             raise ConfigError(f"unknown provider {name!r}; known: {', '.join(sorted(self.vendors))}") from None
 
     def panel(self, name: str) -> tuple[str, ...]:
-        from drux.errors import UnknownModelError
-
         try:
             return self.panels[name]
         except KeyError:

@@ -243,12 +243,12 @@ async def test_providers_are_built_once_and_reused(make_services) -> None:  # ty
 
 
 async def test_scoring_failure_keeps_answers_and_says_why(make_services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import drux.consensus
+    import drux.services.ask
 
     async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("embedding model exploded")
 
-    monkeypatch.setattr(drux.consensus, "ascore_answers", broken)
+    monkeypatch.setattr(drux.services.ask, "ascore_answers", broken)
     providers = {"alpha": ScriptedProvider("alpha", [Reply("yes")]),
                  "beta": ScriptedProvider("beta", [Reply("no")])}
     services = make_services(providers)
@@ -291,12 +291,12 @@ async def test_the_asks_own_system_prompt_wins_and_is_stored(make_services) -> N
 async def test_a_failed_scoring_stores_its_reason_as_the_explanation(
         make_services, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # `drux ask` printed the reason as its explanation line; `drux show` had none to print.
-    import drux.consensus
+    import drux.services.ask
 
     async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("judge fell over")
 
-    monkeypatch.setattr(drux.consensus, "ascore_answers", broken)
+    monkeypatch.setattr(drux.services.ask, "ascore_answers", broken)
     providers = {"alpha": ScriptedProvider("alpha", [Reply("yes")]),
                  "beta": ScriptedProvider("beta", [Reply("no")])}
     services = make_services(providers)

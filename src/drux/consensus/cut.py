@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import re
 from itertools import combinations
-from typing import TYPE_CHECKING
 
+from drux.consensus.backends import FastBackend, PairJudgment
 from drux.consensus.signals import split_sentences
-
-if TYPE_CHECKING:
-    from drux.consensus.backends import FastBackend, PairJudgment
 
 CLOSED = re.compile(r"[.!?;:)\]\"'”’*`]\s*$")
 

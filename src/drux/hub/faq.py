@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 from drux.errors import InputError
 from drux.hub.render import render_markdown
 from drux.records import AskRecord, AskSource, AskStatus, ConsensusRecord
+from drux.services import Services
+from drux.services.ask import AskCreated, AskDone, AskEvent, AskOptions, Scored, run_ask
+from drux.services.options import Backend
 from drux.verdicts import CONTRADICTORY, DIVIDED, NO_CONSENSUS_BELOW
 
 if TYPE_CHECKING:
-    from drux.services import Services
-    from drux.services.ask import AskEvent, AskOptions
-    from drux.services.options import Backend
     from drux.store.articles import ArticleRecord
 
 DISAGREEMENT_BELOW = NO_CONSENSUS_BELOW
@@ -71,8 +71,6 @@ def ask_options(record: ArticleRecord, question: str | None = None, *,
                 models: list[str] | None = None, panel: str | None = None,
                 source: AskSource = AskSource.WEB, max_tokens: int | None = None,
                 timeout: float | None = None, backend: Backend = "fast") -> AskOptions:
-    from drux.services.ask import AskOptions
-
     return AskOptions(question=question or topic_question(record), models=models, panel=panel,
                       context=article_context(record), article_id=record.id, source=source,
                       max_tokens=max_tokens, timeout=timeout, consensus_backend=backend,
@@ -100,7 +98,6 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
                   ) -> list[dict[str, Any]]:
     """Ask every picked question in turn; one summary dict per question, passed to
     ``on_result`` as each ends, and every event of each ask to ``on_step`` as it comes."""
-    from drux.services.ask import AskCreated, AskDone, Scored, run_ask
 
     picked = _pick(record, questions)
     services.resolve(models, panel)  # fail on a bad panel before any ask is stored

@@ -39,12 +39,12 @@ from drux.hub.articles import ArticleDoc, load_markdown_file, normalize_tag
 from drux.hub.feeds import FEED_SUFFIXES, load_feed, looks_like_feed, suffixed_slug
 from drux.hub.render import lead_repeats_body, plain_text, render_markdown
 from drux.records import AskSource
+from drux.services import Services
+from drux.services.ask import AskOptions
+from drux.services.options import Backend
 from drux.store.articles import ArticleRecord
 
 if TYPE_CHECKING:
-    from drux.services import Services
-    from drux.services.ask import AskOptions
-    from drux.services.options import Backend
     from drux.store.articles import ArticleRepository, ArticleScore
 
 SAMPLE_CONTENT = Path(__file__).parent / "content"

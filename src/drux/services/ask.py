@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from drux.catalog import PanelOptions
+from drux.consensus import ascore_answers
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.records import AnswerStatus, AskStatus, ConsensusRecord
 from drux.services import Resolution, Services
+from drux.services.judge import DEFAULT_JUDGE, make_judge
 from drux.services.options import AskOptions
 from drux.services.status import save_health
 from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
@@ -140,13 +142,10 @@ async def score(services: Services, question: str, answers: dict[str, str],
                 truncated: frozenset[str] = frozenset()) -> tuple[ConsensusRecord, str]:
     """Score the answers (``truncated``: the ones the token limit cut). A scoring failure
     never loses the answers: the ask is stored with a consensus of n/a that says why."""
-    from drux.consensus import ascore_answers
 
     try:
         judge = None
         if backend != "fast" and len(answers) >= 2:
-            from drux.services.judge import make_judge
-
             judge = await make_judge(services, judge_model)
         # A configured text judge also writes the consensus answer, labelled a synthesis.
         result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
@@ -166,7 +165,6 @@ def check_scoring(services: Services, opts: AskOptions) -> None:
         services.config.catalog.model(opts.judge_model)
     if opts.consensus_backend == "fast":
         return
-    from drux.services.judge import DEFAULT_JUDGE
 
     model_id = opts.judge_model or DEFAULT_JUDGE
     usable, reason = services.readiness(services.config.catalog.model(model_id))

@@ -21,8 +21,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from drux.gateway import create_gateway_app
+from drux.hub import HubService
 from drux.services import Services
 from drux.verdicts import tone
+from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
 from drux.web.middleware import (
     BodySizeLimit,
@@ -32,6 +35,7 @@ from drux.web.middleware import (
     SecurityHeaders,
 )
 from drux.web.ratelimit import TokenBucketLimiter
+from drux.web.routes import account, api, pages
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
 
@@ -65,8 +69,6 @@ def _path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
 
 
 def _templates() -> Jinja2Templates:
-    from drux.web.auth import template_context
-
     templates = Jinja2Templates(directory=str(HERE / "templates"),
                                 context_processors=[template_context])
     templates.env.globals["path_for"] = _path_for
@@ -80,7 +82,6 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
                gateway: Any = None) -> FastAPI:
     """The app for these services. It closes them (and ``gateway``, if given) when it stops."""
     web = web_settings or WebSettings()
-    from drux.hub import HubService
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,7 +124,6 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.templates = _templates()
 
     install_error_handlers(app)
-    from drux.web.auth import SignInRequired, on_sign_in_required
 
     app.add_exception_handler(SignInRequired, on_sign_in_required)
     app.add_middleware(HeadAsGet)
@@ -132,7 +132,6 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.add_middleware(QuietShutdown)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from drux.web.routes import account, api, pages
 
     app.include_router(account.router)
     app.include_router(api.router)
@@ -162,7 +161,6 @@ def create_server_app(services: Services, web_settings: WebSettings | None = Non
                       allowed_hosts: list[str] | None = None) -> ASGIApp:
     """What ``drux serve`` runs: the pages, the JSON API and the gateway (/v1, /health),
     answering only to ``allowed_hosts`` when given."""
-    from drux.gateway import create_gateway_app
 
     gateway = create_gateway_app(services)
     app: ASGIApp = GatewayDispatch(create_app(services, web_settings, gateway=gateway), gateway)

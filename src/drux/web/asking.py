@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from drux.errors import DruxError
+from drux.hub import HubService
+from drux.hub.service import ArticleView
 from drux.records import AskSource
+from drux.services import Services
 from drux.services.options import AskOptions
-
-if TYPE_CHECKING:
-    from drux.hub import HubService
-    from drux.hub.service import ArticleView
-    from drux.services import Services
 
 
 def split_models(raw: list[str] | None) -> list[str] | None:

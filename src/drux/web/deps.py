@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
+from drux.hub import HubService
 from drux.services import Services
 from drux.web.ratelimit import TokenBucketLimiter
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
-
-if TYPE_CHECKING:
-    from drux.hub import HubService
 
 
 def get_services(request: Request) -> Services:

@@ -11,11 +11,12 @@ import re
 
 from markupsafe import Markup
 
+from drux.hub.render import render_markdown as render
+
 
 def render_markdown(text: str | None) -> Markup:
     if not text:
         return Markup("")
-    from drux.hub.render import render_markdown as render
 
     return Markup(render(text))
 

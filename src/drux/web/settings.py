@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from drux.services.options import MaxTokens
+from drux.web.middleware import LOOPBACK_NAMES, host_name
 
 
 class WebSettings(BaseSettings):
@@ -45,7 +46,6 @@ class WebSettings(BaseSettings):
 
     def hosts_for(self, listen_host: str) -> list[str] | None:
         """The names to allow for a server listening on ``listen_host`` (None: any)."""
-        from drux.web.middleware import LOOPBACK_NAMES, host_name
 
         if self.allowed_hosts is not None:  # loopback names stay: no rebinding uses them
             return None if "*" in self.allowed_hosts else [*self.allowed_hosts, *LOOPBACK_NAMES]

@@ -7,6 +7,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from drux.hub.render import sanitize_html
 from drux.records import (
     TRUNCATED_NOTE,
     AnswerRecord,
@@ -146,7 +147,6 @@ def _positions(c: ConsensusRecord) -> list[PositionRecord]:
 
 def safe_html(html: str | None) -> Markup:
     """HTML the hub already sanitized, cleaned once more before it is marked safe."""
-    from drux.hub.render import sanitize_html
 
     return Markup(sanitize_html(html)) if html else Markup("")
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from drux.errors import InputError, InvalidFieldError
+from drux.hub import HubService
 from drux.records import AskRecord, AskSource
+from drux.services import Services
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
+from drux.services.status import deployment_status
 from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, link_faq_ask, split_models
 from drux.web.auth import ViewerDep, changeable, gate, readable, viewer_of
@@ -28,10 +31,6 @@ from drux.web.deps import (
 )
 from drux.web.ratelimit import RateLimited
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
-
-if TYPE_CHECKING:
-    from drux.hub import HubService
-    from drux.services import Services
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(gate)])
 
@@ -270,8 +269,6 @@ async def history_page(request: Request, services: ServicesDep, hub: HubDep,
 @router.get("/status", response_class=HTMLResponse, name="status_page")
 async def status_page(request: Request, services: ServicesDep, runner: RunnerDep,
                       templates: TemplatesDep) -> Response:
-    from drux.services.status import deployment_status
-
     health = await asyncio.to_thread(deployment_status, services)
     return templates.TemplateResponse(request, "status.html", {
         "models": services.model_rows(), "deployments": health, "running": runner.running,
