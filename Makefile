@@ -1,7 +1,8 @@
 # Two commands set up everything on a fresh Debian machine with Python 3.11:
 #   make demo   - venv, dependencies, offline models, then `drux ask` on the offline panel
 #   make test   - the above plus test tools (chromium for browser tests, postgresql for the
-#                 PostgreSQL store tests), lint, the whole suite
+#                 PostgreSQL store tests, redis-server for the shared-state tests), lint,
+#                 the whole suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.stamps
 QUESTION ?= What is the boiling point of water at sea level in Celsius?
 
-.PHONY: demo test lint models models-judge install install-test chromium postgresql clean-venv
+.PHONY: demo test lint models models-judge install install-test chromium postgresql redis clean-venv
 
 demo: install models
 	$(BIN)/drux ask "$(QUESTION)"
@@ -61,11 +62,18 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
+# The shared-state tests start their own throwaway redis-server (tests/redisserver.py); no
+# system service is started or changed (Debian's package enables one; the suite does not use it).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; fi; }
+
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: install-test models chromium postgresql lint
+test: install-test models chromium postgresql redis lint
 	$(BIN)/python -m pytest -q
 
 clean-venv:

@@ -63,3 +63,31 @@ def pg_cluster() -> Iterator[Any]:
 def pg_url(pg_cluster: Any) -> str:
     """The SQLAlchemy URL of a new, empty database in the throwaway cluster."""
     return str(pg_cluster.create_database(f"t_{uuid.uuid4().hex[:16]}"))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A throwaway Redis server (tests/redisserver.py) for the whole run.
+
+    Skipped when redis-server is not installed, except under CI, where ``make test`` installs it.
+    """
+    from redisserver import find_redis, start_redis
+
+    binary = find_redis()
+    if binary is None:
+        reason = "redis-server is not installed (make redis installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = start_redis(binary)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The URL of an empty Redis database no other test uses; the server is restarted first
+    if an earlier test stopped it."""
+    if redis_server.process is None:
+        redis_server.start()
+    return str(redis_server.fresh_url())

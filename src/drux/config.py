@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # SQLAlchemy URL; default is SQLite (WAL) at data_dir/drux.db. Not in repr: it may
     # hold a password.
     database_url: str | None = Field(default=None, repr=False)
+    # redis://host:port/db. Set, drux runs as a cluster: limits, budgets, breakers, live ask
+    # events and the job queue are shared through it. Unset, they live in this process. Not in
+    # repr: it may hold a password.
+    redis_url: str | None = Field(default=None, repr=False)
     user_config: Path = Field(
         default_factory=lambda: Path(platformdirs.user_config_dir("drux")) / "drux.toml"
     )

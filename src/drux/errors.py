@@ -94,6 +94,13 @@ class StoreError(DruxError):
     code = "store_error"
 
 
+class SharedStateError(DruxError):
+    """Redis (``DRUX_REDIS_URL``) cannot be reached or refused a command. HTTP shells answer
+    503 naming Redis; what was already stored in the database is untouched."""
+
+    code = "redis_unavailable"
+
+
 class ProviderError(DruxError):
     """A model call failed. ``provider``/``model`` name the deployment that failed."""
 

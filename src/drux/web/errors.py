@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from drux.errors import ConfigError, DruxError, InputError, StoreError, UnknownModelError
+from drux.errors import (
+    ConfigError,
+    DruxError,
+    InputError,
+    SharedStateError,
+    StoreError,
+    UnknownModelError,
+)
 from drux.validation import first_problem
 from drux.web.ratelimit import RateLimited
 
@@ -49,7 +56,7 @@ def error_response(request: Request, status: int, kind: str, message: str,
 def _drux_status(err: DruxError) -> int:
     if isinstance(err, UnknownModelError | InputError):
         return 422
-    if isinstance(err, StoreError | ConfigError):
+    if isinstance(err, StoreError | SharedStateError | ConfigError):
         return 503
     return 502
 
