@@ -189,30 +189,56 @@ class _Run:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _start(services: Services, opts: AskOptions) -> tuple[_Run, AskCreated]:
+def start_ask(services: Services, opts: AskOptions) -> AskCreated:
+    """Check the options and create the ask's row; nothing is asked yet. Bad input raises
+    here. What ``execute_ask`` needs to run it (here, or as a job in another process) is
+    this event and the same options."""
     question = opts.question  # checked and stripped by AskOptions
     check_scoring(services, opts)
     resolution = services.resolve(opts.models, opts.panel)
     _check_context(opts, resolution)
-    requests = build_requests(services, resolution, question, opts)
-    members = {s.id: services.provider(s.id) for s in resolution.members}
+    build_requests(services, resolution, question, opts)
+    for spec in resolution.members:  # a model that cannot be built fails before the row exists
+        services.provider(spec.id)
     families = {s.id: s.family for s in resolution.members}
     ask_id = services.store.asks.create(
-        question=question, models=list(members), families=families, panel=resolution.panel,
+        question=question, models=list(families), families=families, panel=resolution.panel,
         skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
         source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
                                     "temperature": opts.temperature, "system": opts.system},
         owner_id=opts.owner_id, shared=opts.shared,
     )
-    run = _Run(ask_id, question, members, requests, families,
-               states={m: _AnswerState() for m in members})
-    return run, AskCreated(ask_id, list(members), families, resolution.skipped, resolution.panel)
+    return AskCreated(ask_id, list(families), families, resolution.skipped, resolution.panel)
+
+
+def _prepare(services: Services, opts: AskOptions, created: AskCreated) -> _Run:
+    """The run of a created ask: its members' providers and requests."""
+    catalog = services.config.catalog
+    resolution = Resolution(created.panel, [catalog.model(m) for m in created.models],
+                            created.skipped)
+    requests = build_requests(services, resolution, opts.question, opts)
+    members = {m: services.provider(m) for m in created.models}
+    return _Run(created.ask_id, opts.question, members, requests, dict(created.families),
+                states={m: _AnswerState() for m in members})
 
 
 async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEvent, None]:
-    run, created = _start(services, opts)
+    """Create the ask, then run it here: ``AskCreated`` first, ``AskDone`` last."""
+    created = start_ask(services, opts)
     yield created
+    async for event in execute_ask(services, opts, created):
+        yield event
+
+
+async def execute_ask(services: Services, opts: AskOptions,
+                      created: AskCreated) -> AsyncGenerator[AskEvent, None]:
+    """Ask the panel of a created ask, store answers as they end, score, close the ask."""
     repo = services.store.asks
+    try:
+        run = _prepare(services, opts, created)
+    except BaseException:
+        _save_partial(repo, created.ask_id, {}, {})
+        raise
     last_flush = time.monotonic()
     completed = False
     try:
