@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
+from migration_kit import head_revision, revision_of, upgrade_to
 from sqlalchemy import text
 
 from drux.store import Store
-from drux.store.db import MIGRATIONS, make_engine
+from drux.store.db import make_engine
 
 
 def upgrade_from_0003_keeps_asks_and_shares_faq_answers(url: str) -> None:
     """A database at 0003 opens at 0004: its asks and answers are kept, owned by nobody,
     private, except the FAQ answers of Hub articles, which become shared."""
     engine = make_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        upgrade_to(conn, "0003")
         for ask_id in ("mine", "faq"):
             conn.execute(text("INSERT INTO asks (id, created_at, question, models, skipped, "
                               "params, status, source) VALUES (:id, CURRENT_TIMESTAMP, 'q?', "
@@ -33,8 +29,7 @@ def upgrade_from_0003_keeps_asks_and_shares_faq_answers(url: str) -> None:
     engine.dispose()
     store = Store(url)
     try:
-        with store.sessions.kw["bind"].connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+        assert revision_of(store.sessions.kw["bind"]) == head_revision()
         mine = store.asks.get("mine")
         assert mine is not None and [a.text for a in mine.answers] == ["an answer"]
         access = store.asks.access("mine")

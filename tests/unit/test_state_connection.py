@@ -20,7 +20,7 @@ async def test_ping_and_recovery_without_a_new_client(redis_server: Any, redis_u
         await client.set("k", "v")
     redis_server.stop()
     try:
-        with pytest.raises(SharedStateError, match="Redis at redis://127.0.0.1"):
+        with pytest.raises(SharedStateError, match=r"Redis at redis://127\.0\.0\.1"):
             async with guarded(redis_url):
                 await client.get("k")
         assert not await ping(redis_url)
