@@ -182,3 +182,25 @@ async def test_redis_away_breakers_decide_alone_then_share_again(
     assert sum(line.startswith("breakers of b: ") and "unreachable" in line
                for line in lines) <= 1
     assert any(line.startswith("breakers of a: ") and "is back" in line for line in lines)
+
+
+async def test_redis_away_the_local_probe_slot_decides_and_its_verdict_follows(
+        two: tuple[Worker, Worker, FakeClock], redis_server: Any) -> None:
+    a, b, clock = two
+    a.fail(3)
+    await state_is(b, BreakerState.OPEN)
+    clock.advance(POLICY.cooldown)
+    redis_server.stop()
+    try:
+        await eventually(lambda: not a.states.describe()["reachable"], "a never noticed")
+        await a.probe()  # no Redis to ask: a's own slot admits one probe...
+        with pytest.raises(CircuitOpenError):
+            a.breaker.before_call()  # ...and only one
+        a.breaker.on_success()
+        assert a.breaker.state is BreakerState.CLOSED
+        assert b.breaker.state is BreakerState.HALF_OPEN  # b has not heard of it yet
+    finally:
+        redis_server.start()
+    # a's close was published once Redis came back, and b takes it although the restarted
+    # (empty) Redis has forgotten every earlier verdict and the version b saw last.
+    await state_is(b, BreakerState.CLOSED)

@@ -301,9 +301,8 @@ class BreakerProvider:
             return request
         return replace(request, timeout=cap)
 
-    async def _admit(self) -> None:
-        if not self.breaker.before_call():
-            return  # closed: the hot path, no await
+    async def _claim_probe(self) -> None:
+        """The half-open probe ``before_call`` admitted: take the cluster's slot for it."""
         try:
             await self.breaker.claim_probe()
         except asyncio.CancelledError:
@@ -311,7 +310,8 @@ class BreakerProvider:
             raise
 
     async def complete(self, request: ChatRequest) -> Completion:
-        await self._admit()
+        if self.breaker.before_call():  # closed (the hot path): no await, no Redis
+            await self._claim_probe()
         start = self._clock()
         with self._outcome():
             async with asyncio.timeout(self._attempt_timeout):
@@ -320,7 +320,8 @@ class BreakerProvider:
         return completion
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        await self._admit()
+        if self.breaker.before_call():  # closed (the hot path): no await, no Redis
+            await self._claim_probe()
         start = self._clock()
         ttft: float | None = None
         finished = False

@@ -2,12 +2,14 @@
 channel that carries each new one, and one probe slot per deployment.
 
     drux:breakers:states         hash  deployment -> verdict JSON (with its version)
-    drux:breakers:version        counter ordering every verdict of every deployment
+    drux:breakers:version        the last version given: orders every verdict of every deployment
     drux:breakers:probe:<name>   the half-open probe slot, SET NX PX probe_timeout
     drux:breakers                channel: each new verdict, as stored
 
 A verdict is written, versioned, published and its probe slot freed in one Lua script, so
-every worker sees transitions in the order Redis made them.
+every worker sees transitions in the order Redis made them. Versions are Redis's clock in
+microseconds (kept increasing), not a plain counter: a Redis restarted empty would start a
+counter again at 1, and workers would ignore every verdict as older than what they had seen.
 
 Staleness: a worker adopts another's verdict when the channel delivers it (a loopback or LAN
 round trip, well under the time a failing upstream takes to fail). Calls already admitted in
@@ -50,12 +52,16 @@ PROBE = "drux:breakers:probe:"
 # KEYS: states hash, version counter, probe slot. ARGV: deployment, verdict JSON without its
 # version (an object, so it ends with "}"), channel.
 _PUBLISH = """
-local v = redis.call('INCR', KEYS[2])
-local rec = string.sub(ARGV[2], 1, -2) .. ',"version":' .. v .. '}'
+local t = redis.call('TIME')
+local v = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]),
+                   tonumber(redis.call('GET', KEYS[2]) or '0') + 1)
+local version = string.format('%.0f', v)
+redis.call('SET', KEYS[2], version)
+local rec = string.sub(ARGV[2], 1, -2) .. ',"version":' .. version .. '}'
 redis.call('HSET', KEYS[1], ARGV[1], rec)
 redis.call('DEL', KEYS[3])
 redis.call('PUBLISH', ARGV[3], rec)
-return v
+return version
 """
 # Free a probe slot only if this worker still holds it (it may have expired and been retaken).
 _RELEASE = """
