@@ -14,15 +14,17 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from drux.gateway.routes import ModelDirectory
 from drux.gateway.settings import load_gateway_settings
 from drux.routing.fallback import FallbackProvider
 from drux.services import Services
-from drux.state.breakers.redis import read_verdicts
+from drux.state.breakers.redis import CHANNEL, read_verdicts
 
 from fakes import Fail, FakeServer, Reply
 from waiting import PATIENCE_S, REQUEST_S, first_answer, wait_until
@@ -34,13 +36,13 @@ PROBE_HELD = 5.0  # the upstream holds the probe this long, so others ask while 
 BODY = {"model": "m-solo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
 
-def _config(fake: FakeServer) -> str:
+def _config(fake: FakeServer, cooldown: float = COOLDOWN) -> str:
     return "\n".join([
         "[providers.fakeai]", f'base_url = "{fake.openai_url}"', "key_required = false",
         "paid = false", "", "[models.m-solo]", 'provider = "fakeai"', f'model = "{UPSTREAM}"', "",
         "[gateway]", 'models = ["m-solo"]', "",
         "[routing.retry]", "max_attempts = 1", "",  # one upstream call per request
-        "[routing.breaker]", "consecutive_failures = 2", f"cooldown = {COOLDOWN}", ""])
+        "[routing.breaker]", "consecutive_failures = 2", f"cooldown = {cooldown}", ""])
 
 
 def _free_port() -> int:
@@ -50,8 +52,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def workers(drux_env: Path, redis_url: str, fake_llm: FakeServer) -> Iterator[tuple[str, str]]:
-    (drux_env / "project.toml").write_text(_config(fake_llm))
+def workers(request: pytest.FixtureRequest, drux_env: Path, redis_url: str,
+            fake_llm: FakeServer) -> Iterator[tuple[str, str]]:
+    """Two gateway processes; ``indirect`` parametrization sets the breaker's cooldown."""
+    (drux_env / "project.toml").write_text(_config(fake_llm, getattr(request, "param",
+                                                                     COOLDOWN)))
     env = {**os.environ, "DRUX_REDIS_URL": redis_url}
     procs: list[subprocess.Popen[str]] = []
     urls = []
@@ -84,6 +89,14 @@ def refused(url: str) -> str:
     response = chat(url)
     assert response.status_code == 503, response.text
     return str(response.json()["error"]["code"])
+
+
+def subscribers(redis_url: str) -> int:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(dict(client.pubsub_numsub(CHANNEL))[CHANNEL.encode()])
+    finally:
+        client.close()
 
 
 def breaker_state(redis_url: str) -> str | None:
@@ -151,3 +164,32 @@ def test_a_breaker_opened_on_one_worker_is_open_on_the_other_and_one_probe_close
     rows = {r["deployment"]: r for r in json.loads(status.stdout)}
     assert rows[DEPLOYMENT]["state"] == "closed"
     assert rows[DEPLOYMENT]["breaker_scope"] == "cluster"
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [120.0], indirect=True)  # stays open however slow the run
+def test_without_redis_each_worker_decides_alone_and_shares_again_when_it_is_back(
+        workers: tuple[str, str], fake_llm: FakeServer, redis_url: str,
+        redis_server: Any) -> None:
+    a, b = workers
+    hits = lambda: len(fake_llm.requests_for(model=UPSTREAM))  # noqa: E731
+    fake_llm.script(UPSTREAM, Fail("server"))
+    redis_server.stop()
+    try:
+        for _ in range(2):
+            assert chat(a).status_code >= 500  # served as ever: the upstream's own error
+        assert refused(a) == "circuit_open"  # A's breaker opened on A's failures alone
+        before = hits()
+        assert chat(b).status_code >= 500  # B has not heard: it still asks the upstream
+        assert hits() > before
+    finally:
+        redis_server.start()
+    # Back: A publishes the verdict it made meanwhile (no restart), and B, once subscribed
+    # again (and so in step: it reads the stored verdicts right after subscribing), adopts it.
+    wait_until(lambda: breaker_state(redis_url) == "open", "A's verdict never reached Redis")
+    wait_until(lambda: subscribers(redis_url) == 2, "the workers never subscribed again")
+    before = hits()
+    for _ in range(3):
+        assert refused(b) == "circuit_open"
+    assert hits() == before
