@@ -204,3 +204,18 @@ async def test_redis_away_the_local_probe_slot_decides_and_its_verdict_follows(
     # a's close was published once Redis came back, and b takes it although the restarted
     # (empty) Redis has forgotten every earlier verdict and the version b saw last.
     await state_is(b, BreakerState.CLOSED)
+
+
+async def test_a_slot_taken_as_another_worker_closed_the_breaker_does_not_outlive_it(
+        two: tuple[Worker, Worker, FakeClock], redis_url: str) -> None:
+    _a, b, _clock = two
+    # b takes the slot just after a's close freed it, and hears of the close only then.
+    assert await b.states.claim_probe(NAME, POLICY.probe_timeout)
+    late = BreakerVerdict(name=NAME, state="closed", by="a", version=2**62)
+    b.states._receive(late.model_dump_json())
+    held = redis.Redis.from_url(redis_url)
+    try:
+        await eventually(lambda: not held.exists(PROBE + NAME),
+                         "b's slot outlived the close and would hold up the next probe")
+    finally:
+        held.close()

@@ -240,6 +240,11 @@ class RedisBreakers:
             return
         for breaker in self._breakers.get(verdict.name, ()):
             breaker.adopt(verdict)
+        # Every transition frees the probe slot. One we took just after another worker's
+        # transition freed it would otherwise outlive it and hold up the next round's probe.
+        token = self._probes.pop(verdict.name, None)
+        if token is not None:
+            self._spawn(self._release(verdict.name, token))
 
     def _note(self, verdict: BreakerVerdict) -> bool:
         """Remember ``verdict`` if it is newer than what we know; ``False`` if it is not."""
@@ -284,7 +289,11 @@ def read_verdicts(url: str, *, wall: Callable[[], float] = time.time
                                       socket_connect_timeout=CONNECT_TIMEOUT)
     try:
         stored: dict[bytes, bytes] = client.hgetall(STATES)  # type: ignore[assignment]
-        probing = {name for name in stored if client.exists(PROBE + name.decode())}
+        names = list(stored)
+        with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.exists(PROBE + name.decode())
+            probing = {name for name, held in zip(names, pipe.execute(), strict=True) if held}
     except (RedisError, OSError):
         return None
     finally:
