@@ -4,6 +4,8 @@ each with its own ``CircuitBreaker`` on a fake clock (monotonic and wall clock a
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,8 +13,11 @@ import pytest
 import redis
 from routing_fakes import FakeClock
 
+from drux.config import Settings, load_config
 from drux.errors import CircuitOpenError, ServerError
 from drux.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from drux.services import Services
+from drux.services.status import deployment_status
 from drux.state.breakers import BreakerVerdict, LocalBreakers, shared_breakers
 from drux.state.breakers.redis import PROBE, RedisBreakers, read_verdicts
 from drux.state.connection import redis_client
@@ -219,3 +224,31 @@ async def test_a_slot_taken_as_another_worker_closed_the_breaker_does_not_outliv
                          "b's slot outlived the close and would hold up the next probe")
     finally:
         held.close()
+
+
+async def test_status_shows_the_clusters_breaker_and_does_without_redis(
+        two: tuple[Worker, Worker, FakeClock], redis_url: str, drux_env: Any) -> None:
+    a, _b, clock = two
+    clock.now = time.time()  # status reads deadlines against the real wall clock
+    a.fail(3)
+    await eventually(lambda: read_verdicts(redis_url), "a's verdict never stored")
+    services = Services(load_config(Settings(redis_url=redis_url)))
+    try:
+        rows = {r["deployment"]: r for r in deployment_status(services)}
+        assert rows[NAME]["state"] == "open" and rows[NAME]["source"] == "cluster"
+        assert 0 < rows[NAME]["open_for_s"] <= POLICY.cooldown
+        assert rows[NAME]["breaker_scope"] == "cluster"
+    finally:
+        services.store.close()
+    away = Services(load_config(Settings(redis_url=f"redis://127.0.0.1:{_closed_port()}/0")))
+    try:
+        assert read_verdicts(away.settings.redis_url or "") is None
+        assert deployment_status(away) == []  # no row invented, no error
+    finally:
+        away.store.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
