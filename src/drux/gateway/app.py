@@ -87,6 +87,8 @@ class GatewayApp:
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
+                # In step with the other workers' breakers before the first call is routed.
+                await self.services.health.shared.start()
                 await self.access.refresh()
             except BaseException as exc:
                 self._started.set_exception(exc)
@@ -105,6 +107,7 @@ class GatewayApp:
             self._maintenance = None
         await self.usage.flush()
         await self.directory.aclose()
+        await self.services.health.shared.aclose()
         self._started = None
 
     async def _maintain(self) -> None:

@@ -155,8 +155,9 @@ class ModelDirectory:
     def _build(self, name: str) -> Provider:
         if not self._own_routes and self.public[name].kind == "model":
             return self._services.provider(name)
+        # The [routing] table (breaker, retry, hedge) holds for the gateway's own routes too.
         return build_route(name, self._config, self._services.health,
-                           provider_factory=self._factory)
+                           provider_factory=self._factory, policy=self._services.routing_policy)
 
     async def aclose(self) -> None:
         own = [r for n, r in self._routes.items()

@@ -5,6 +5,11 @@
     open --(cooldown elapsed)--> half-open: exactly one probe call goes through
     half-open --probe succeeds--> closed;  --probe fails--> open, cooldown doubled
 
+Each worker counts its own calls. Its verdicts (opened until, closed) go to a
+``BreakerStates`` (drux.state.breakers): kept in the process by default, shared
+through Redis with ``DRUX_REDIS_URL``, where a breaker opened by one worker is
+adopted by every other and the half-open probe slot is taken for the cluster.
+
 An open breaker fails fast with ``CircuitOpenError`` (retryable, so a fallback
 chain moves on) without touching the network. Errors that say the *request* is
 wrong (400, content filter, context window) prove the deployment is alive and
@@ -37,6 +42,7 @@ from drux.errors import (
     StreamInterruptedError,
 )
 from drux.routing._streams import aclose_quietly
+from drux.state.breakers import BreakerStates, BreakerVerdict, LocalBreakers
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, CountFromZero, Fraction, Seconds
 
@@ -77,13 +83,25 @@ def counts_as_failure(error: DruxError) -> bool:
 
 
 class CircuitBreaker:
-    """The state machine. Single-threaded (one event loop); no locks needed."""
+    """The state machine. Single-threaded (one event loop); no locks needed.
+
+    ``shared`` hears this breaker's verdicts and may hand it other workers' (``adopt``);
+    ``wall`` turns deadlines into wall-clock times other processes can read.
+    """
 
     def __init__(self, name: str, policy: BreakerPolicy | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 shared: BreakerStates | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.name = name
         self.policy = policy or BreakerPolicy()
         self._clock = clock
+        self._wall = wall
+        self._shared: BreakerStates = shared if shared is not None else LocalBreakers()
+        self._cluster = self._shared.scope == "cluster"
+        # Whose half-open probe is in flight when ``_probe_started`` is set: this worker's
+        # (holding the cluster's slot, if shared) or another worker's.
+        self._probe_here = False
         self._state = BreakerState.CLOSED
         self._window: deque[bool] = deque(maxlen=self.policy.window)
         self._consecutive = 0
@@ -98,24 +116,41 @@ class CircuitBreaker:
         if self._state is BreakerState.OPEN and self._clock() >= self._open_until:
             self._state = BreakerState.HALF_OPEN
             self._probe_started = None
+            self._probe_here = False
         return self._state
 
-    def before_call(self) -> None:
-        """Admit a call or raise ``CircuitOpenError``. In half-open, admit one probe."""
+    def before_call(self) -> bool:
+        """Admit a call or raise ``CircuitOpenError``. In half-open, admit one probe:
+        ``True`` then, and the caller awaits ``claim_probe()`` before calling."""
         state = self.state
-        now = self._clock()
         if state is BreakerState.CLOSED:
-            return
+            return False
+        now = self._clock()
         if state is BreakerState.HALF_OPEN:
             stale = (self._probe_started is not None
                      and now - self._probe_started >= self.policy.probe_timeout)
             if self._probe_started is None or stale:
                 self._probe_started = now
-                return
+                self._probe_here = True
+                return True
             self.rejected_count += 1
-            raise CircuitOpenError(f"{self.name}: circuit half-open, a probe is in flight",
+            where = "" if self._probe_here else " on another worker"
+            raise CircuitOpenError(f"{self.name}: circuit half-open, a probe is in flight{where}",
                                    provider=self.name, retry_after=None)
         raise self.rejection()
+
+    async def claim_probe(self) -> None:
+        """Take the cluster's probe slot for the probe ``before_call`` admitted; raise
+        ``CircuitOpenError`` if another worker holds it. Until that worker's verdict arrives
+        (or its slot times out), this breaker refuses without asking again."""
+        if not self._cluster:
+            return
+        if await self._shared.claim_probe(self.name, self.policy.probe_timeout):
+            return
+        self._probe_here = False
+        self.rejected_count += 1
+        raise CircuitOpenError(f"{self.name}: circuit half-open, a probe is in flight on "
+                               "another worker", provider=self.name, retry_after=None)
 
     def is_open(self) -> bool:
         """Open and cooling down: a call would be refused (half-open is not open)."""
@@ -131,6 +166,7 @@ class CircuitBreaker:
     def on_success(self) -> None:
         if self.state is BreakerState.HALF_OPEN:
             self._close()
+            self._shared.closed(self.name)
             return
         self._consecutive = 0
         self._window.append(True)
@@ -154,14 +190,31 @@ class CircuitBreaker:
 
     def on_abandoned(self) -> None:
         """The call ended without a verdict (cancelled, consumer left): free the probe slot."""
-        if self._state is BreakerState.HALF_OPEN:
+        if self._state is BreakerState.HALF_OPEN and self._probe_here:
             self._probe_started = None
+            self._probe_here = False
+            self._shared.release_probe(self.name)
+
+    def adopt(self, verdict: BreakerVerdict) -> None:
+        """Another worker's verdict: open until its deadline (half-open after it, as if
+        opened here), or closed. This worker's counts restart with a close."""
+        self._probe_started = None
+        self._probe_here = False
+        if verdict.state == "closed":
+            self._close()
+            return
+        self._state = BreakerState.OPEN
+        self._open_until = self._clock() + (verdict.open_until - self._wall())
+        self._reopens = verdict.reopens
 
     def describe(self) -> dict[str, Any]:
         state = self.state
         wait = max(0.0, self._open_until - self._clock()) if state is BreakerState.OPEN else 0.0
         return {
             "state": state.value,
+            # The state (and cooldown) is the cluster's when shared; the counts are this
+            # worker's own calls.
+            "breaker_scope": self._shared.scope,
             "consecutive_failures": self._consecutive,
             "open_for_s": round(wait, 3),
             "opened_count": self.opened_count,
@@ -180,7 +233,11 @@ class CircuitBreaker:
         self._state = BreakerState.OPEN
         self._open_until = self._clock() + cooldown
         self._probe_started = None
+        self._probe_here = False
         self.opened_count += 1
+        self._shared.opened(self.name, BreakerVerdict(
+            name=self.name, state="open", open_until=self._wall() + cooldown, cooldown=cooldown,
+            reopens=self._reopens, hard=hard))
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED
@@ -188,6 +245,7 @@ class CircuitBreaker:
         self._reopens = 0
         self._window.clear()
         self._probe_started = None
+        self._probe_here = False
 
 
 class HealthLog(Protocol):
@@ -243,8 +301,17 @@ class BreakerProvider:
             return request
         return replace(request, timeout=cap)
 
+    async def _claim_probe(self) -> None:
+        """The half-open probe ``before_call`` admitted: take the cluster's slot for it."""
+        try:
+            await self.breaker.claim_probe()
+        except asyncio.CancelledError:
+            self.breaker.on_abandoned()
+            raise
+
     async def complete(self, request: ChatRequest) -> Completion:
-        self.breaker.before_call()
+        if self.breaker.before_call():  # closed (the hot path): no await, no Redis
+            await self._claim_probe()
         start = self._clock()
         with self._outcome():
             async with asyncio.timeout(self._attempt_timeout):
@@ -253,7 +320,8 @@ class BreakerProvider:
         return completion
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        self.breaker.before_call()
+        if self.breaker.before_call():  # closed (the hot path): no await, no Redis
+            await self._claim_probe()
         start = self._clock()
         ttft: float | None = None
         finished = False

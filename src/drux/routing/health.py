@@ -5,6 +5,10 @@ deployment shared by several routes (the primary of one model, the fallback of
 another) has one breaker and one set of statistics. Windows are bounded deques:
 memory stays flat however long the gateway runs.
 
+Breakers share their verdicts through ``shared`` (drux.state.breakers): with Redis,
+a deployment's breaker state is the cluster's, while the windows here (error rate,
+latency, time to first token) stay this worker's own, as each row says.
+
 ``snapshot()`` returns plain dicts (JSON-ready) for ``drux status``, the web
 status page and the API. Error messages are kept as the adapters wrote them;
 adapters never put keys in messages.
@@ -21,6 +25,7 @@ from typing import Any
 
 from drux.errors import DruxError
 from drux.routing.breaker import BreakerPolicy, CircuitBreaker
+from drux.state.breakers import BreakerStates, LocalBreakers
 
 
 def percentile(values: list[float] | deque[float], q: float) -> float | None:
@@ -66,11 +71,13 @@ class DeploymentHealth:
 class HealthRegistry:
     """Per-deployment breaker state, error rate, latency and time to first token."""
 
-    def __init__(self, *, window: int = 200, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, window: int = 200, wall_clock: Callable[[], float] = time.time,
+                 shared: BreakerStates | None = None) -> None:
         if window < 1:
             raise ValueError("window must be at least 1")
         self._window = window
         self._wall = wall_clock
+        self.shared: BreakerStates = shared if shared is not None else LocalBreakers()
         self._health: dict[str, DeploymentHealth] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
 
@@ -86,8 +93,10 @@ class HealthRegistry:
         """The one breaker of a deployment, created on first use with ``policy``."""
         existing = self._breakers.get(name)
         if existing is None:
-            existing = CircuitBreaker(name, policy, clock=clock)
+            existing = CircuitBreaker(name, policy, clock=clock, shared=self.shared,
+                                      wall=self._wall)
             self._breakers[name] = existing
+            self.shared.attach(existing)
         return existing
 
     def get_breaker(self, name: str) -> CircuitBreaker | None:
@@ -155,6 +164,8 @@ class HealthRegistry:
             "vendor": entry.vendor,
             "family": entry.family,
             "state": breaker.state.value if breaker else "closed",
+            "breaker_scope": self.shared.scope,
+            "stats_scope": "process",  # error rate, latencies: this worker's calls only
             "requests": entry.total_requests,
             "failures": entry.total_failures,
             "window": len(entry.outcomes),

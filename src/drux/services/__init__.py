@@ -24,6 +24,7 @@ from drux.routing import (
     build_route,
     probe_targets,
 )
+from drux.state.breakers import shared_breakers
 from drux.types import Provider
 from drux.weights import status as weights_status  # drux.services.status is a submodule
 
@@ -66,7 +67,8 @@ class Services:
         self._providers: dict[str, Provider] = {}
         self._provider_factory = provider_factory
         self.routing_policy = RoutingPolicy.from_dict(config.routing)
-        self.health: HealthRegistry = health if health is not None else HealthRegistry()
+        self.health: HealthRegistry = health if health is not None else HealthRegistry(
+            shared=shared_breakers(config.settings.redis_url))
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Services:
@@ -186,6 +188,7 @@ class Services:
             except DruxError:
                 pass
         self._providers.clear()
+        await self.health.shared.aclose()
         if self._store is not None:
             self._store.close()
             self._store = None
