@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 
 from drux.catalog import ModelSpec
 from drux.errors import InputError
-from drux.records import AnswerStatus, AskRecord, ConsensusKind, ThreadPosition, ThreadRecord
+from drux.records import (
+    AnswerStatus,
+    AskRecord,
+    AskStatus,
+    ConsensusKind,
+    ThreadPosition,
+    ThreadRecord,
+)
 from drux.services import Resolution, Services
 from drux.services.options import AskOptions
 from drux.types import Message
@@ -175,6 +182,10 @@ def plan_follow_up(services: Services, opts: AskOptions) -> FollowUp | None:
         raise InputError("a follow-up asks its thread's models: leave out the models and "
                          "the panel")
     thread = find_thread(services, opts.continue_from)
+    if thread.turns[-1].status == AskStatus.RUNNING:
+        # Its answers are not in yet: the models would be sent a thread without them.
+        raise InputError("the thread's last question is still being answered: wait for "
+                         "its answers (or stop it), then ask the follow-up")
     access = services.store.asks.access(thread.id)
     return FollowUp(thread, thread_members(services, thread), ThreadHistory(list(thread.turns)),
                     owner_id=access.owner_id if access else opts.owner_id,
