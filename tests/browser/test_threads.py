@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from browser_kit import scripted_factory, screenshot
+from browser_kit import screenshot, scripted_factory
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from accounts_kit import upgrade_from_0003_keeps_asks_and_shares_faq_answers
 from sqlalchemy import inspect, text
-from test_store_migrations import upgrade_from_0002_drops_the_agreement_cache
+from test_store_migrations import (
+    upgrade_from_0002_drops_the_agreement_cache,
+    upgrade_from_0004_keeps_asks_outside_threads,
+)
 
 from drux.config import load_config
 from drux.errors import InputError, ModelNotFoundError, StoreError
@@ -52,7 +55,7 @@ def test_migrations_reach_head_and_rerun_cleanly(pg_url: str) -> None:
     try:
         assert engine.dialect.name == "postgresql"
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
         tables = set(inspect(engine).get_table_names())
         assert {"asks", "answers", "articles", "faq_answers", "gateway_keys", "usage_records",
                 "deployment_health", "users", "web_sessions"} <= tables
@@ -356,3 +359,7 @@ def test_accounts_and_sessions(store: Store) -> None:
     assert access is not None and (access.owner_id, access.shared) == (ada.id, True)
     store.users.disable("ada")
     assert store.users.session(cookie) is None
+
+
+def test_upgrade_from_0004_keeps_asks_outside_threads(pg_url: str) -> None:
+    upgrade_from_0004_keeps_asks_outside_threads(pg_url)

@@ -118,4 +118,7 @@ def show(
     if as_json:
         typer.echo(record.to_json())
         return
-    Console().print(record_view(record))
+    console = Console()
+    if record.thread:  # before the view: `drux thread` lists the other turns
+        console.print(f"turn {record.thread.turn} of thread {record.thread.id}", markup=False)
+    console.print(record_view(record))
