@@ -125,3 +125,25 @@ def test_unknown_ids_and_nothing_to_continue_are_one_line_errors(drux_env: Path)
                     "no ask or thread with id 'no-such-ask'")
     _one_line_error(_drux("ask", "-c", "Why?"), "-c continues the last ask made from the CLI")
     _one_line_error(_drux("thread", "no-such-ask"), "no ask or thread with id 'no-such-ask'")
+
+
+def test_history_has_a_thread_column_on_a_terminal_and_six_fields_in_a_pipe(
+        drux_env: Path) -> None:
+    from test_cli_tables import _on_a_terminal, _piped
+
+    from drux.records import ThreadPosition
+
+    (drux_env / "project.toml").write_text(REFUSED)
+    services = Services.from_settings()
+    root = services.store.asks.create(question="Capital of France?", models=["m"], families={})
+    services.store.asks.create(question="Population?", models=["m"], families={},
+                               thread=ThreadPosition(id=root, turn=2))
+    services.store.asks.create(question="A single ask", models=["m"], families={})
+    services.store.close()
+    shown = _on_a_terminal("history")
+    # "2 of <thread id prefix>" (it may wrap between its words): the id once, and two turns.
+    assert "thread" in shown and "1 of" in shown and "2 of" in shown, shown
+    assert shown.count(root[:8]) == 3, shown
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    lines = _piped("history").splitlines()
+    assert len(lines) == 3 and all(line.count("\t") == 5 for line in lines), lines

@@ -88,7 +88,7 @@ def history(
     # a pipe keeps its six fields (scripts count on them): --json carries the thread.
     threaded = any(r.thread for r in rows)
     if threaded:
-        cols.insert(5, Col("thread", "words", drop=1))
+        cols.insert(5, Col("thread", "words", drop=4))
     cells: list[list[Cell]] = []
     whole: list[list[str]] = []
     for r in rows:
