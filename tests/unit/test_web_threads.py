@@ -158,3 +158,17 @@ def test_only_the_owner_follows_up_and_others_get_404(services: Services) -> Non
         assert cy.get(f"/r/{third}").status_code == 200
         assert cy.get("/api/asks").json()["total"] == 0
         assert bob.get("/api/asks").json()["total"] == 3
+
+
+def test_the_result_page_says_which_turns_were_left_out(client: TestClient,
+                                                        services: Services) -> None:
+    from drux.records import ThreadPosition
+
+    root = services.store.asks.create(question="Q1?", models=["alpha"], families={})
+    later = services.store.asks.create(question="Q2?", models=["alpha", "beta"], families={},
+                                       thread=ThreadPosition(id=root, turn=2,
+                                                             trimmed={"alpha": 2, "beta": 1}))
+    page = client.get(f"/r/{later}").text
+    assert ("alpha was not sent the 2 oldest turns of this thread; "
+            "beta was not sent the 1 oldest turn of this thread.") in page
+    assert 'id="thread-trimmed"' not in client.get(f"/r/{root}").text
