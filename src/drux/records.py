@@ -169,6 +169,16 @@ class AnswerRecord(_Record):
         return self.finish_reason == "length"
 
 
+class ThreadPosition(_Record):
+    """Where an ask sits in a follow-up thread. The thread's id is its first ask's id; that
+    ask is turn 1. ``trimmed``: per model, how many of the oldest earlier turns were left
+    out of what it was sent, to fit its context window."""
+
+    id: str
+    turn: int
+    trimmed: dict[str, int] = {}
+
+
 class AskSummary(_Record):
     """One row of the history (a damaged row has status ``damaged`` and empty fields)."""
 
@@ -180,6 +190,7 @@ class AskSummary(_Record):
     verdict: str | None
     models: list[str]
     article_id: str | None
+    thread: ThreadPosition | None = None  # None: a single ask, never followed up
 
 
 class AskRecord(_Record):
@@ -199,7 +210,24 @@ class AskRecord(_Record):
     verdict: str | None
     consensus: ConsensusRecord | None
     answers: list[AnswerRecord]
+    thread: ThreadPosition | None = None  # None: a single ask, never followed up
+
+    @property
+    def turn(self) -> int:
+        """Its turn in its thread (a single ask: 1)."""
+        return self.thread.turn if self.thread else 1
 
     def to_json(self) -> str:
         """The ask as ``drux show --json`` and export.json print it."""
+        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=2)
+
+
+class ThreadRecord(_Record):
+    """A follow-up thread: its asks in turn order (the first ask's id is the thread's)."""
+
+    id: str
+    turns: list[AskRecord]
+
+    def to_json(self) -> str:
+        """The thread as its export.json holds it."""
         return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=2)

@@ -33,3 +33,10 @@ def head_revision() -> str:
 def revision_of(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def downgrade_to(conn: Connection, revision: str) -> None:
+    """Migrate the database behind ``conn`` (in its transaction) down to ``revision``."""
+    cfg = _config()
+    cfg.attributes["connection"] = conn
+    command.downgrade(cfg, revision)

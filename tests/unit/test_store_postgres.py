@@ -15,7 +15,10 @@ import pytest
 from accounts_kit import upgrade_from_0003_keeps_asks_and_shares_faq_answers
 from migration_kit import head_revision, revision_of
 from sqlalchemy import inspect
-from test_store_migrations import upgrade_from_0002_drops_the_agreement_cache
+from test_store_migrations import (
+    upgrade_from_0002_drops_the_agreement_cache,
+    upgrade_from_0004_keeps_asks_outside_threads,
+)
 
 from drux.config import load_config
 from drux.errors import InputError, ModelNotFoundError, StoreError
@@ -356,3 +359,7 @@ def test_accounts_and_sessions(store: Store) -> None:
     assert access is not None and (access.owner_id, access.shared) == (ada.id, True)
     store.users.disable("ada")
     assert store.users.session(cookie) is None
+
+
+def test_upgrade_from_0004_keeps_asks_outside_threads(pg_url: str) -> None:
+    upgrade_from_0004_keeps_asks_outside_threads(pg_url)

@@ -210,7 +210,8 @@ def _audit(html: str) -> _Audit:
 def _pages(client: TestClient) -> dict[str, str]:
     ask_id = ask_from_the_form(client)
     paths = {"hub": "/", "hub search": "/?q=water", "article": "/articles/november-heat-record",
-             "ask": "/ask", "result": f"/r/{ask_id}", "history": "/history",
+             "ask": "/ask", "result": f"/r/{ask_id}", "thread": f"/t/{ask_id}",
+             "history": "/history",
              "status": "/status", "docs": "/docs", "not found": "/nowhere",
              "bad input": "/?page=0"}
     return {name: client.get(path).text for name, path in paths.items()}

@@ -41,7 +41,7 @@ def flags(names: Mapping[str, str]) -> Iterator[None]:
 
 def _register() -> None:
     # Each module adds its commands to ``app``; importing them is cheap.
-    from drux.cli import ask, keys_provider, records, status, users  # noqa: F401
+    from drux.cli import ask, keys_provider, records, status, threads, users  # noqa: F401
 
     for optional in ("drux.cli.evaluate", "drux.cli.web", "drux.cli.gateway", "drux.cli.hub"):
         try:

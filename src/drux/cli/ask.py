@@ -15,7 +15,8 @@ from drux.cli.stdin import piped_text
 ASK_FLAGS = {"question": "the question", "models": "--models", "panel": "--panel",
              "max_tokens": "--max-tokens", "timeout": "--timeout",
              "temperature": "--temperature", "consensus_backend": "--backend",
-             "judge_model": "--judge", "system": "--system", "context": "the text piped in"}
+             "judge_model": "--judge", "system": "--system", "context": "the text piped in",
+             "continue_from": "--cid"}
 
 
 def _split(models: str | None) -> list[str] | None:
@@ -41,18 +42,26 @@ def ask(
         help="Judge model for the judge/hybrid backends (default qwen2.5-1.5b).")] = None,
     system: Annotated[str | None, typer.Option(
         help="System prompt for this ask (wins over the panel's and the model's).")] = None,
+    continue_last: Annotated[bool, typer.Option(
+        "--continue", "-c", help="A follow-up: continue the thread of the last ask made "
+                                 "from the CLI (its models, each with its own earlier answers).")
+    ] = False,
+    cid: Annotated[str | None, typer.Option(
+        "--cid", help="A follow-up in the thread of this ask or thread id (or prefix).")] = None,
 ) -> None:
     """Ask every model of a panel the same question and score their agreement."""
+    from drux.cli.threads import continue_from
     from drux.services import Services
     from drux.services.ask import AskOptions
 
     question, context = _question_and_context(question)
     services = Services.from_settings()
+    follows = continue_from(services, continue_last, cid)
     with flags(ASK_FLAGS):
         opts = AskOptions(question=question, models=_split(models), panel=panel,
                           max_tokens=max_tokens, timeout=timeout, temperature=temperature,
                           consensus_backend=backend, judge_model=judge,  # type: ignore[arg-type]
-                          system=system, context=context)
+                          system=system, context=context, continue_from=follows)
     if models is not None and not opts.models:
         from drux.errors import InputError
 
@@ -109,6 +118,7 @@ async def _run_live(services: object, opts: object) -> int:
     from rich.live import Live
 
     from drux.cli.render import Column, columns_table, plain, record_view
+    from drux.cli.threads import thread_lines
     from drux.panel import Failed, Finished, Started, Token
     from drux.records import AnswerStatus, AskStatus
     from drux.services import Services
@@ -133,6 +143,8 @@ async def _run_live(services: object, opts: object) -> int:
                     for s in event.skipped:
                         console.print(plain(f"skipped {s['model']}: {s['reason']}"),
                                       style="yellow")
+                    for line in thread_lines(event.thread):
+                        console.print(plain(line))
                 elif isinstance(event, Started):
                     columns[event.model].status = AnswerStatus.STREAMING
                 elif isinstance(event, Token):

@@ -83,12 +83,19 @@ def history(
     cols = [Col("id"), Col("when", "words", drop=3), Col("score", drop=4, justify="right"),
             Col("verdict", "words", drop=1), Col("status", drop=2),
             Col("question", "text", drop=5)]
+    # A terminal gets a thread column when a listed ask is in a thread ("2 of <thread id
+    # prefix>", which `drux thread` and `drux ask --cid` take);
+    # a pipe keeps its six fields (scripts count on them): --json carries the thread.
+    threaded = any(r.thread for r in rows)
+    if threaded:
+        cols.insert(5, Col("thread", "words", drop=4))
     cells: list[list[Cell]] = []
     whole: list[list[str]] = []
     for r in rows:
         score = "n/a" if r.score is None else f"{r.score:.0f}"
         row = [r.id, r.created_at[:19].replace("T", " "), score, r.verdict or "", str(r.status)]
-        cells.append([*(plain(v) for v in row), plain(r.question[:80])])
+        turn = [plain(f"{r.thread.turn} of {r.thread.id[:8]}" if r.thread else "")] if threaded else []
+        cells.append([*(plain(v) for v in row), *turn, plain(r.question[:80])])
         whole.append([*row, r.question])  # a pipe gets the whole question
     print_records(cols, cells, title="drux history", plain_rows=whole)
 
@@ -111,4 +118,7 @@ def show(
     if as_json:
         typer.echo(record.to_json())
         return
-    Console().print(record_view(record))
+    console = Console()
+    if record.thread:  # before the view: `drux thread` lists the other turns
+        console.print(f"turn {record.thread.turn} of thread {record.thread.id}", markup=False)
+    console.print(record_view(record))

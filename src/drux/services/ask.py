@@ -17,11 +17,12 @@ from drux.catalog import PanelOptions
 from drux.consensus import ascore_answers
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
-from drux.records import AnswerStatus, AskStatus, ConsensusRecord
+from drux.records import AnswerStatus, AskStatus, ConsensusRecord, ThreadPosition
 from drux.services import Resolution, Services
 from drux.services.judge import DEFAULT_JUDGE, make_judge
 from drux.services.options import AskOptions
 from drux.services.status import save_health
+from drux.services.threads import ThreadHistory, load_history, plan_follow_up, user_content
 from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
 
 FLUSH_EVERY_S = 1.0
@@ -38,6 +39,7 @@ class AskCreated:
     families: dict[str, str]
     skipped: list[dict[str, str]]
     panel: str | None
+    thread: ThreadPosition | None = None  # a follow-up: its thread and turn
 
 
 @dataclass(slots=True)
@@ -90,11 +92,12 @@ def _check_context(opts: AskOptions, resolution: Resolution) -> None:
 
 
 def build_requests(services: Services, resolution: Resolution, question: str,
-                   opts: AskOptions) -> dict[str, ChatRequest]:
+                   opts: AskOptions, history: ThreadHistory | None = None
+                   ) -> dict[str, ChatRequest]:
+    """``history``: a follow-up's earlier turns; each model is sent its own (services.threads)."""
     settings = services.settings
     panel = services.config.catalog.panel_options.get(resolution.panel or "", PanelOptions())
-    user = question if not opts.context else (
-        f"Context:\n{opts.context.strip()}\n\nQuestion: {question}")
+    user = user_content(question, opts.context)
     requests = {}
     for spec in resolution.members:
         # The ask's own settings, then the panel's, then the model's, then the defaults.
@@ -103,7 +106,8 @@ def build_requests(services: Services, resolution: Resolution, question: str,
                              settings.temperature)
         system = opts.system or panel.system or spec.system or DEFAULT_SYSTEM
         requests[spec.id] = ChatRequest(
-            messages=[Message("system", system), Message("user", user)],
+            messages=[Message("system", system), Message("user", user)] if history is None
+            else history.messages(spec, Message("system", system), user, max_tokens),
             model=spec.id, temperature=temperature, max_tokens=max_tokens,
             timeout=opts.timeout or settings.timeout,
         )
@@ -195,9 +199,10 @@ def start_ask(services: Services, opts: AskOptions) -> AskCreated:
     this event and the same options."""
     question = opts.question  # checked and stripped by AskOptions
     check_scoring(services, opts)
-    resolution = services.resolve(opts.models, opts.panel)
+    follow = plan_follow_up(services, opts)  # None unless the ask continues a thread
+    resolution = follow.resolution if follow else services.resolve(opts.models, opts.panel)
     _check_context(opts, resolution)
-    build_requests(services, resolution, question, opts)
+    build_requests(services, resolution, question, opts, follow.history if follow else None)
     for spec in resolution.members:  # a model that cannot be built fails before the row exists
         services.provider(spec.id)
     families = {s.id: s.family for s in resolution.members}
@@ -206,9 +211,13 @@ def start_ask(services: Services, opts: AskOptions) -> AskCreated:
         skipped=resolution.skipped, context=opts.context, article_id=opts.article_id,
         source=opts.source, params={"max_tokens": opts.max_tokens, "timeout": opts.timeout,
                                     "temperature": opts.temperature, "system": opts.system},
-        owner_id=opts.owner_id, shared=opts.shared,
+        # A follow-up belongs to its thread's owner, shared when the thread is.
+        owner_id=follow.owner_id if follow else opts.owner_id,
+        shared=follow.shared if follow else opts.shared,
+        thread=follow.position if follow else None,
     )
-    return AskCreated(ask_id, list(families), families, resolution.skipped, resolution.panel)
+    return AskCreated(ask_id, list(families), families, resolution.skipped, resolution.panel,
+                      follow.position if follow else None)
 
 
 def _prepare(services: Services, opts: AskOptions, created: AskCreated) -> _Run:
@@ -216,7 +225,8 @@ def _prepare(services: Services, opts: AskOptions, created: AskCreated) -> _Run:
     catalog = services.config.catalog
     resolution = Resolution(created.panel, [catalog.model(m) for m in created.models],
                             created.skipped)
-    requests = build_requests(services, resolution, opts.question, opts)
+    requests = build_requests(services, resolution, opts.question, opts,
+                              load_history(services, created.thread))
     members = {m: services.provider(m) for m in created.models}
     return _Run(created.ask_id, opts.question, members, requests, dict(created.families),
                 states={m: _AnswerState() for m in members})

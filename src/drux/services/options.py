@@ -57,6 +57,10 @@ class AskOptions:
     # others may read the ask (the Hub's FAQ answers are everyone's).
     owner_id: int | None = None
     shared: bool = False
+    # A follow-up: the ask (or thread) id, or a unique prefix, whose thread this ask
+    # continues; its models are the thread's (services.threads).
+    continue_from: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                    max_length=200)] | None = None
 
     @model_validator(mode="wrap")
     @classmethod

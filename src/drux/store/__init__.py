@@ -12,6 +12,7 @@ from drux.store.asks import AskRepository, AskSummary
 from drux.store.db import open_db
 from drux.store.health import HealthRepository
 from drux.store.keys import KeyRepository
+from drux.store.threads import ThreadRepository
 from drux.store.users import UserRepository
 
 
@@ -24,10 +25,11 @@ class Store:
         self.keys = KeyRepository(self.sessions)
         self.health = HealthRepository(self.sessions)
         self.users = UserRepository(self.sessions)
+        self.threads = ThreadRepository(self.sessions, self.asks)
 
     def close(self) -> None:
         self.sessions.kw["bind"].dispose()
 
 
 __all__ = ["ArticleRecord", "ArticleRepository", "AskRepository", "AskSummary", "HealthRepository", "Store",
-           "UserRepository"]
+           "ThreadRepository", "UserRepository"]

@@ -22,6 +22,7 @@ from drux.records import (
     AskStatus,
     AskSummary,
     ConsensusRecord,
+    ThreadPosition,
 )
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Answer, Ask, utcnow
@@ -51,12 +52,19 @@ def new_ask_id() -> str:
             return ask_id
 
 
+def thread_position(thread_id: str | None, turn: int | None,
+                    trimmed: dict[str, Any] | None) -> ThreadPosition | None:
+    if thread_id is None:
+        return None
+    return ThreadPosition(id=thread_id, turn=turn or 1, trimmed=dict(trimmed or {}))
+
+
 def _summary(row: Any) -> AskSummary:
-    ask_id, created_at, question, status, score, verdict, models, article_id = row
+    ask_id, created_at, question, status, score, verdict, models, article_id, *thread = row
     return AskSummary(id=ask_id, created_at=created_at.isoformat(), question=question,
                       status=AskStatus(status), score=score, verdict=verdict,
                       models=list(models or []),
-                      article_id=article_id)
+                      article_id=article_id, thread=thread_position(*thread))
 
 
 def answer_record(a: Answer) -> AnswerRecord:
@@ -85,6 +93,7 @@ def ask_record(ask: Ask) -> AskRecord:
         article_id=ask.article_id, score=ask.score, verdict=ask.verdict,
         consensus=None if ask.consensus is None else ConsensusRecord.model_validate(ask.consensus),
         answers=[answer_record(a) for a in ask.answers],
+        thread=thread_position(ask.thread_id, ask.turn, ask.thread_trimmed),
     )
 
 
@@ -114,6 +123,18 @@ def _visible(stmt: Select[Any], visible_to: Visibility | None) -> Select[Any]:
     return stmt if visible_to is None else stmt.where(visible_to.condition())
 
 
+def next_turn(session: Session, thread_id: str) -> int:
+    """The turn after the thread's last; the first ask becomes turn 1 of its thread when
+    first followed up (a single ask has no thread)."""
+    root = session.get(Ask, thread_id)
+    if root is None:
+        raise StoreError(f"no ask {thread_id}")
+    if root.thread_id is None:
+        root.thread_id, root.turn = thread_id, 1
+    last = session.scalar(select(func.max(Ask.turn)).where(Ask.thread_id == thread_id))
+    return int(last or 1) + 1
+
+
 class AskRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -126,7 +147,10 @@ class AskRepository:
                panel: str | None = None, skipped: list[dict[str, str]] | None = None,
                params: dict[str, Any] | None = None, context: str | None = None,
                article_id: str | None = None, source: AskSource = AskSource.CLI,
-               owner_id: int | None = None, shared: bool = False) -> str:
+               owner_id: int | None = None, shared: bool = False,
+               thread: ThreadPosition | None = None) -> str:
+        """``thread``: the new ask is the next turn of that thread (its ``turn`` is set
+        here, in the same transaction, as one past the thread's last)."""
         ask_id = new_ask_id()
 
         def fn(session: Session) -> None:
@@ -134,6 +158,9 @@ class AskRepository:
                       skipped=skipped or [], params=params or {}, context=_text(context),
                       article_id=article_id, source=source, status=AskStatus.RUNNING,
                       owner_id=owner_id, shared=shared)
+            if thread is not None:
+                ask.thread_id, ask.turn = thread.id, next_turn(session, thread.id)
+                ask.thread_trimmed = dict(thread.trimmed)
             ask.answers = [Answer(model=m, family=families.get(m), position=i)
                            for i, m in enumerate(models)]
             session.add(ask)
@@ -234,7 +261,7 @@ class AskRepository:
         return result
 
     _SUMMARY = (Ask.id, Ask.created_at, Ask.question, Ask.status, Ask.score, Ask.verdict,
-                Ask.models, Ask.article_id)
+                Ask.models, Ask.article_id, Ask.thread_id, Ask.turn, Ask.thread_trimmed)
 
     def list(self, *, limit: int = 20, offset: int = 0, article_id: str | None = None,
              visible_to: Visibility | None = None) -> list[AskSummary]:

@@ -42,6 +42,11 @@ class Ask(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A follow-up thread: its first ask's id (set on that ask too once it is followed up),
+    # the turn (1 = the first ask), and per model how many old turns did not fit its window.
+    thread_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    turn: Mapped[int | None] = mapped_column(Integer)
+    thread_trimmed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="ask", cascade="all, delete-orphan", order_by="Answer.position"

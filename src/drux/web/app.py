@@ -35,7 +35,7 @@ from drux.web.middleware import (
     SecurityHeaders,
 )
 from drux.web.ratelimit import TokenBucketLimiter
-from drux.web.routes import account, api, pages
+from drux.web.routes import account, api, pages, threads
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
 
@@ -136,6 +136,8 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(threads.router)
+    app.include_router(threads.api_router)
     document_body_errors(app)
     return app
 

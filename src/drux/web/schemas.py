@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from drux.records import AnswerRecord, AskRecord, AskSummary
+from drux.records import AnswerRecord, AskRecord, AskSummary, ThreadRecord
 from drux.services.options import (
     Context,
     MaxTokens,
@@ -46,6 +46,18 @@ class AskCreate(BaseModel):
         return value
 
 
+class AskFollowUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Question
+    max_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    timeout: Timeout | None = None
+    context: Context | None = None
+    system: SystemPrompt | None = Field(
+        default=None, description="This turn's system prompt (wins over the panel's and the model's).")
+
+
 class AskStarted(BaseModel):
     id: str
     url: str
@@ -78,6 +90,12 @@ class AskPublic(AskRecord):
 
     answers: list[AnswerPublic]  # type: ignore[assignment]  # the same record, named for the API
     params: SkipJsonSchema[dict[str, Any]] = Field(default_factory=dict, exclude=True)
+
+
+class ThreadPublic(ThreadRecord):
+    """A thread as the API shows it: its turns, each a stored ask as ``GET /api/asks/{id}``."""
+
+    turns: list[AskPublic]  # type: ignore[assignment]  # the same records, named for the API
 
 
 class AskSummaryPublic(AskSummary):

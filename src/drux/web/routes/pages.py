@@ -18,7 +18,7 @@ from drux.services.options import MAX_QUESTION_CHARS, AskOptions
 from drux.services.status import deployment_status
 from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, link_faq_ask, split_models
-from drux.web.auth import ViewerDep, changeable, gate, readable, viewer_of
+from drux.web.auth import Viewer, ViewerDep, changeable, gate, readable, viewer_of
 from drux.web.deps import (
     AskLimit,
     HubDep,
@@ -30,6 +30,7 @@ from drux.web.deps import (
     limit_asks,
 )
 from drux.web.ratelimit import RateLimited
+from drux.web.runner import AskRunner
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(gate)])
@@ -181,6 +182,13 @@ def _share_text(record: AskRecord) -> str:
 @router.get("/r/{ask_id}", response_class=HTMLResponse, name="result_page")
 async def result_page(ask_id: str, request: Request, services: ServicesDep, hub: HubDep,
                       runner: RunnerDep, templates: TemplatesDep, viewer: ViewerDep) -> Response:
+    return templates.TemplateResponse(request, "result.html", await result_context(
+        request, ask_id, services, hub, runner, viewer))
+
+
+async def result_context(request: Request, ask_id: str, services: Services, hub: HubService,
+                         runner: AskRunner, viewer: Viewer) -> dict[str, Any]:
+    """What result.html shows (the follow-up form's errors come back to the same page)."""
     # Whether the ask is live is decided before the record is read: an ask that ends
     # in between is then followed over SSE (which replays it), never shown as a
     # finished page built from a record read while it was still running.
@@ -191,13 +199,14 @@ async def result_page(ask_id: str, request: Request, services: ServicesDep, hub:
     access = await asyncio.to_thread(services.store.asks.access, ask_id)
     article = (await asyncio.to_thread(hub.get_article, record.article_id)
                if record.article_id else None)
-    return templates.TemplateResponse(request, "result.html", {
+    return {
         "ask": record, "answers": [answer_view(a) for a in record.answers],
         "consensus": consensus_view(record), "live": live,
         "article": article, "share_text": _share_text(record),
         "permalink": str(request.url_for("result_page", ask_id=ask_id)),
         "accounts_on": viewer.accounts, "shared": bool(access and access.shared),
-        "may_change": bool(access and viewer.may_change(access))})
+        "may_change": bool(access and viewer.may_change(access)),
+        "followup_question": "", "followup_error": None, "max_chars": MAX_QUESTION_CHARS}
 
 
 @router.post("/r/{ask_id}/stop", name="result_stop")
