@@ -20,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -238,3 +241,77 @@ class QueueJobs:
 
 def ask_jobs(services: Services, events: EventLog, redis_url: str | None) -> AskJobs:
     return QueueJobs(services, events, redis_url) if redis_url else LocalJobs(services, events)
+
+
+# -- the job worker (``drux worker``) -------------------------------------------------------
+
+
+async def _heartbeat(job: Any) -> None:
+    """Touch the job while it runs: a job left untouched ``HEARTBEAT_S`` is swept as dead."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_S / 4)
+        with contextlib.suppress(Exception):  # a Redis blip: the next beat may get through
+            await job.update()
+
+
+async def run_ask_job(ctx: dict[str, Any], *, payload: dict[str, Any]) -> str:
+    """The SAQ job: run the ask and publish its events; on a second attempt (its first
+    worker died), settle it instead of asking again."""
+    services: Services = ctx["services"]
+    events: EventLog = ctx["events"]
+    job = ctx["job"]
+    ask = AskJob.model_validate(payload)
+    if job.attempts > 1:
+        return str(await settle_lost(services, events, ask.created.ask_id))
+    beat = asyncio.create_task(_heartbeat(job))
+    try:
+        await drive(services, events, ask.options, ask.created)
+    finally:
+        beat.cancel()
+    return "done"
+
+
+def worker_queue(redis_url: str, *, quiet_start: float) -> Queue:
+    """The queue a job worker serves. Its sweep holds off for ``quiet_start`` seconds: SAQ
+    moves a job to the active list before marking it active, and a worker's first sweep,
+    run while its first dequeue was in that gap, took the job it had just started for a
+    dead worker's (seen in the kill -9 test)."""
+    import redis.asyncio as aioredis
+    from saq.queue.redis import RedisQueue
+
+    since = time.monotonic()
+
+    class AskQueue(RedisQueue):
+        async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+            if time.monotonic() - since < quiet_start:
+                return []
+            return await super().sweep(lock, abort)
+
+    return AskQueue(aioredis.from_url(redis_url), name=QUEUE_NAME)
+
+
+async def run_worker(services: Services, redis_url: str, *, concurrency: int,
+                     sweep_every: int = 5, grace: int = 5) -> None:
+    """Run ask jobs until SIGINT/SIGTERM; asks still running after ``grace`` seconds are
+    saved partial."""
+    from saq import Worker
+    from saq.types import PartialTimersDict
+
+    from drux.state.events import RedisEventLog
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["services"] = services
+        ctx["events"] = RedisEventLog(redis_url)
+
+    async def shutdown(_ctx: dict[str, Any]) -> None:
+        await services.aclose()
+
+    # SAQ's defaults but the sweep (60 s): a dead worker's ask should end within seconds.
+    timers: PartialTimersDict = {"schedule": 1, "worker_info": 10, "sweep": sweep_every,
+                                 "abort": 1}
+    worker: Worker[Any] = Worker(
+        worker_queue(redis_url, quiet_start=sweep_every), functions=[(JOB_FUNCTION, run_ask_job)],
+        id=f"{socket.gethostname()}-{os.getpid()}",  # which process holds a job, at a glance
+        concurrency=concurrency, startup=startup, shutdown=shutdown, timers=timers,
+        shutdown_grace_period_s=grace)
+    await worker.start()
