@@ -44,7 +44,9 @@ class Cluster:
         self.env.update(DRUX_DATA_DIR=str(root / "data"), DRUX_USER_CONFIG=str(root / "u.toml"),
                         DRUX_PROJECT_CONFIG=str(root / "drux.toml"),
                         DRUX_KEYS_FILE=str(root / "k.json"), DRUX_REDIS_URL=redis_url,
-                        PYTHONUNBUFFERED="1")
+                        PYTHONUNBUFFERED="1",
+                        # Only the tests about limits hit them (as web_kit.relaxed does).
+                        DRUX_WEB_ASKS_PER_MINUTE="600", DRUX_WEB_ASK_BURST="100")
         self.root = root
         self.processes: list[subprocess.Popen[bytes]] = []
 
