@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException
 
@@ -55,7 +56,22 @@ class AskRunner:
         return self.events.run(ask_id) if isinstance(self.events, MemoryEventLog) else None
 
     async def live(self, ask_id: str) -> bool:
-        return await self.events.live(ask_id) is True
+        """Whether the ask runs now, as far as the event log knows. With Redis unreachable:
+        False, so a page shows what is stored rather than an error."""
+        try:
+            return await self.events.live(ask_id) is True
+        except SharedStateError:
+            return False
+
+    async def followable(self, ask_id: str, record_ended: Callable[[], Awaitable[bool]]) -> bool:
+        """Whether to follow the ask's live log (else replay the stored record). With Redis
+        unreachable an ask that ended is replayed from the store; a running one is a 503."""
+        try:
+            return await self.events.live(ask_id) is not None
+        except SharedStateError:
+            if await record_ended():
+                return False
+            raise
 
     @property
     def running(self) -> int:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from drux.records import AskRecord, AskSource
+from drux.records import AskRecord, AskSource, AskStatus
 from drux.services.ask import AskOptions
 from drux.services.ask_events import replay_stored
 from drux.services.status import deployment_status
@@ -100,10 +100,18 @@ async def api_ask_events(ask_id: str, request: Request, services: ServicesDep,
     A late subscriber gets every past event first; `Last-Event-ID` resumes.
     """
     await readable(request, viewer, ask_id)
-    if await runner.events.live(ask_id) is not None:  # run by this process or a job worker
+    record: AskRecord | None = None
+
+    async def ended() -> bool:
+        nonlocal record
+        record = await asyncio.to_thread(services.store.asks.get, ask_id)
+        return record is not None and record.status != AskStatus.RUNNING
+
+    if await runner.followable(ask_id, ended):  # run by this process or a job worker
         stream = _live(runner.events.follow(ask_id, last_event_id, heartbeat=HEARTBEAT_S))
     else:
-        record = await asyncio.to_thread(services.store.asks.get, ask_id)
+        if record is None:
+            record = await asyncio.to_thread(services.store.asks.get, ask_id)
         if record is None:
             raise HTTPException(404, "no ask with this id")
         stream = _replay(replay_stored(record), _resume_after(last_event_id))
