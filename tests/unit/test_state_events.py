@@ -89,3 +89,35 @@ async def test_an_ask_runs_to_its_end_through_the_redis_log(drux_env: Path,
     finally:
         await runner.aclose()
         await services.aclose()
+
+
+@pytest.mark.redis
+async def test_an_ask_whose_redis_goes_away_mid_run_is_still_stored_complete(
+        drux_env: Path, redis_server: Any, redis_url: str) -> None:
+    from scripted import Gate
+
+    gate = Gate()
+    services = make_services(drux_env, Scripts(delay=0.01, gate=gate))
+    log = RedisEventLog(redis_url)
+    jobs = LocalJobs(services, log)
+    runner = AskRunner(services, events=log, jobs=jobs)
+    try:
+        ask_id = await runner.start(AskOptions(question="Does water boil at 100 C?"))
+        follower = log.follow(ask_id)
+        async with asyncio.timeout(PATIENCE_S):  # under way: a token has been published
+            async for item in follower:
+                if item is not None and item[1]["type"] == "token":
+                    break
+        await follower.aclose()
+        redis_server.stop()
+        try:
+            gate.open()
+            await jobs.aclose(grace=PATIENCE_S)  # the ask runs to its end without Redis
+        finally:
+            redis_server.start()
+        record = services.store.asks.get(ask_id)
+        assert record is not None and record.status == "complete"
+        assert [a.text for a in record.answers] == list(ANSWERS.values())
+    finally:
+        await runner.aclose()
+        await services.aclose()

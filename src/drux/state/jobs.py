@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from drux.errors import DruxError
+from drux.errors import DruxError, SharedStateError
 from drux.records import AnswerStatus, AskStatus
 from drux.services.ask import AskCreated, AskOptions, execute_ask
 from drux.services.ask_events import event_to_dict
@@ -97,28 +97,55 @@ def settle(services: Services, ask_id: str, *, reason: str | None = None,
         return AskStatus.PARTIAL
 
 
+class _Publisher:
+    """Publishes one ask's events. Redis failing mid-ask must not end the ask: the answers
+    still go to the database, and a follower that lost the stream reads the stored record."""
+
+    def __init__(self, events: EventLog, ask_id: str) -> None:
+        self.events = events
+        self.ask_id = ask_id
+        self.failing = False
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        try:
+            await self.events.publish(self.ask_id, event)
+            self.failing = False
+        except SharedStateError as exc:
+            if not self.failing:
+                log.warning("ask %s: events not published (%s); the ask goes on", self.ask_id,
+                            exc)
+            self.failing = True
+
+    async def still_open(self) -> bool:
+        try:
+            return await self.events.live(self.ask_id) is not False
+        except SharedStateError:
+            return True
+
+
 async def drive(services: Services, events: EventLog, opts: AskOptions,
                 created: AskCreated) -> None:
     """Run a created ask to its end, publishing every event; never leaves it "running"."""
     ask_id = created.ask_id
+    publish = _Publisher(events, ask_id)
     try:
         async for event in execute_ask(services, opts, created):
-            await events.publish(ask_id, event_to_dict(services, event))
+            await publish(event_to_dict(services, event))
     except asyncio.CancelledError:
         # Stopped (or the process is shutting down): the record is partial before
         # followers hear "done", even when the stop came while scoring.
         status = await asyncio.to_thread(settle, services, ask_id)
-        await events.publish(ask_id, {"type": "done", "ask_id": ask_id, "status": status})
+        await publish({"type": "done", "ask_id": ask_id, "status": status})
         raise
     except Exception as exc:  # the stored record keeps what was received
         log.warning("ask %s ended with %s: %s", ask_id, type(exc).__name__, exc)
         message = str(exc) if hasattr(exc, "code") else "the ask stopped unexpectedly"
-        await events.publish(ask_id, {"type": "error", "ask_id": ask_id,
-                                      "error": {"type": getattr(exc, "code", "internal_error"),
-                                                "message": message}})
-        if await events.live(ask_id):
+        await publish({"type": "error", "ask_id": ask_id,
+                       "error": {"type": getattr(exc, "code", "internal_error"),
+                                 "message": message}})
+        if await publish.still_open():
             status = await asyncio.to_thread(settle, services, ask_id, stopped=False)
-            await events.publish(ask_id, {"type": "done", "ask_id": ask_id, "status": status})
+            await publish({"type": "done", "ask_id": ask_id, "status": status})
 
 
 async def settle_lost(services: Services, events: EventLog, ask_id: str) -> AskStatus:
