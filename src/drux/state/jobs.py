@@ -45,6 +45,7 @@ QUEUE_NAME = "drux"
 JOB_FUNCTION = "run_ask"
 HEARTBEAT_S = 10  # a job unseen this long belongs to a dead worker (SAQ's sweep)
 STOP_WAIT_S = 30.0
+REDIS_AWAY_PAUSE_S = 1.0
 WORKER_LOST = "the worker running it stopped"
 FINAL_ANSWER_STATUSES = frozenset({AnswerStatus.DONE, AnswerStatus.FAILED})
 
@@ -304,6 +305,8 @@ def worker_queue(redis_url: str, *, quiet_start: float) -> Queue:
     run while its first dequeue was in that gap, took the job it had just started for a
     dead worker's (seen in the kill -9 test)."""
     import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+    from saq.job import Job
     from saq.queue.redis import RedisQueue
 
     since = time.monotonic()
@@ -313,6 +316,17 @@ def worker_queue(redis_url: str, *, quiet_start: float) -> Queue:
             if time.monotonic() - since < quiet_start:
                 return []
             return await super().sweep(lock, abort)
+
+        async def dequeue(self, timeout: float = 0.0,  # noqa: ASYNC109 - SAQ's signature
+                          poll_interval: float = 0.0) -> Job | None:
+            # SAQ asks again at once when a dequeue fails: with Redis away each worker spun a
+            # core. Wait a moment instead; jobs resume by themselves once Redis is back.
+            try:
+                return await super().dequeue(timeout, poll_interval)
+            except (RedisError, OSError) as exc:
+                log.warning("no jobs while Redis is unreachable (%s)", type(exc).__name__)
+                await asyncio.sleep(REDIS_AWAY_PAUSE_S)
+                return None
 
     return AskQueue(aioredis.from_url(redis_url), name=QUEUE_NAME)
 
