@@ -88,7 +88,7 @@ def test_events_of_an_ask_the_runner_forgot_are_rebuilt_from_the_store(
         client: TestClient) -> None:
     ask_id = _start(client)
     live = [e for _, e in _events(client, ask_id)]
-    client.app.state.runner._runs.clear()  # type: ignore[attr-defined]
+    client.app.state.runner.events._runs.clear()  # type: ignore[attr-defined]
     stored = [e for _, e in _events(client, ask_id)]
     assert [e["type"] for e in stored] == ["created", "finished", "finished", "finished",
                                            "scored", "done"]

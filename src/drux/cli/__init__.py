@@ -43,7 +43,8 @@ def _register() -> None:
     # Each module adds its commands to ``app``; importing them is cheap.
     from drux.cli import ask, keys_provider, records, status, threads, users  # noqa: F401
 
-    for optional in ("drux.cli.evaluate", "drux.cli.web", "drux.cli.gateway", "drux.cli.hub"):
+    for optional in ("drux.cli.evaluate", "drux.cli.web", "drux.cli.gateway", "drux.cli.hub",
+                     "drux.cli.worker"):
         try:
             __import__(optional)
         except ModuleNotFoundError as exc:

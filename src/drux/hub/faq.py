@@ -14,7 +14,7 @@ the entry has no consensus answer: it lists the competing positions instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ from drux.verdicts import CONTRADICTORY, DIVIDED, NO_CONSENSUS_BELOW
 if TYPE_CHECKING:
     from drux.store.articles import ArticleRecord
 
+# How one question's ask is run: here (``run_ask``), or as a job a ``drux worker`` runs.
+RunAsk = Callable[[Services, AskOptions], AsyncIterator[AskEvent]]
 DISAGREEMENT_BELOW = NO_CONSENSUS_BELOW
 DISAGREEING_VERDICTS = frozenset({CONTRADICTORY, DIVIDED})
 CONTEXT_CHARS = 6000
@@ -95,7 +97,7 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
                   backend: Backend = "fast",
                   on_result: Callable[[dict[str, Any]], None] | None = None,
                   on_step: Callable[[FaqStep], None] | None = None,
-                  ) -> list[dict[str, Any]]:
+                  ask: RunAsk = run_ask) -> list[dict[str, Any]]:
     """Ask every picked question in turn; one summary dict per question, passed to
     ``on_result`` as each ends, and every event of each ask to ``on_step`` as it comes."""
 
@@ -108,7 +110,7 @@ async def run_faq(services: Services, record: ArticleRecord, *, models: list[str
         result: dict[str, Any] = {"question": question, "ask_id": None, "status": AskStatus.FAILED,
                                   "score": None, "verdict": None, "explanation": None,
                                   "disagreement_reason": None}
-        async for event in run_ask(services, opts):
+        async for event in ask(services, opts):
             if on_step is not None:
                 on_step(FaqStep(number, len(picked), question, event))
             if isinstance(event, AskCreated):

@@ -26,7 +26,7 @@ plain text the caller must escape (Jinja2 autoescape does).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +40,7 @@ from drux.hub.feeds import FEED_SUFFIXES, load_feed, looks_like_feed, suffixed_s
 from drux.hub.render import lead_repeats_body, plain_text, render_markdown
 from drux.records import AskSource
 from drux.services import Services
-from drux.services.ask import AskOptions
+from drux.services.ask import AskEvent, AskOptions
 from drux.services.options import Backend
 from drux.store.articles import ArticleRecord
 
@@ -195,11 +195,20 @@ class HubService:
                   on_result: Callable[[dict[str, Any]], None] | None = None,
                   on_step: Callable[[faq_flow.FaqStep], None] | None = None,
                   ) -> list[dict[str, Any]]:
-        """Ask the panel each FAQ question (or the chosen ones) with the article as context."""
+        """Ask the panel each FAQ question (or the chosen ones) with the article as context;
+        with ``DRUX_REDIS_URL`` each ask is a job a ``drux worker`` runs."""
+        ask: faq_flow.RunAsk = faq_flow.run_ask
+        redis_url = self.services.settings.redis_url
+        if redis_url:
+            from drux.state.queued_ask import queued_run_ask
+
+            def ask(services: Services, opts: AskOptions) -> AsyncIterator[AskEvent]:
+                return queued_run_ask(services, opts, redis_url)
+
         return await faq_flow.run_faq(
             self.services, self.require(slug), models=models, panel=panel, questions=questions,
             max_tokens=max_tokens, model_timeout=model_timeout, backend=backend,
-            on_result=on_result, on_step=on_step)
+            on_result=on_result, on_step=on_step, ask=ask)
 
     def faq_results(self, slug: str) -> list[dict[str, Any]]:
         """Each FAQ question with its latest ask (or none yet), disagreements flagged."""

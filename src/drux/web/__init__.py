@@ -8,8 +8,8 @@ Layout (FastAPI-template style):
 - ``app.py``        ``create_app``: state, middleware, error handlers, routers
 - ``deps.py``       ``Annotated`` dependencies handlers receive (services, runner, hub, ...)
 - ``routes/``       ``pages.py`` (server-rendered Jinja2) and ``api.py`` (JSON + SSE)
-- ``runner.py``     ``AskRunner``: asks run in background tasks, events fan out to SSE readers
-- ``events.py``     ask events as JSON dicts with a ``type`` field (live and rebuilt from the store)
+- ``runner.py``     ``AskRunner``: starts asks as jobs (here or on `drux worker`), SSE readers follow
+                    their events in ``drux.state.events``
 - ``views.py``      what the pages show of a stored ask; ``svg.py`` the gauge and heatmap
 - ``middleware.py`` security headers (strict CSP), body size cap, quiet shutdown
 - ``ratelimit.py``  per-client token bucket on starting asks; ``settings.py`` its limits

@@ -19,7 +19,7 @@ from drux.records import (
     ContradictionRecord,
     PositionRecord,
 )
-from drux.web.events import substitute
+from drux.services.ask_events import substitute
 from drux.web.markdown import escape_raw_html, render_markdown
 from drux.web.svg import gauge, heatmap
 

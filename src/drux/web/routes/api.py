@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from drux.records import AskRecord, AskSource
+from drux.records import AskRecord, AskSource, AskStatus
 from drux.services.ask import AskOptions
+from drux.services.ask_events import replay_stored
 from drux.services.status import deployment_status
 from drux.web.asking import article_options, split_models
 from drux.web.auth import ViewerDep, changeable, gate, readable
 from drux.web.deps import AskLimit, HubDep, RunnerDep, SameOrigin, ServicesDep
-from drux.web.events import replay_stored
 from drux.web.schemas import (
     ArticleList,
     ArticlePublic,
@@ -59,7 +59,7 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
     return started(request, await runner.start(opts))
 
 
-def _sse(index: int, event: dict[str, Any]) -> bytes:
+def _sse(index: int | str, event: dict[str, Any]) -> bytes:
     return f"id: {index}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
@@ -69,14 +69,15 @@ async def _replay(events: list[dict[str, Any]], start: int) -> AsyncIterator[byt
         yield _sse(i, events[i])
 
 
-async def _live(follow: AsyncIterator[tuple[int, dict[str, Any]] | None]) -> AsyncIterator[bytes]:
+async def _live(follow: AsyncIterator[tuple[str, dict[str, Any]] | None]) -> AsyncIterator[bytes]:
     yield b"retry: 3000\n\n"
     async for item in follow:
         yield b": keep-alive\n\n" if item is None else _sse(*item)
 
 
 def _resume_after(last_event_id: str | None) -> int:
-    """The index after ``Last-Event-ID``; an id this server never sent replays from the start.
+    """The index after ``Last-Event-ID`` in a stored ask's replay; an id this server never
+    sent replays from the start.
 
     Header bytes arrive as latin-1, so ``isdigit`` alone lets "²" through to ``int``."""
     value = (last_event_id or "").strip()
@@ -99,15 +100,21 @@ async def api_ask_events(ask_id: str, request: Request, services: ServicesDep,
     A late subscriber gets every past event first; `Last-Event-ID` resumes.
     """
     await readable(request, viewer, ask_id)
-    start = _resume_after(last_event_id)
-    run = runner.get(ask_id)
-    if run is not None:
-        stream = _live(run.follow(start, heartbeat=HEARTBEAT_S))
-    else:
+    record: AskRecord | None = None
+
+    async def ended() -> bool:
+        nonlocal record
         record = await asyncio.to_thread(services.store.asks.get, ask_id)
+        return record is not None and record.status != AskStatus.RUNNING
+
+    if await runner.followable(ask_id, ended):  # run by this process or a job worker
+        stream = _live(runner.events.follow(ask_id, last_event_id, heartbeat=HEARTBEAT_S))
+    else:
+        if record is None:
+            record = await asyncio.to_thread(services.store.asks.get, ask_id)
         if record is None:
             raise HTTPException(404, "no ask with this id")
-        stream = _replay(replay_stored(record), start)
+        stream = _replay(replay_stored(record), _resume_after(last_event_id))
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

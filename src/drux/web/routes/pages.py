@@ -192,8 +192,7 @@ async def result_context(request: Request, ask_id: str, services: Services, hub:
     # Whether the ask is live is decided before the record is read: an ask that ends
     # in between is then followed over SSE (which replays it), never shown as a
     # finished page built from a record read while it was still running.
-    run = runner.get(ask_id)
-    live = run is not None and not run.done
+    live = await runner.live(ask_id)
     await readable(request, viewer, ask_id)
     record = await _record(services, ask_id)
     access = await asyncio.to_thread(services.store.asks.access, ask_id)

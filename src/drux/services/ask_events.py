@@ -1,4 +1,4 @@
-"""Ask events as JSON: the one shape the SSE stream, the runner's replay and the pages share.
+"""Ask events as JSON: the one shape the SSE stream, the event log, job workers and the pages share.
 
 Every event is a dict with a ``type`` field. Final answers carry ``html``: the
 answer rendered from Markdown and sanitized on the server, so the browser never
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drux.hub.render import render_markdown
 from drux.panel import Failed, Finished, Started, Timings, Token
 from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
-from drux.web.markdown import render_markdown
 
 
 def _timings(t: Timings) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
         c = event.completion
         return {
             "type": "finished", "model": event.model, "text": c.text,
-            "html": str(render_markdown(c.text)), "finish_reason": c.finish_reason,
+            "html": render_markdown(c.text), "finish_reason": c.finish_reason,
             "deployment": c.deployment,
             "answered_by": substitute(c.answered_by, c.substituted_for, c.deployment),
             "substituted_for": c.substituted_for, "recovered": c.recovered,
@@ -62,7 +62,7 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
     if isinstance(event, Failed):
         return {"type": "failed", "model": event.model,
                 "error": {"type": event.error.code, "message": str(event.error)},
-                "text": event.partial_text, "html": str(render_markdown(event.partial_text)),
+                "text": event.partial_text, "html": render_markdown(event.partial_text),
                 "timings": _timings(event.timings)}
     if isinstance(event, AskCreated):
         return {"type": "created", "ask_id": event.ask_id, "models": event.models,
@@ -82,7 +82,7 @@ def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
         "families": {a.model: a.family for a in record.answers},
         "skipped": record.skipped, "panel": record.panel}]
     for a in record.answers:
-        base = {"model": a.model, "text": a.text, "html": str(render_markdown(a.text)),
+        base = {"model": a.model, "text": a.text, "html": render_markdown(a.text),
                 "timings": a.timings.model_dump()}
         if a.status == AnswerStatus.DONE:
             events.append({**base, "type": "finished", "finish_reason": a.finish_reason,
