@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drux.records import AskSource
+from drux.records import AskSource, ThreadPosition
 from drux.services.ask import AskCreated, AskOptions
 from drux.state.jobs import REDIS_AWAY_PAUSE_S, AskJob, worker_queue
 
@@ -20,6 +20,17 @@ def test_an_ask_job_round_trips_through_json() -> None:
     again = AskJob.model_validate(payload)
     assert again.options == opts and again.options.question == "Why?"
     assert again.created == created
+
+
+def test_a_follow_up_job_keeps_its_thread_and_continue_from() -> None:
+    """A worker rebuilds the follow-up from the payload: without its thread it would run with
+    no earlier turns."""
+    opts = AskOptions(question="And then?", continue_from="first")
+    created = AskCreated("id2", ["a"], {"a": "fa"}, [], None,
+                         thread=ThreadPosition(id="first", turn=2, trimmed={"a": 1}))
+    again = AskJob.model_validate(AskJob(options=opts, created=created).model_dump(mode="json"))
+    assert again.created.thread == created.thread
+    assert again.options.continue_from == "first"
 
 
 def test_a_job_payload_is_validated_like_any_ask() -> None:
