@@ -32,6 +32,7 @@ from drux.gateway.usage import UsageLedger, UsageRecorder
 from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
+from drux.state.cluster import heartbeat
 from drux.store.keys import ActiveKey, UsageRow
 
 log = logging.getLogger("drux.gateway")
@@ -128,19 +129,24 @@ class GatewayApp:
                 log.exception("gateway maintenance failed")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except DruxError as err:
-                    await send({"type": "lifespan.startup.failed", "message": str(err)})
+        """Served alone (``drux gateway``): this process is a gateway in ``drux status``."""
+        async with contextlib.AsyncExitStack() as beating:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        await self.startup()
+                    except DruxError as err:
+                        await send({"type": "lifespan.startup.failed", "message": str(err)})
+                        return
+                    await beating.enter_async_context(
+                        heartbeat(self.services.settings, kind="gateway"))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await beating.aclose()
+                    await self.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
                     return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # -- HTTP -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
