@@ -29,6 +29,7 @@ from drux.gateway.routes import ModelDirectory
 from drux.gateway.settings import GatewaySettings, load_gateway_settings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
 from drux.gateway.usage import UsageLedger, UsageRecorder
+from drux.outage import OutageLog
 from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
@@ -113,18 +114,21 @@ class GatewayApp:
         flush_every = self.settings.usage_flush_seconds
         step = min(refresh_every, flush_every)
         last_refresh = last_flush = time.monotonic()
+        keys = OutageLog(log, "gateway keys not reloaded (the cached keys are served)",
+                         "gateway keys are reloaded again")
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
             try:
                 if now - last_flush >= flush_every:
                     last_flush = now
-                    await self.usage.flush()
+                    await self.usage.flush()  # keeps its rows and logs its own outage
                 if now - last_refresh >= refresh_every:
                     last_refresh = now
                     await self.access.refresh()
+                    keys.worked()
             except DruxError as err:
-                log.warning("gateway maintenance: %s", err)
+                keys.failed(err)
             except Exception:  # keep refreshing keys and writing usage whatever happened
                 log.exception("gateway maintenance failed")
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from drux import __version__
 from drux.errors import SharedStateError
+from drux.outage import OutageLog
 from drux.state.connection import describe, guarded, redis_client
 
 if TYPE_CHECKING:
@@ -137,19 +138,16 @@ def new_beat(kind: ProcessKind, concurrency: int | None = None) -> ProcessBeat:
 
 async def _beat_forever(registry: Registry, first: ProcessBeat, interval: float) -> None:
     ttl = interval * MISSED_BEATS
-    failing = False
+    outage = OutageLog(log, f"heartbeat of this {first.kind} process not sent",
+                       f"heartbeat of this {first.kind} process sent again")
     while True:
         beat = first.model_copy(update={"beat_at": _utcnow()})
         try:
             await registry.beat(beat, ttl)
         except SharedStateError as exc:
-            if not failing:  # one line per outage, not one per beat
-                log.warning("heartbeat of this %s process: %s", first.kind, exc)
-            failing = True
+            outage.failed(exc)
         else:
-            if failing:
-                log.warning("heartbeat of this %s process: Redis is back", first.kind)
-            failing = False
+            outage.worked()
         await asyncio.sleep(interval)
 
 
