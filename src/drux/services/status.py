@@ -71,9 +71,10 @@ class ClusterStatus(BaseModel):
 def database_reachability(services: Services) -> Reachability:
     """``SELECT 1`` on the store, timed (blocking: run it in a thread)."""
     target = make_url(services.settings.db_url).render_as_string(hide_password=True)
-    started = time.perf_counter()
     try:
-        with reading(services.store.sessions, "the database did not answer") as session:
+        sessions = services.store.sessions  # opened (and migrated) once, not timed
+        started = time.perf_counter()
+        with reading(sessions, "the database did not answer") as session:
             session.execute(text("SELECT 1"))
     except StoreError as exc:
         return Reachability(target=target, reachable=False, error=str(exc))
