@@ -112,3 +112,17 @@ def test_seeding_never_overwrites_articles_imported_meanwhile(drux_env: Path) ->
         assert store.articles.get(mine.id).title == "Replaced by an import"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_a_batch_larger_than_one_insert_is_written_whole(pg_url: str) -> None:
+    from drux.store.articles import ArticleRecord
+
+    store = Store(pg_url)
+    try:
+        records = [ArticleRecord(f"a-{i}", f"Article {i}", tags=["t"]) for i in range(8000)]
+        store.articles.upsert_many(records)  # 72,000 values: over PostgreSQL's 65,535 at once
+        assert store.articles.count() == 8000
+        assert store.articles.seed(records[:1]) is False
+    finally:
+        store.close()

@@ -1,10 +1,10 @@
 """Hub articles and the FAQ asks linked to them.
 
 Articles are upserted by id (their slug) in one transaction, so an import
-either stores every article of a batch or none. Every write is one INSERT ... ON CONFLICT
-statement, never "read, then insert": two processes importing or seeding the same articles
-at once both succeed (the row is written once), where "read, then insert" let both see no row
-and one died on the primary key (uvicorn then stopped the whole server at start-up). Search is portable SQL
+either stores every article of a batch or none. Writes are INSERT ... ON CONFLICT, never
+"read, then insert": two processes importing or seeding the same articles at once both
+succeed and each row is written once ("read, then insert" let both see no row, and one died
+on the primary key: uvicorn then stopped the whole server at start-up). Search is portable SQL
 (``ILIKE`` per word over title, summary and body; a tag matched inside the
 JSON list's text, which is safe because tags are ``[a-z0-9-]`` only), so the
 same code runs on SQLite and PostgreSQL.
@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from sqlalchemy import String, and_, cast, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import Insert
 
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Article, Ask, FaqAnswer, utcnow
@@ -29,6 +28,8 @@ from drux.store.models import Article, Ask, FaqAnswer, utcnow
 T = TypeVar("T")
 
 _SEED_LOCK = 0x64727568  # "druh": the advisory lock that makes Hub seeding one at a time
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # both have ON CONFLICT
+_CHUNK = 500  # rows per INSERT, 9 values each: PostgreSQL takes at most 65,535 per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,30 +81,29 @@ def _row(r: ArticleRecord, now: datetime) -> dict[str, Any]:
 
 
 def _insert(session: Session, records: list[ArticleRecord], *, replace: bool) -> None:
-    """One INSERT ... ON CONFLICT for the batch: ``replace`` updates an article stored
-    meanwhile by another process, otherwise it is left as it is."""
+    """INSERT ... ON CONFLICT for the batch (in chunks, under the drivers' parameter limits):
+    ``replace`` updates an article stored meanwhile by another process, otherwise it is left
+    as it is."""
     now = utcnow()
     rows = [_row(r, now) for r in records]
     dialect = session.get_bind().dialect.name
-    stmt: Insert
-    if dialect == "postgresql":
-        pg = postgresql.insert(Article).values(rows)
-        stmt = (pg.on_conflict_do_update(index_elements=[Article.id],
-                                         set_={k: pg.excluded[k] for k in rows[0] if k != "id"})
-                if replace else pg.on_conflict_do_nothing(index_elements=[Article.id]))
-    elif dialect == "sqlite":
-        lite = sqlite.insert(Article).values(rows)
-        stmt = (lite.on_conflict_do_update(index_elements=[Article.id],
-                                           set_={k: lite.excluded[k] for k in rows[0] if k != "id"})
-                if replace else lite.on_conflict_do_nothing(index_elements=[Article.id]))
-    else:  # another engine: no portable ON CONFLICT, and one writer is the usual case there
+    insert: Any = _INSERTS.get(dialect)
+    if insert is None:  # another engine: no portable ON CONFLICT; one writer is usual there
         for row in rows:
             if replace:
                 session.merge(Article(**row))
             elif session.get(Article, row["id"]) is None:
                 session.add(Article(**row))
         return
-    session.execute(stmt)
+    for i in range(0, len(rows), _CHUNK):
+        stmt = insert(Article).values(rows[i:i + _CHUNK])
+        if replace:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[Article.id],
+                set_={k: stmt.excluded[k] for k in rows[0] if k != "id"})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[Article.id])
+        session.execute(stmt)
 
 
 def _one_writer_at_a_time(session: Session) -> None:
