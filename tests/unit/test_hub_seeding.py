@@ -34,10 +34,26 @@ sys.stdin.readline()
 print(json.dumps(HubService(services).ensure_loaded()), flush=True)
 """
 
+# The web app's own start-up (its lifespan seeds the Hub), then a request to /api/status.
+APP_CHILD = """
+import json, sys
+from fastapi.testclient import TestClient
+from drux.services import Services
+from drux.web.app import create_app
+services = Services.from_settings()
+services.store
+print("ready", flush=True)
+sys.stdin.readline()
+with TestClient(create_app(services)) as client:
+    status = client.get("/api/status")
+    assert status.status_code == 200, status.text
+print(json.dumps([]), flush=True)
+"""
 
-def _race(processes: int) -> list[list[str]]:
+
+def _race(processes: int, script: str = CHILD) -> list[list[str]]:
     """Start ``processes`` children, release them at once; what each one seeded."""
-    children = [subprocess.Popen([sys.executable, "-c", CHILD], env=os.environ.copy(),
+    children = [subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(),
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
                 for _ in range(processes)]
@@ -89,6 +105,14 @@ def test_eight_processes_seed_a_new_postgres_hub_once(drux_env: Path, pg_url: st
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRUX_DATABASE_URL", pg_url)
     _check(pg_url, _race(8))
+
+
+@pytest.mark.postgres
+def test_eight_app_start_ups_at_once_on_a_new_postgres_database(
+        drux_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRUX_DATABASE_URL", pg_url)
+    _race(8, APP_CHILD)  # each one started and answered /api/status
+    assert sorted(_stored_ids(pg_url)) == sorted(_samples())
 
 
 def test_processes_seed_a_shared_sqlite_hub_once(drux_env: Path,
