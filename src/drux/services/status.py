@@ -73,8 +73,9 @@ def database_reachability(services: Services) -> Reachability:
     target = make_url(services.settings.db_url).render_as_string(hide_password=True)
     try:
         sessions = services.store.sessions  # opened (and migrated) once, not timed
-        started = time.perf_counter()
         with reading(sessions, "the database did not answer") as session:
+            session.execute(text("SELECT 1"))  # takes a pooled connection (or opens one)
+            started = time.perf_counter()
             session.execute(text("SELECT 1"))
     except StoreError as exc:
         return Reachability(target=target, reachable=False, error=str(exc))
