@@ -68,10 +68,18 @@ class Cluster:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "-A", "trust",
                   "-E", "UTF8", "--no-locale", "--no-sync")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data and port (again, after ``halt``)."""
         # A server time zone other than UTC, so a test sees any time not normalised to UTC.
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c TimeZone=Asia/Kolkata"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start")
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (clients cut off at once), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=60)
 
     def stop(self) -> None:
         try:

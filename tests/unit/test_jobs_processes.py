@@ -37,6 +37,15 @@ def _holder_pid(redis_url: str, ask_id: str) -> int:
     return int(asyncio.run(worker_id()).rsplit("-", 1)[1])
 
 
+def _beating_pids(redis_url: str, kind: str) -> set[int]:
+    from drux.state.cluster import RedisRegistry
+
+    async def alive() -> set[int]:
+        return {p.pid for p in await RedisRegistry(redis_url).alive() if p.kind == kind}
+
+    return asyncio.run(alive())
+
+
 def test_a_job_worker_killed_mid_ask_ends_it_partial_with_answers_kept(
         tmp_path: Path, redis_url: str) -> None:
     with FakeServer() as server:
@@ -54,6 +63,9 @@ def test_a_job_worker_killed_mid_ask_ends_it_partial_with_answers_kept(
                        lambda: f"the ask did not get going: {follower.types()} {cluster.logs()}")
             pid = _holder_pid(redis_url, ask_id)
             assert pid in {w.pid for w in workers}
+            # Both job workers beat: the cluster's status lists them by pid.
+            wait_until(lambda: {w.pid for w in workers} <= _beating_pids(redis_url, "worker"),
+                       lambda: f"workers missing from the status: {cluster.logs()}")
             os.kill(pid, signal.SIGKILL)
             events = follower.wait_end()
             assert events[-1][1] == {"type": "done", "ask_id": ask_id, "status": "partial"}

@@ -1,4 +1,5 @@
-"""``drux status``: breaker state, error rate, latency and last error per deployment."""
+"""``drux status``: breaker state, error rate, latency and last error per deployment;
+``drux status --cluster``: the processes, jobs and engines of the cluster."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ def _when(entry: dict[str, Any]) -> str:
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           cluster: Annotated[bool, typer.Option(
+               "--cluster", help="Show the cluster instead: processes alive, jobs queued and "
+                                 "running, Redis and database reachability.")] = False) -> None:
     """Health of every deployment drux has routed to (latest snapshot per deployment)."""
     from rich.text import Text
 
@@ -32,6 +36,11 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     from drux.services import Services
     from drux.services.status import deployment_status
 
+    if cluster:
+        from drux.cli.cluster_view import show_cluster
+
+        show_cluster(Services.from_settings(), as_json=as_json)
+        return
     rows = deployment_status(Services.from_settings())
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))

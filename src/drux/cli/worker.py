@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from drux.cli import app, fail
+
+if TYPE_CHECKING:
+    from drux.config import Settings
+    from drux.services import Services
 
 
 @app.command()
@@ -28,7 +32,6 @@ def worker(
         raise fail("drux worker needs DRUX_REDIS_URL: jobs are queued on Redis", 2)
     from drux.services import Services
     from drux.state.connection import describe
-    from drux.state.jobs import run_worker
 
     services = Services.from_settings()
     services.store  # noqa: B018 - open and migrate now: a bad database is one line, not a traceback
@@ -37,4 +40,14 @@ def worker(
     logging.getLogger("saq").setLevel(logging.INFO)
     typer.echo(f"drux worker: {concurrency} at once, jobs from {describe(settings.redis_url)} "
                "(Ctrl-C to stop)")
-    asyncio.run(run_worker(services, settings.redis_url, concurrency=concurrency))
+    asyncio.run(_run(services, settings, concurrency))
+
+
+async def _run(services: Services, settings: Settings, concurrency: int) -> None:
+    """Run jobs, registered for `drux status --cluster` (a heartbeat) while it runs."""
+    from drux.state.cluster import heartbeat
+    from drux.state.jobs import run_worker
+
+    assert settings.redis_url is not None
+    async with heartbeat(settings, kind="worker", concurrency=concurrency):
+        await run_worker(services, settings.redis_url, concurrency=concurrency)

@@ -29,9 +29,11 @@ from drux.gateway.routes import ModelDirectory
 from drux.gateway.settings import GatewaySettings, load_gateway_settings
 from drux.gateway.streaming import Exchange, respond_json, respond_stream
 from drux.gateway.usage import UsageLedger, UsageRecorder
+from drux.outage import OutageLog
 from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
+from drux.state.cluster import heartbeat
 from drux.store.keys import ActiveKey, UsageRow
 
 log = logging.getLogger("drux.gateway")
@@ -115,35 +117,43 @@ class GatewayApp:
         flush_every = self.settings.usage_flush_seconds
         step = min(refresh_every, flush_every)
         last_refresh = last_flush = time.monotonic()
+        keys = OutageLog(log, "gateway keys not reloaded (the cached keys are served)",
+                         "gateway keys are reloaded again")
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
             try:
                 if now - last_flush >= flush_every:
                     last_flush = now
-                    await self.usage.flush()
+                    await self.usage.flush()  # keeps its rows and logs its own outage
                 if now - last_refresh >= refresh_every:
                     last_refresh = now
                     await self.access.refresh()
+                    keys.worked()
             except DruxError as err:
-                log.warning("gateway maintenance: %s", err)
+                keys.failed(err)
             except Exception:  # keep refreshing keys and writing usage whatever happened
                 log.exception("gateway maintenance failed")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except DruxError as err:
-                    await send({"type": "lifespan.startup.failed", "message": str(err)})
+        """Served alone (``drux gateway``): this process is a gateway in ``drux status``."""
+        async with contextlib.AsyncExitStack() as beating:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        await self.startup()
+                    except DruxError as err:
+                        await send({"type": "lifespan.startup.failed", "message": str(err)})
+                        return
+                    await beating.enter_async_context(
+                        heartbeat(self.services.settings, kind="gateway"))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await beating.aclose()
+                    await self.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
                     return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # -- HTTP -------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from drux.catalog import ModelSpec
 from drux.errors import StoreError
 from drux.gateway.access import AccessControl, Caller
+from drux.outage import OutageLog
 from drux.store.keys import UsageRow
 from drux.types import Usage
 
@@ -34,6 +35,8 @@ class UsageRecorder:
         self._pending: list[UsageRow] = []
         self._max_pending = max_pending
         self._lock = asyncio.Lock()
+        self._outage = OutageLog(log, "gateway usage not recorded yet",
+                                 "gateway usage is recorded again (no row was lost)")
 
     def add(self, row: UsageRow) -> None:
         self._pending.append(row)
@@ -52,9 +55,9 @@ class UsageRecorder:
                 await asyncio.to_thread(self._write, batch)
             except StoreError as err:
                 self._pending = (batch + self._pending)[-self._max_pending:]
-                log.warning("gateway usage not recorded yet (%d rows kept): %s",
-                            len(self._pending), err)
+                self._outage.failed(err, f"{len(self._pending)} rows kept")
                 return 0
+            self._outage.worked()
             if self._on_written is not None:
                 spent: dict[int, float] = {}
                 for r in batch:

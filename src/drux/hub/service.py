@@ -11,7 +11,9 @@ Stable interface (the web app is built against it; changes are listed here):
 - ``import_path(path) -> list[str]``: a Markdown file, an RSS/Atom file, or a folder
   of both; every file is validated before anything is written, and the batch is
   written in one transaction, so a bad file changes nothing.
-- ``ensure_loaded() -> list[str]``: imports the shipped samples into an empty Hub.
+- ``ensure_loaded() -> list[str]``: imports the shipped samples into an empty Hub (the
+  slugs it stored; none when the Hub had articles). Safe when many processes start at once
+  on one database: one of them stores the samples, the others find them there.
 - ``ask_options(slug, question=None, ...) -> AskOptions``: an ask about the article
   with the article as context (for "Ask the AIs: <title>").
 - ``faq(slug, models=None, panel=None, ...)`` (async) and ``faq_results(slug)``:
@@ -165,9 +167,11 @@ class HubService:
         return [d.slug for d in docs]
 
     def ensure_loaded(self) -> list[str]:
-        if self.repo.count() > 0:
+        if self.repo.count() > 0:  # the usual case, without taking the seeding lock
             return []
-        return self.import_path(self.content_dir)
+        docs = collect(self.content_dir)
+        self._settle_feed_slugs(docs)
+        return [d.slug for d in docs] if self.repo.seed([_record(d) for d in docs]) else []
 
     def _settle_feed_slugs(self, docs: list[ArticleDoc]) -> None:
         """A feed entry never overwrites another article that merely shares its title."""

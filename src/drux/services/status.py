@@ -9,15 +9,36 @@ current process win over stored ones.
 With ``DRUX_REDIS_URL`` the breaker state (open, half-open, closed, time left)
 is the cluster's, read from Redis, whatever process asks; error rates and
 latencies stay those of the process that took the snapshot (``stats_scope``).
+
+``cluster_status`` adds the cluster: processes alive by kind (their heartbeats, see
+``drux.state.cluster``), jobs queued and running, and whether Redis and the database answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from drux.errors import StoreError
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import make_url, text
+
+from drux.errors import SharedStateError, StoreError
 from drux.services import Services
+from drux.state.cluster import (
+    SINGLE_PROCESS,
+    JobCounts,
+    ProcessBeat,
+    Reachability,
+    RedisRegistry,
+    Registry,
+    job_counts,
+    redis_reachability,
+)
+from drux.store._session import reading
 
 
 def save_health(services: Services, *, source: str) -> None:
@@ -53,3 +74,60 @@ def _with_cluster_breakers(rows: dict[str, dict[str, Any]], url: str) -> None:
             row = rows[name] = {"deployment": name, "source": "cluster", "as_of": now}
         row.update(state=shared["state"], open_for_s=shared["open_for_s"],
                    breaker_scope="cluster")
+
+
+# -- the cluster: processes alive, jobs, and whether the engines answer ---------------------
+
+class ClusterStatus(BaseModel):
+    """What `drux status --cluster`, /api/status and the status page show of the cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["single", "cluster"]
+    summary: str
+    alive: dict[str, int]  # processes alive by kind (web, gateway, worker), from heartbeats
+    processes: list[ProcessBeat]
+    jobs: JobCounts | None  # None: single process, or Redis did not answer
+    redis: Reachability | None  # None: no DRUX_REDIS_URL
+    database: Reachability
+
+
+def database_reachability(services: Services) -> Reachability:
+    """``SELECT 1`` on the store, timed (blocking: run it in a thread)."""
+    target = make_url(services.settings.db_url).render_as_string(hide_password=True)
+    try:
+        sessions = services.store.sessions  # opened (and migrated) once, not timed
+        with reading(sessions, "the database did not answer") as session:
+            session.execute(text("SELECT 1"))  # takes a pooled connection (or opens one)
+            started = time.perf_counter()
+            session.execute(text("SELECT 1"))
+    except StoreError as exc:
+        return Reachability(target=target, reachable=False, error=str(exc))
+    return Reachability(target=target, reachable=True,
+                        latency_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+async def cluster_status(services: Services, registry: Registry | None = None) -> ClusterStatus:
+    database = await asyncio.to_thread(database_reachability, services)
+    url = services.settings.redis_url
+    if not url:
+        return ClusterStatus(mode="single", summary=SINGLE_PROCESS, alive={}, processes=[],
+                             jobs=None, redis=None, database=database)
+    redis = await redis_reachability(url)
+    processes: list[ProcessBeat] = []
+    jobs = None
+    if redis.reachable:
+        with contextlib.suppress(SharedStateError):  # gone since the ping: shown as is
+            processes = await (registry or RedisRegistry(url)).alive()
+            jobs = await job_counts(url)
+    alive: dict[str, int] = dict(Counter(str(p.kind) for p in processes))
+    return ClusterStatus(mode="cluster", summary=_summary(alive, redis, jobs), alive=alive,
+                         processes=processes, jobs=jobs, redis=redis, database=database)
+
+
+def _summary(alive: dict[str, int], redis: Reachability, jobs: JobCounts | None) -> str:
+    if not redis.reachable:
+        return "Redis is unreachable: processes and jobs are unknown"
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(alive.items())) or "no process"
+    queue = f"; {jobs.queued} job(s) queued, {jobs.running} running" if jobs else ""
+    return f"{kinds} alive{queue}"

@@ -1,7 +1,10 @@
 """Hub articles and the FAQ asks linked to them.
 
 Articles are upserted by id (their slug) in one transaction, so an import
-either stores every article of a batch or none. Search is portable SQL
+either stores every article of a batch or none. Writes are INSERT ... ON CONFLICT, never
+"read, then insert": two processes importing or seeding the same articles at once both
+succeed and each row is written once ("read, then insert" let both see no row, and one died
+on the primary key: uvicorn then stopped the whole server at start-up). Search is portable SQL
 (``ILIKE`` per word over title, summary and body; a tag matched inside the
 JSON list's text, which is safe because tags are ``[a-z0-9-]`` only), so the
 same code runs on SQLite and PostgreSQL.
@@ -16,12 +19,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import String, and_, cast, func, or_, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
 from drux.store.models import Article, Ask, FaqAnswer, utcnow
 
 T = TypeVar("T")
+
+_SEED_LOCK = 0x64727568  # "druh": the advisory lock that makes Hub seeding one at a time
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # both have ON CONFLICT
+_CHUNK = 500  # rows per INSERT, 9 values each: PostgreSQL takes at most 65,535 per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,49 @@ def _record(a: Article) -> ArticleRecord:
                          _utc(a.imported_at))
 
 
+def _row(r: ArticleRecord, now: datetime) -> dict[str, Any]:
+    return {"id": r.id, "title": r.title, "source_url": r.source_url, "published": r.published,
+            "tags": list(r.tags), "summary": r.summary, "body_md": r.body_md,
+            "faq": [dict(q) for q in r.faq], "imported_at": now}
+
+
+def _insert(session: Session, records: list[ArticleRecord], *, replace: bool) -> None:
+    """INSERT ... ON CONFLICT for the batch (in chunks, under the drivers' parameter limits):
+    ``replace`` updates an article stored meanwhile by another process, otherwise it is left
+    as it is."""
+    now = utcnow()
+    rows = [_row(r, now) for r in records]
+    dialect = session.get_bind().dialect.name
+    insert: Any = _INSERTS.get(dialect)
+    if insert is None:  # another engine: no portable ON CONFLICT; one writer is usual there
+        for row in rows:
+            if replace:
+                session.merge(Article(**row))
+            elif session.get(Article, row["id"]) is None:
+                session.add(Article(**row))
+        return
+    for i in range(0, len(rows), _CHUNK):
+        stmt = insert(Article).values(rows[i:i + _CHUNK])
+        if replace:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[Article.id],
+                set_={k: stmt.excluded[k] for k in rows[0] if k != "id"})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[Article.id])
+        session.execute(stmt)
+
+
+def _one_writer_at_a_time(session: Session) -> None:
+    """Wait for any other transaction doing the same, until this one ends."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_SEED_LOCK)))
+    elif dialect == "sqlite":
+        # A deferred transaction that read before another process wrote cannot write at all
+        # in WAL mode (busy_timeout does not help): take the write lock before reading.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _like(word: str) -> str:
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -85,17 +136,23 @@ class ArticleRepository:
 
     def upsert_many(self, records: list[ArticleRecord]) -> None:
         """Insert or replace these articles, all in one transaction."""
+        if records:
+            self._write(lambda session: _insert(session, records, replace=True))
 
-        def fn(session: Session) -> None:
-            now = utcnow()
-            for r in records:
-                row = session.get(Article, r.id) or Article(id=r.id)
-                row.title, row.source_url, row.published = r.title, r.source_url, r.published
-                row.tags, row.summary, row.body_md = list(r.tags), r.summary, r.body_md
-                row.faq, row.imported_at = [dict(q) for q in r.faq], now
-                session.add(row)
+    def seed(self, records: list[ArticleRecord]) -> bool:
+        """Store these articles if the Hub has none, as one step however many processes
+        start at once; whether this call stored them. Seeders take turns (an advisory lock
+        on PostgreSQL, SQLite's write lock taken up front) and each looks again once it has
+        its turn, so articles imported meanwhile are never overwritten by the samples."""
 
-        self._write(fn)
+        def fn(session: Session) -> bool:
+            _one_writer_at_a_time(session)
+            if session.scalar(select(func.count()).select_from(Article)):
+                return False
+            _insert(session, records, replace=False)
+            return True
+
+        return self._write(fn) if records else False
 
     def get(self, article_id: str) -> ArticleRecord | None:
         def fn(session: Session) -> ArticleRecord | None:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from drux.gateway import create_gateway_app
 from drux.hub import HubService
 from drux.services import Services
+from drux.state.cluster import heartbeat
 from drux.verdicts import tone
 from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
@@ -92,7 +93,8 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
         prober = services.health_prober()
         probes = asyncio.create_task(prober.run(stop_probes)) if prober is not None else None
         try:
-            yield
+            async with heartbeat(services.settings, kind="web"):  # seen by `drux status`
+                yield
         finally:
             stop_probes.set()
             if probes is not None:

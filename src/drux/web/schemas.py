@@ -17,6 +17,7 @@ from drux.services.options import (
     Temperature,
     Timeout,
 )
+from drux.services.status import ClusterStatus
 
 
 # AskOptions's own field types (and so its limits), plus bounds on what only the API lets
@@ -131,3 +132,4 @@ class StatusPublic(BaseModel):
     models: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
     running_asks: int
+    cluster: ClusterStatus

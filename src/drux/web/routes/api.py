@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from drux.records import AskRecord, AskSource, AskStatus
 from drux.services.ask import AskOptions
 from drux.services.ask_events import replay_stored
-from drux.services.status import deployment_status
+from drux.services.status import cluster_status, deployment_status
 from drux.web.asking import article_options, split_models
 from drux.web.auth import ViewerDep, changeable, gate, readable
 from drux.web.deps import AskLimit, HubDep, RunnerDep, SameOrigin, ServicesDep
@@ -179,9 +179,11 @@ async def api_list_articles(request: Request, hub: HubDep,
 
 @router.get("/status", response_model=StatusPublic, summary="Models and provider health")
 async def api_status(services: ServicesDep, runner: RunnerDep) -> StatusPublic:
-    """Which models are ready, and each deployment's health and breaker state."""
+    """Which models are ready, each deployment's health and breaker state, and the cluster:
+    processes alive by kind, jobs queued and running, Redis and database reachability."""
 
     # Live entries of this server, then the latest snapshots other processes saved.
     health = await asyncio.to_thread(deployment_status, services)
     return StatusPublic(models=[r.to_dict() for r in services.model_rows()],
-                        deployments=health, running_asks=runner.running)
+                        deployments=health, running_asks=runner.running,
+                        cluster=await cluster_status(services))

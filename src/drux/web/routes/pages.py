@@ -15,7 +15,7 @@ from drux.hub import HubService
 from drux.records import AskRecord, AskSource
 from drux.services import Services
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
-from drux.services.status import deployment_status
+from drux.services.status import cluster_status, deployment_status
 from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, link_faq_ask, split_models
 from drux.web.auth import Viewer, ViewerDep, changeable, gate, readable, viewer_of
@@ -280,7 +280,7 @@ async def status_page(request: Request, services: ServicesDep, runner: RunnerDep
     health = await asyncio.to_thread(deployment_status, services)
     return templates.TemplateResponse(request, "status.html", {
         "models": services.model_rows(), "deployments": health, "running": runner.running,
-        "panels": services.config.catalog.panels})
+        "panels": services.config.catalog.panels, "cluster": await cluster_status(services)})
 
 
 def _body_fields(op: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
