@@ -160,7 +160,13 @@ class AccessControl:
                     raise GatewayError(429, f"rate limit: {key.rpm} requests per minute for "
                                        "this key", type="requests", code="rate_limit_exceeded",
                                        headers=retry_after_header(wait))
-        except OverBudget:
+        except OverBudget as over:
+            if over.busy:
+                raise GatewayError(429, f"this key has less of its {key.budget_usd:g} USD "
+                                   "budget left than this request may cost while others are "
+                                   "running; retry when they end, or lower max_tokens",
+                                   type="insufficient_quota", code="insufficient_quota",
+                                   headers=retry_after_header(1.0)) from None
             raise GatewayError(429, f"this key's budget of {key.budget_usd:g} USD is used up",
                                type="insufficient_quota", code="insufficient_quota") from None
         except OverTokens as over:

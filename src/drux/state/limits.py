@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -70,7 +71,8 @@ class RedisRateLimits:
     def __init__(self, url: str) -> None:
         self._url = url
         self._fallback = MemoryRateLimits()
-        self._windows: dict[asyncio.AbstractEventLoop, _Windows] = {}
+        self._windows: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Windows] = (
+            weakref.WeakKeyDictionary())
         self._failing = False
 
     def _shared(self) -> _Windows:

@@ -5,14 +5,18 @@ limit still has room through: 20 parallel calls at a key with 0.02 USD left all 
 each call RESERVES the most it can cost, atomically with the check, and SETTLES after it: the
 reservation is replaced by what the call really cost (all of it refunded if the call failed).
 
-The rule, for a subject with a budget B (tokens-per-minute T likewise, over a 60 s window):
+The rule, for a subject with a budget B (tokens per minute T likewise, over a 60 s window):
 
-- a call is admitted while spent + reserved < B, and reserves min(its maximum, what is left);
-- so while calls' maxima fit in what is left, spend never exceeds B, whatever the
-  concurrency and however many workers share the Redis counter;
-- a call whose maximum is more than what is left takes all of it: nothing else is admitted
-  until it settles, and B is exceeded by at most that one call's cost beyond what was left
-  (send ``max_tokens`` to make the maximum, and so the bound, small).
+- a call whose maximum fits in what is left reserves its maximum: such calls never take the
+  subject past B, whatever the concurrency and however many workers share the Redis counter;
+- a call whose maximum does not fit is admitted only when no other call of the subject is in
+  flight, and reserves all that is left: nothing else is admitted until it settles, so B is
+  exceeded by at most that one call's cost beyond what was left (send ``max_tokens`` to make
+  the maximum, and so this bound, small); while others are in flight it is refused (retry);
+- nothing is admitted once spent + reserved reaches B.
+
+A worker killed mid-call leaves its reservation counted (erring on the side of refusing); an
+open call is forgotten for the in-flight rule after ``STALE_SECONDS``.
 
 One process: ``MemoryReserver`` (no await between check and reserve, so it is atomic on the
 event loop). Several workers: ``RedisReserver``, one Lua script per reserve and one per settle.
@@ -41,6 +45,7 @@ from drux.state.connection import describe, guarded, redis_client
 log = logging.getLogger("drux.state")
 
 WINDOW = 60.0
+STALE_SECONDS = 900  # longer than any call may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +75,13 @@ class Hold:
 
 
 class OverBudget(Exception):
-    def __init__(self, budget_usd: float) -> None:
-        super().__init__(f"budget of {budget_usd:g} USD used up")
+    """Spent. ``busy``: not spent, but what is left is less than the call may cost and other
+    calls are in flight (retry when they end, or ask for fewer tokens)."""
+
+    def __init__(self, budget_usd: float, *, busy: bool = False) -> None:
+        super().__init__(f"budget of {budget_usd:g} USD {'busy' if busy else 'used up'}")
         self.budget_usd = budget_usd
+        self.busy = busy
 
 
 class OverTokens(Exception):
@@ -80,6 +89,14 @@ class OverTokens(Exception):
         super().__init__(f"{tpm} tokens per minute used")
         self.tpm = tpm
         self.retry_after = retry_after
+
+
+def _refuse(caps: Caps, fits_usd: bool, fits_tokens: bool) -> Exception:
+    """Why a call that does not fit cannot have the rest while others are in flight (they
+    end soon: retry in a second)."""
+    if not fits_usd:
+        return OverBudget(caps.budget_usd or 0.0, busy=True)
+    return OverTokens(caps.tpm or 0, 1.0)
 
 
 class Reserver(Protocol):
@@ -102,6 +119,7 @@ class Reserver(Protocol):
 class _Entry:
     at: float
     tokens: int
+    in_window: bool
 
 
 @dataclass(slots=True)
@@ -136,32 +154,36 @@ class MemoryReserver:
         account = self._account(subject)
         now = self._clock()
         account.prune(now)
-        take_usd = 0.0
+        usd, tokens = max(usd, 0.0), max(tokens, 0)
+        take_usd, take_tokens = 0.0, 0
+        fits_usd = fits_tokens = True
         if caps.budget_usd is not None:
             left = caps.budget_usd - caps.spent_usd - account.outstanding_usd
             if left <= 0:
                 raise OverBudget(caps.budget_usd)
-            take_usd = min(max(usd, 0.0), left)
-        take_tokens = 0
+            fits_usd, take_usd = usd <= left, min(usd, left)
         if caps.tpm is not None:
             if account.window_sum >= caps.tpm:
                 first = account.window[0].at if account.window else now
                 raise OverTokens(caps.tpm, first + WINDOW - now)
-            take_tokens = min(max(tokens, 0), caps.tpm - account.window_sum)
+            fits_tokens = tokens <= caps.tpm - account.window_sum
+            take_tokens = min(tokens, caps.tpm - account.window_sum)
+        if not (fits_usd and fits_tokens) and account.open:
+            raise _refuse(caps, fits_usd, fits_tokens)
         ticket = str(next(self._tickets))
         account.outstanding_usd += take_usd
-        if caps.tpm is not None:
-            entry = _Entry(now, take_tokens)
+        entry = _Entry(now, take_tokens if caps.tpm is not None else 0, caps.tpm is not None)
+        if entry.in_window:
             account.window.append(entry)
             account.window_sum += take_tokens
-            account.open[ticket] = entry
-        return Hold(subject, take_usd, take_tokens, ticket)
+        account.open[ticket] = entry
+        return Hold(subject, take_usd, entry.tokens, ticket)
 
     async def settle(self, hold: Hold, *, usd: float, tokens: int) -> None:
         account = self._account(hold.subject)
         account.outstanding_usd = max(0.0, account.outstanding_usd + usd - hold.usd)
         entry = account.open.pop(hold.ticket, None)
-        if entry is not None:
+        if entry is not None and entry.in_window:
             account.prune(self._clock())
             if entry.at > self._clock() - WINDOW:  # still in the window: count what was used
                 account.window_sum += tokens - entry.tokens
@@ -178,7 +200,10 @@ class MemoryReserver:
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local take_usd = 0
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[8]))
+local busy = redis.call('ZCARD', KEYS[4]) > 0
+local want_usd, want_tokens = tonumber(ARGV[3]), tonumber(ARGV[5])
+local take_usd, fits_usd = 0, true
 if ARGV[1] ~= '' then
   local budget = tonumber(ARGV[1])
   local cur = tonumber(redis.call('GET', KEYS[1]) or '')
@@ -188,9 +213,10 @@ if ARGV[1] ~= '' then
     if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[7]) end
   end
   if cur >= budget then return {1, '0', 0, '0'} end
-  take_usd = math.min(tonumber(ARGV[3]), budget - cur)
+  fits_usd = want_usd <= budget - cur
+  take_usd = math.min(want_usd, budget - cur)
 end
-local take_tokens = 0
+local take_tokens, fits_tokens = 0, true
 if ARGV[4] ~= '' then
   local tpm = tonumber(ARGV[4])
   local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 60)
@@ -207,17 +233,27 @@ if ARGV[4] ~= '' then
     if #first > 0 then wait = tonumber(first[2]) + 60 - now end
     return {2, '0', 0, tostring(wait)}
   end
-  take_tokens = math.min(tonumber(ARGV[5]), tpm - used)
+  fits_tokens = want_tokens <= tpm - used
+  take_tokens = math.min(want_tokens, tpm - used)
+end
+if busy and not (fits_usd and fits_tokens) then
+  if not fits_usd then return {3, '0', 0, '1'} end
+  return {2, '0', 0, '1'}
+end
+if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], now, ARGV[6] .. ':' .. take_tokens)
   redis.call('INCRBY', KEYS[3], take_tokens)
   redis.call('EXPIRE', KEYS[2], 120)
   redis.call('EXPIRE', KEYS[3], 120)
 end
 if take_usd > 0 then redis.call('INCRBYFLOAT', KEYS[1], tostring(take_usd)) end
+redis.call('ZADD', KEYS[4], now, ARGV[6])
+redis.call('EXPIRE', KEYS[4], ARGV[8])
 return {0, tostring(take_usd), take_tokens, '0'}
 """
 
 _SETTLE = """
+redis.call('ZREM', KEYS[4], ARGV[4])
 if ARGV[1] ~= '0' and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 end
@@ -237,7 +273,7 @@ return 0
 def _keys(subject: str) -> list[str]:
     # One hash tag per subject: the script's keys stay on one node of a Redis Cluster.
     base = f"drux:reserve:{{{subject}}}"
-    return [f"{base}:usd", f"{base}:tpm", f"{base}:tpm-sum"]
+    return [f"{base}:usd", f"{base}:tpm", f"{base}:tpm-sum", f"{base}:open"]
 
 
 def _opt(value: float | int | None) -> str:
@@ -253,20 +289,20 @@ class RedisReserver:
     async def reserve(self, subject: str, caps: Caps, *, usd: float, tokens: int) -> Hold:
         args = [_opt(caps.budget_usd), repr(caps.spent_usd), repr(max(usd, 0.0)),
                 _opt(caps.tpm), str(max(tokens, 0)), os.urandom(8).hex(),
-                _opt(caps.expire_seconds)]
+                _opt(caps.expire_seconds), str(STALE_SECONDS)]
         try:
             async with guarded(self._url):
                 client = redis_client(self._url)
                 status, took_usd, took_tokens, wait = await client.eval(  # type: ignore[misc]
-                    _RESERVE, 3, *_keys(subject), *args)
+                    _RESERVE, 4, *_keys(subject), *args)
         except SharedStateError as err:
             if caps.budget_usd is not None:
                 raise  # fail closed: money is at stake
             self._note_outage(err)
             return await self._fallback.reserve(subject, caps, usd=usd, tokens=tokens)
         self._note_back()
-        if status == 1:
-            raise OverBudget(caps.budget_usd or 0.0)
+        if status in (1, 3):
+            raise OverBudget(caps.budget_usd or 0.0, busy=status == 3)
         if status == 2:
             raise OverTokens(caps.tpm or 0, float(wait))
         return Hold(subject, float(took_usd), int(took_tokens), args[5], shared=True)
@@ -280,7 +316,7 @@ class RedisReserver:
         try:
             async with guarded(self._url):
                 await redis_client(self._url).eval(  # type: ignore[misc]
-                    _SETTLE, 3, *_keys(hold.subject), "0" if delta == 0 else repr(delta),
+                    _SETTLE, 4, *_keys(hold.subject), "0" if delta == 0 else repr(delta),
                     member, str(max(tokens, 0)), hold.ticket)
         except SharedStateError as err:
             # The reservation stays counted: the error is on the side of refusing.
