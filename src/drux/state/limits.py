@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -43,26 +44,38 @@ def _item(name: str, limit: int, per_seconds: int) -> RateLimitItem:
 
 
 class _Windows:
-    """A moving-window limiter over one ``limits`` storage."""
+    """A moving-window limiter over one ``limits`` storage per event loop (storages start
+    tasks and hold connections that belong to the loop they were made on)."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+    def __init__(self, make: Callable[[], Storage]) -> None:
+        self._make = make
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                  MovingWindowRateLimiter] = (
+            weakref.WeakKeyDictionary())
+
+    def _limiter(self) -> MovingWindowRateLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = MovingWindowRateLimiter(self._make())
+        return limiter
 
     async def hit(self, name: str, key: str, limit: int, *, per_seconds: int = 60,
                   cost: int = 1) -> float | None:
         item = _item(name, limit, per_seconds)
-        if await self._limiter.hit(item, key, cost=cost):
+        limiter = self._limiter()
+        if await limiter.hit(item, key, cost=cost):
             return None
-        stats = await self._limiter.get_window_stats(item, key)
+        stats = await limiter.get_window_stats(item, key)
         return max(0.0, stats.reset_time - time.time())
 
 
 class MemoryRateLimits(_Windows):
-    """In this process only (the embedded default, and the fallback during a Redis outage)."""
+    """In this process only (the embedded default, and the fallback during a Redis outage).
+    Entries leave memory once out of their window, so a flood of keys is forgotten."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryStorage())
+        super().__init__(MemoryStorage)
 
 
 class RedisRateLimits:
@@ -71,27 +84,17 @@ class RedisRateLimits:
     def __init__(self, url: str) -> None:
         self._url = url
         self._fallback = MemoryRateLimits()
-        self._windows: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Windows] = (
-            weakref.WeakKeyDictionary())
+        self._shared = _Windows(lambda: RedisStorage(
+            url, implementation="redispy", key_prefix=_PREFIX, socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT))
         self._failing = False
-
-    def _shared(self) -> _Windows:
-        # redis-py connections belong to the loop that made them: one storage per loop.
-        loop = asyncio.get_running_loop()
-        windows = self._windows.get(loop)
-        if windows is None:
-            storage = RedisStorage(self._url, implementation="redispy", key_prefix=_PREFIX,
-                                   socket_timeout=SOCKET_TIMEOUT,
-                                   socket_connect_timeout=CONNECT_TIMEOUT)
-            windows = self._windows[loop] = _Windows(storage)
-        return windows
 
     async def hit(self, name: str, key: str, limit: int, *, per_seconds: int = 60,
                   cost: int = 1) -> float | None:
         try:
             async with guarded(self._url):
-                wait = await self._shared().hit(name, key, limit, per_seconds=per_seconds,
-                                                cost=cost)
+                wait = await self._shared.hit(name, key, limit, per_seconds=per_seconds,
+                                              cost=cost)
         except SharedStateError as err:
             if not self._failing:
                 self._failing = True

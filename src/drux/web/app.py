@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from drux.gateway import create_gateway_app
 from drux.hub import HubService
 from drux.services import Services
+from drux.state.limits import rate_limits
 from drux.verdicts import tone
 from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
@@ -34,7 +35,7 @@ from drux.web.middleware import (
     QuietShutdown,
     SecurityHeaders,
 )
-from drux.web.ratelimit import TokenBucketLimiter
+from drux.web.ratelimit import WindowLimiter
 from drux.web.routes import account, api, pages
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
@@ -116,11 +117,14 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.web_settings = web
     app.state.runner = AskRunner(services)
     app.state.hub = HubService(services)
-    app.state.ask_limiter = TokenBucketLimiter(per_minute=web.asks_per_minute, burst=web.ask_burst)
-    app.state.login_account_limiter = TokenBucketLimiter(per_minute=web.login_per_minute,
-                                                         burst=web.login_burst)
-    app.state.login_address_limiter = TokenBucketLimiter(
-        per_minute=web.login_address_per_minute, burst=web.login_address_burst)
+    limits = rate_limits(services.settings.redis_url)
+    app.state.ask_limiter = WindowLimiter(limits, "web-asks", per_minute=web.asks_per_minute,
+                                          burst=web.ask_burst)
+    app.state.login_account_limiter = WindowLimiter(
+        limits, "login-account", per_minute=web.login_per_minute, burst=web.login_burst)
+    app.state.login_address_limiter = WindowLimiter(
+        limits, "login-address", per_minute=web.login_address_per_minute,
+        burst=web.login_address_burst)
     app.state.templates = _templates()
 
     install_error_handlers(app)

@@ -43,9 +43,9 @@ async def login_page(request: Request, templates: TemplatesDep,
     return _login_form(request, templates, next_path=safe_next(next))
 
 
-def _throttle(request: Request, username: str) -> None:
-    request.app.state.login_address_limiter.take(client_key(request))
-    request.app.state.login_account_limiter.take(username.casefold())
+async def _throttle(request: Request, username: str) -> None:
+    await request.app.state.login_address_limiter.take(client_key(request))
+    await request.app.state.login_account_limiter.take(username.casefold())
 
 
 @router.post("/login", name="login_submit")
@@ -61,7 +61,7 @@ async def login_submit(request: Request, services: ServicesDep, templates: Templ
                            error="The sign-in form expired; please try again.",
                            status_code=403)
     try:
-        _throttle(request, username)
+        await _throttle(request, username)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
         return _login_form(request, templates, next_path=target, username=username,

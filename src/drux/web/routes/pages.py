@@ -143,7 +143,7 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
-        limit_asks(request)
+        await limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
         options = form_options(max_tokens, temperature, web.max_tokens)
