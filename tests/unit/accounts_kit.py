@@ -34,7 +34,7 @@ def upgrade_from_0003_keeps_asks_and_shares_faq_answers(url: str) -> None:
     store = Store(url)
     try:
         with store.sessions.kw["bind"].connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
         mine = store.asks.get("mine")
         assert mine is not None and [a.text for a in mine.answers] == ["an answer"]
         access = store.asks.access("mine")

@@ -159,8 +159,8 @@ class MemoryReserver:
         fits_usd = fits_tokens = True
         if caps.budget_usd is not None:
             left = caps.budget_usd - caps.spent_usd - account.outstanding_usd
-            if left <= 0:
-                raise OverBudget(caps.budget_usd)
+            if left <= 0:  # reserved by calls in flight is not yet spent: say so
+                raise OverBudget(caps.budget_usd, busy=bool(account.open))
             fits_usd, take_usd = usd <= left, min(usd, left)
         if caps.tpm is not None:
             if account.window_sum >= caps.tpm:
@@ -212,7 +212,10 @@ if ARGV[1] ~= '' then
     redis.call('SET', KEYS[1], ARGV[2])
     if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[7]) end
   end
-  if cur >= budget then return {1, '0', 0, '0'} end
+  if cur >= budget then
+    if busy then return {3, '0', 0, '1'} end
+    return {1, '0', 0, '0'}
+  end
   fits_usd = want_usd <= budget - cur
   take_usd = math.min(want_usd, budget - cur)
 end

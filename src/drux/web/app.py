@@ -24,7 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from drux.gateway import create_gateway_app
 from drux.hub import HubService
 from drux.services import Services
+from drux.services.spend import UserSpend
 from drux.state.limits import rate_limits
+from drux.state.reserve import reserver
 from drux.verdicts import tone
 from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
@@ -36,7 +38,7 @@ from drux.web.middleware import (
     SecurityHeaders,
 )
 from drux.web.ratelimit import WindowLimiter
-from drux.web.routes import account, api, pages
+from drux.web.routes import account, admin, api, pages
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
 
@@ -118,6 +120,8 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.runner = AskRunner(services)
     app.state.hub = HubService(services)
     limits = rate_limits(services.settings.redis_url)
+    app.state.user_spend = UserSpend(services, limits, reserver(services.settings.redis_url))
+    app.state.settling = set()
     app.state.ask_limiter = WindowLimiter(limits, "web-asks", per_minute=web.asks_per_minute,
                                           burst=web.ask_burst)
     app.state.login_account_limiter = WindowLimiter(
@@ -138,6 +142,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
 
 
     app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     document_body_errors(app)

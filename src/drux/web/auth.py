@@ -33,7 +33,7 @@ CSRF_HEADER = "x-csrf-token"
 # What anonymous visitors may read when DRUX_WEB_PUBLIC_HUB is on (asks: shared only).
 PUBLIC_ROUTES = {"hub_page", "article_page", "result_page", "result_consensus", "export_json",
                  "export_markdown", "api_get_ask", "api_ask_events", "api_list_articles"}
-ADMIN_ROUTES = {"status_page", "api_status"}
+ADMIN_ROUTES = {"status_page", "api_status", "admin_users_page"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
