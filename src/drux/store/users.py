@@ -149,6 +149,11 @@ class UserRepository:
             row = session.scalar(select(User).where(User.username == username))
             return _info(row) if row else None
 
+    def by_id(self, user_id: int) -> UserInfo | None:
+        with reading(self._sessions, "cannot read users") as session:
+            row = session.get(User, user_id)
+            return _info(row) if row else None
+
     def _change(self, username: str, **values: object) -> UserInfo:
         name = _name(username)
         with writing(self._sessions, "cannot change the user") as session:

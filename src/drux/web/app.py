@@ -27,6 +27,7 @@ from drux.services import Services
 from drux.services.spend import UserSpend
 from drux.state.limits import rate_limits
 from drux.state.reserve import reserver
+from drux.state.sessions import web_sessions
 from drux.verdicts import tone
 from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
@@ -122,6 +123,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     limits = rate_limits(services.settings.redis_url)
     app.state.user_spend = UserSpend(services, limits, reserver(services.settings.redis_url))
     app.state.settling = set()
+    app.state.sessions = web_sessions(services.settings.redis_url, services.store.users)
     app.state.ask_limiter = WindowLimiter(limits, "web-asks", per_minute=web.asks_per_minute,
                                           burst=web.ask_burst)
     app.state.login_account_limiter = WindowLimiter(

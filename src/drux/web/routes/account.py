@@ -71,7 +71,7 @@ async def login_submit(request: Request, services: ServicesDep, templates: Templ
     if user is None:
         return _login_form(request, templates, next_path=target, username=username,
                            error="Wrong username or password.", status_code=401)
-    cookie, _ = await asyncio.to_thread(services.store.users.start_session, user)
+    cookie, _ = await request.app.state.sessions.start(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=int(SESSION_LIFETIME.total_seconds()),
                         httponly=True, samesite="lax", secure=request.url.scheme == "https",
@@ -85,7 +85,7 @@ async def logout(request: Request, services: ServicesDep, viewer: ViewerDep) -> 
     await check_csrf(request, viewer)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await asyncio.to_thread(services.store.users.end_session, cookie)
+        await request.app.state.sessions.end(cookie)
     response = RedirectResponse(request.url_for("login_page").path, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
