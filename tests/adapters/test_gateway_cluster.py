@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_kit import MODELS, write_config
+from gateway_kit import MODELS, running_gateway, write_config
 
 from drux.config import Settings
 from drux.store import Store
@@ -131,3 +131,27 @@ def test_fifty_concurrent_calls_across_two_gateways_keep_the_budget(
 
     total = wait_until(spent, "the gateways did not record every call")
     assert total == pytest.approx(0.01 * ok) and total <= 0.25 + 1e-9
+
+
+def test_redis_outage_budgets_fail_closed_rate_limits_open(
+        fake_llm: FakeServer, drux_env: Path, redis_server: Any, redis_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRUX_REDIS_URL", redis_url)
+    with running_gateway(fake_llm, drux_env, catalog=CATALOG,
+                         models=["m-thousand", "m-solo"]) as gateway:
+        keys = gateway.services.store.keys
+        _, budgeted = keys.create("b", budget_usd=5.0)
+        _, limited = keys.create("r", rpm=100, tpm=100_000)
+        urls = [gateway.base_url]
+        assert fire(urls, budgeted, 1)[0].status_code == 200
+        redis_server.stop()
+        try:
+            down = fire(urls, budgeted, 1)[0]
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "redis_unavailable"
+            assert "Redis" in down.json()["error"]["message"]
+            assert fire(urls, limited, 1)[0].status_code == 200  # counted in the process
+        finally:
+            redis_server.start()
+        assert fire(urls, budgeted, 1)[0].status_code == 200  # back, without a restart
+        assert fire(urls, limited, 1)[0].status_code == 200
