@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 
 from drux.errors import SharedStateError
+from drux.state.connection import ping
 from drux.state.limits import MemoryRateLimits, RedisRateLimits
-from drux.state.reserve import Caps, MemoryReserver, OverBudget, OverTokens, RedisReserver
+from drux.state.reserve import (
+    Caps,
+    MemoryReserver,
+    OverBudget,
+    OverRequests,
+    OverTokens,
+    RedisReserver,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -130,3 +138,28 @@ async def test_refunds_do_not_let_calls_that_do_not_fit_overrun(redis_url: str,
     assert (await worker.reserve("key:4", caps, usd=0, tokens=112)).tokens == 100
     with pytest.raises(OverTokens):
         await worker.reserve("key:4", caps, usd=0, tokens=1)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+async def test_requests_per_minute_counted_with_the_reservation(redis_url: str,
+                                                                shared: bool) -> None:
+    workers = ([RedisReserver(redis_url), RedisReserver(redis_url)] if shared
+               else [MemoryReserver()])
+    caps = Caps(rpm=2, tpm=1000)
+    for i in range(2):
+        hold = await workers[i % len(workers)].reserve("key:5", caps, usd=0, tokens=10)
+        await workers[i % len(workers)].settle(hold, usd=0, tokens=5)
+    with pytest.raises(OverRequests) as info:
+        await workers[-1].reserve("key:5", caps, usd=0, tokens=10)
+    assert 55 < info.value.retry_after <= 60
+    # A refusal for requests takes no tokens: the window holds the two settled calls only.
+    assert (await workers[0].reserve("key:5", Caps(tpm=1000), usd=0, tokens=990)).tokens == 990
+
+
+async def test_scripts_are_loaded_again_after_a_restart(redis_server: Any, redis_url: str) -> None:
+    worker = RedisReserver(redis_url)
+    await worker.reserve("key:6", Caps(tpm=100), usd=0, tokens=1)
+    redis_server.stop()
+    redis_server.start()  # an empty server: no cached scripts
+    await ping(redis_url)  # the client's old connection fails once, then it reconnects
+    assert (await worker.reserve("key:6", Caps(tpm=100), usd=0, tokens=1)).shared

@@ -22,7 +22,15 @@ from dataclasses import dataclass, replace
 from drux.errors import SharedStateError
 from drux.gateway.errors import GatewayError, retry_after_header
 from drux.state.limits import MemoryRateLimits, RateLimits
-from drux.state.reserve import Caps, Hold, MemoryReserver, OverBudget, OverTokens, Reserver
+from drux.state.reserve import (
+    Caps,
+    Hold,
+    MemoryReserver,
+    OverBudget,
+    OverRequests,
+    OverTokens,
+    Reserver,
+)
 from drux.store.keys import ActiveKey, KeyInfo, hash_key
 
 _MISS_RELOADS_PER_SECOND = 10
@@ -148,18 +156,21 @@ class AccessControl:
         if key.allowed_models and model not in key.allowed_models:
             raise GatewayError(403, f"this key may not use model {model!r}",
                                type="permission_error", code="model_not_allowed", param="model")
-        caps = Caps(budget_usd=key.budget_usd, spent_usd=key.spent_usd, tpm=key.tpm)
+        caps = Caps(budget_usd=key.budget_usd, spent_usd=key.spent_usd, tpm=key.tpm,
+                    rpm=key.rpm)
         hold = None
         try:
-            if caps.limited:
+            if caps.limited:  # requests per minute counted in the same step
                 hold = await self._reserver.reserve(_subject(key.id), caps, usd=usd,
                                                     tokens=tokens)
-            if key.rpm is not None:
+            elif key.rpm is not None:
                 wait = await self._limits.hit("gateway-rpm", str(key.id), key.rpm)
                 if wait is not None:
-                    raise GatewayError(429, f"rate limit: {key.rpm} requests per minute for "
-                                       "this key", type="requests", code="rate_limit_exceeded",
-                                       headers=retry_after_header(wait))
+                    raise OverRequests(key.rpm, wait)
+        except OverRequests as over:
+            raise GatewayError(429, f"rate limit: {key.rpm} requests per minute for this key",
+                               type="requests", code="rate_limit_exceeded",
+                               headers=retry_after_header(over.retry_after)) from None
         except OverBudget as over:
             if over.busy:
                 raise GatewayError(429, f"this key has less of its {key.budget_usd:g} USD "
@@ -176,10 +187,6 @@ class AccessControl:
         except SharedStateError as err:  # budgets fail closed (state/reserve.py)
             raise GatewayError(503, str(err), type="server_error",
                                code="redis_unavailable") from None
-        except GatewayError:
-            if hold is not None:
-                await self._reserver.settle(hold, usd=0.0, tokens=0)
-            raise
         return hold
 
     async def settle(self, hold: Hold | None, tokens: int, cost_usd: float) -> None:

@@ -30,6 +30,7 @@ window, with a warning, until Redis answers again.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import os
@@ -37,7 +38,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from drux.errors import SharedStateError
 from drux.state.connection import describe, guarded, redis_client
@@ -55,6 +59,10 @@ class Caps:
     budget_usd: float | None = None
     spent_usd: float = 0.0
     tpm: int | None = None
+    # Requests per minute, counted in the same atomic step when a reservation is made anyway
+    # (one round trip to Redis instead of two); subjects with only this limit use
+    # ``drux.state.limits``.
+    rpm: int | None = None
     # Counters of a subject that only lives a while (a user's day) expire after this.
     expire_seconds: int | None = None
 
@@ -82,6 +90,13 @@ class OverBudget(Exception):
         super().__init__(f"budget of {budget_usd:g} USD {'busy' if busy else 'used up'}")
         self.budget_usd = budget_usd
         self.busy = busy
+
+
+class OverRequests(Exception):
+    def __init__(self, rpm: int, retry_after: float) -> None:
+        super().__init__(f"{rpm} requests per minute used")
+        self.rpm = rpm
+        self.retry_after = retry_after
 
 
 class OverTokens(Exception):
@@ -128,9 +143,12 @@ class _Account:
     window: deque[_Entry] = field(default_factory=deque)
     window_sum: int = 0
     open: dict[str, _Entry] = field(default_factory=dict)
+    requests: deque[float] = field(default_factory=deque)
 
     def prune(self, now: float) -> None:
         edge = now - WINDOW
+        while self.requests and self.requests[0] <= edge:
+            self.requests.popleft()
         while self.window and self.window[0].at <= edge:
             self.window_sum -= self.window.popleft().tokens
 
@@ -170,6 +188,10 @@ class MemoryReserver:
             take_tokens = min(tokens, caps.tpm - account.window_sum)
         if not (fits_usd and fits_tokens) and account.open:
             raise _refuse(caps, fits_usd, fits_tokens)
+        if caps.rpm is not None:
+            if len(account.requests) >= caps.rpm:
+                raise OverRequests(caps.rpm, account.requests[0] + WINDOW - now)
+            account.requests.append(now)
         ticket = str(next(self._tickets))
         account.outstanding_usd += take_usd
         entry = _Entry(now, take_tokens if caps.tpm is not None else 0, caps.tpm is not None)
@@ -243,6 +265,15 @@ if busy and not (fits_usd and fits_tokens) then
   if not fits_usd then return {3, '0', 0, '1'} end
   return {2, '0', 0, '1'}
 end
+if ARGV[9] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60)
+  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[9]) then
+    local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+    return {4, '0', 0, tostring(tonumber(first[2]) + 60 - now)}
+  end
+  redis.call('ZADD', KEYS[5], now, ARGV[6])
+  redis.call('EXPIRE', KEYS[5], 120)
+end
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[2], now, ARGV[6] .. ':' .. take_tokens)
   redis.call('INCRBY', KEYS[3], take_tokens)
@@ -273,10 +304,24 @@ return 0
 """
 
 
+_RESERVE_SHA = hashlib.sha1(_RESERVE.encode()).hexdigest()
+_SETTLE_SHA = hashlib.sha1(_SETTLE.encode()).hexdigest()
+_SCRIPTS = {_RESERVE_SHA: _RESERVE, _SETTLE_SHA: _SETTLE}
+
+
+async def _run(client: Redis, sha: str, keys: list[str], args: list[str]) -> Any:
+    """The script by its digest (a short command), sent whole only when Redis does not
+    have it yet (first use, or after a restart)."""
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
+    except NoScriptError:
+        return await client.eval(_SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
+
+
 def _keys(subject: str) -> list[str]:
     # One hash tag per subject: the script's keys stay on one node of a Redis Cluster.
     base = f"drux:reserve:{{{subject}}}"
-    return [f"{base}:usd", f"{base}:tpm", f"{base}:tpm-sum", f"{base}:open"]
+    return [f"{base}:usd", f"{base}:tpm", f"{base}:tpm-sum", f"{base}:open", f"{base}:rpm"]
 
 
 def _opt(value: float | int | None) -> str:
@@ -292,12 +337,12 @@ class RedisReserver:
     async def reserve(self, subject: str, caps: Caps, *, usd: float, tokens: int) -> Hold:
         args = [_opt(caps.budget_usd), repr(caps.spent_usd), repr(max(usd, 0.0)),
                 _opt(caps.tpm), str(max(tokens, 0)), os.urandom(8).hex(),
-                _opt(caps.expire_seconds), str(STALE_SECONDS)]
+                _opt(caps.expire_seconds), str(STALE_SECONDS), _opt(caps.rpm)]
         try:
             async with guarded(self._url):
                 client = redis_client(self._url)
-                status, took_usd, took_tokens, wait = await client.eval(  # type: ignore[misc]
-                    _RESERVE, 4, *_keys(subject), *args)
+                status, took_usd, took_tokens, wait = await _run(
+                    client, _RESERVE_SHA, _keys(subject), args)
         except SharedStateError as err:
             if caps.budget_usd is not None:
                 raise  # fail closed: money is at stake
@@ -306,6 +351,8 @@ class RedisReserver:
         self._note_back()
         if status in (1, 3):
             raise OverBudget(caps.budget_usd or 0.0, busy=status == 3)
+        if status == 4:
+            raise OverRequests(caps.rpm or 0, float(wait))
         if status == 2:
             raise OverTokens(caps.tpm or 0, float(wait))
         return Hold(subject, float(took_usd), int(took_tokens), args[5], shared=True)
@@ -318,9 +365,9 @@ class RedisReserver:
         member = f"{hold.ticket}:{hold.tokens}"
         try:
             async with guarded(self._url):
-                await redis_client(self._url).eval(  # type: ignore[misc]
-                    _SETTLE, 4, *_keys(hold.subject), "0" if delta == 0 else repr(delta),
-                    member, str(max(tokens, 0)), hold.ticket)
+                await _run(redis_client(self._url), _SETTLE_SHA, _keys(hold.subject),
+                           ["0" if delta == 0 else repr(delta), member, str(max(tokens, 0)),
+                            hold.ticket])
         except SharedStateError as err:
             # The reservation stays counted: the error is on the side of refusing.
             log.warning("could not settle %s (%.6f USD, %d tokens reserved): %s",
