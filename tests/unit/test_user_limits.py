@@ -175,3 +175,26 @@ def test_cli_sets_and_lists_limits(drux_env: Path) -> None:
         assert bad.returncode == 2 and len(lines) == 1 and needle in lines[0], bad.stderr
     cleared = _drux("users", "set-limits", "bob")
     assert cleared.stdout.strip() == "bob: no ask limit, no daily budget"
+
+
+@pytest.mark.redis
+def test_two_web_workers_share_a_users_limits_on_redis(drux_env: Path, gate: Gate,
+                                                       redis_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       clients: list[TestClient]) -> None:
+    monkeypatch.setenv("DRUX_REDIS_URL", redis_url)
+    services = priced_services(drux_env, Scripts(gate=gate))
+    services.store.users.create("bob", "long enough")
+    services.store.users.set_limits("bob", UserLimits(asks_per_minute=2, daily_budget_usd=5.0))
+    one, two = signed_in(services, "bob"), signed_in(services, "bob")  # two apps, one Redis
+    clients += [one, two]
+    first = api_ask(one, wait=False)
+    assert first.status_code == 202
+    busy = api_ask(two, wait=False)  # the other worker sees the 5 USD held by the first ask
+    assert busy.status_code == 429 and "other asks of yours" in busy.json()["error"]["message"]
+    gate.open()
+    sse_events(one.get(f"/api/asks/{first.json()['id']}/events").text)
+    wait_until(lambda: api_ask(two).status_code == 202, "the reservation was never settled")
+    limited = api_ask(one)  # the third ask this minute, across both workers
+    assert limited.status_code == 429
+    assert limited.json()["error"]["type"] == "user_rate_limited"

@@ -81,28 +81,33 @@ class UserSpend:
         self._reserver = reserver
 
     async def admit(self, user: UserInfo | None, opts: AskOptions) -> AskHold:
-        """Count the ask against the user's limits, or raise a typed refusal."""
+        """Count the ask against the user's limits, or raise a typed refusal. An ask refused
+        by the budget is not counted against the asks per minute."""
         if user is None:
             return AskHold(None)
+        held = AskHold(await self._reserve(user, opts))
         if user.asks_per_minute is not None:
             wait = await self._limits.hit("user-asks", str(user.id), user.asks_per_minute)
             if wait is not None:
+                await self.release(held)
                 raise AsksPerMinuteExceeded(user.asks_per_minute, wait)
+        return held
+
+    async def _reserve(self, user: UserInfo, opts: AskOptions) -> Hold | None:
         if user.daily_budget_usd is None:
-            return AskHold(None)
+            return None
         most = most_an_ask_costs(self._services, opts)
         spent = await asyncio.to_thread(self._services.store.spend.spent_today, user.id)
         caps = Caps(budget_usd=user.daily_budget_usd, spent_usd=spent,
                     expire_seconds=_DAY_KEEP_SECONDS)
         try:
-            hold = await self._reserver.reserve(_subject(user.id), caps, usd=most, tokens=0)
+            return await self._reserver.reserve(_subject(user.id), caps, usd=most, tokens=0)
         except OverBudget as over:
             raise DailyBudgetExceeded(user.daily_budget_usd,
                                       1.0 if over.busy else _until_midnight(),
                                       busy=over.busy) from None
         except OverTokens:  # not limited here; kept for the Protocol's sake
             raise DailyBudgetExceeded(user.daily_budget_usd, 1.0, busy=True) from None
-        return AskHold(hold)
 
     async def release(self, held: AskHold) -> None:
         """The ask was never started: give everything back."""
