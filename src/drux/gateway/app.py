@@ -33,9 +33,8 @@ from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
 from drux.state.limits import rate_limits
-from drux.state.reserve import reserver
+from drux.state.reserve import prompt_tokens_at_most, reserver
 from drux.store.keys import ActiveKey, UsageRow
-from drux.types import ChatRequest
 
 log = logging.getLogger("drux.gateway")
 
@@ -223,7 +222,7 @@ class GatewayApp:
         hold = None
         if caller.key is not None:
             usd, tokens = self.directory.ceiling(call.model).most(
-                prompt_tokens_at_most(call.request), call.request.max_tokens)
+                prompt_tokens_at_most(call.request.messages), call.request.max_tokens)
             hold = await self.access.admit(caller, call.model, usd=usd, tokens=tokens)
         exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter())
         try:
@@ -238,11 +237,6 @@ class GatewayApp:
             if hold is not None:  # shielded: a client leaving must not leak the reservation
                 await asyncio.shield(self.access.settle(hold, *exchange.used))
 
-
-def prompt_tokens_at_most(request: ChatRequest) -> int:
-    """Tokens the prompt can take, erring high (refunded when the call settles): a token is
-    at least one character in the tokenizers we serve, plus a few per message for roles."""
-    return sum(len(m.content) + 4 for m in request.messages) + 3
 
 
 def _status_of(err: DruxError) -> int:

@@ -20,7 +20,14 @@ from drux.services import Services
 from drux.services.ask import build_requests
 from drux.services.options import AskOptions
 from drux.state.limits import RateLimits
-from drux.state.reserve import Caps, Hold, OverBudget, OverTokens, Reserver
+from drux.state.reserve import (
+    Caps,
+    Hold,
+    OverBudget,
+    OverTokens,
+    Reserver,
+    prompt_tokens_at_most,
+)
 from drux.store.models import utcnow
 from drux.store.spend import day_start
 from drux.store.users import UserInfo
@@ -69,7 +76,7 @@ def most_an_ask_costs(services: Services, opts: AskOptions) -> float:
     total = 0.0
     for model_id, request in build_requests(services, resolution, opts.question, opts).items():
         spec = services.config.catalog.model(model_id)
-        prompt = sum(len(m.content) + 4 for m in request.messages) + 3
+        prompt = prompt_tokens_at_most(request.messages)
         total += spec.cost(prompt, request.max_tokens or spec.context)
     return total
 

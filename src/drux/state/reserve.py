@@ -36,7 +36,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ from redis.exceptions import NoScriptError
 
 from drux.errors import SharedStateError
 from drux.state.connection import describe, guarded, redis_client
+from drux.types import Message
 
 log = logging.getLogger("drux.state")
 
@@ -127,6 +128,13 @@ class Reserver(Protocol):
         """``usd`` of this process's settled spend is now in the database (and so in the
         ``spent_usd`` the caller passes from now on)."""
         ...
+
+
+def prompt_tokens_at_most(messages: Sequence[Message]) -> int:
+    """Tokens a prompt can take, erring high (refunded when the call settles): the byte-level
+    tokenizers of the models we serve make at most one token per UTF-8 byte; a few more per
+    message stand for the chat template's role markers."""
+    return sum(len(m.content.encode("utf-8", "surrogatepass")) + 4 for m in messages) + 3
 
 
 # -- one process ------------------------------------------------------------------------------
