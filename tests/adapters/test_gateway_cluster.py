@@ -62,6 +62,8 @@ def gateway_process(redis_url: str, workers: int = 1) -> Iterator[str]:
 @pytest.fixture
 def cluster(fake_llm: FakeServer, drux_env: Path,
             redis_url: str) -> Iterator[Callable[[int], list[str]]]:
+    """Starts the gateways; create the test's key first: a gateway that started with no key
+    lets loopback calls in without one until its first reload sees the key."""
     write_config(drux_env / "project.toml", fake_llm, models=CATALOG)
     with (drux_env / "project.toml").open("a") as f:
         f.write('\n[gateway]\nmodels = ["m-thousand", "m-solo"]\n')
@@ -93,11 +95,13 @@ def fire(urls: list[str], secret: str, n: int, **body: Any) -> list[httpx.Respon
         return list(pool.map(one, range(n)))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("workers", "budget"), [(1, None), (2, None), (1, 1000.0)])
 def test_requests_per_minute_hold_across_workers(cluster: Callable[[int], list[str]],
-                                                 store: Store, workers: int) -> None:
+                                                 store: Store, workers: int,
+                                                 budget: float | None) -> None:
+    # Without a budget the limits library counts; with one, the reservation's script does.
+    _, secret = store.keys.create("r", rpm=5, budget_usd=budget)
     urls = cluster(workers)
-    _, secret = store.keys.create("r", rpm=5)
     codes = [r.status_code for r in fire(urls, secret, 10)]
     assert sorted(codes) == [200] * 5 + [429] * 5
 
@@ -105,8 +109,8 @@ def test_requests_per_minute_hold_across_workers(cluster: Callable[[int], list[s
 def test_tokens_per_minute_hold_across_two_gateways(cluster: Callable[[int], list[str]],
                                                     store: Store, fake_llm: FakeServer) -> None:
     fake_llm.script("up-thousand", Reply(input_tokens=5, output_tokens=95, delay=1.0))
-    urls = cluster(1)
     _, secret = store.keys.create("t", tpm=1000)
+    urls = cluster(1)
     # max_tokens 95: each call reserves 17 + 95 tokens, uses 100: 8 fit, the 9th gets 104.
     replies = fire(urls, secret, 20, max_tokens=95)
     used = sum(r.json()["usage"]["total_tokens"] for r in replies if r.status_code == 200)
@@ -118,8 +122,8 @@ def test_fifty_concurrent_calls_across_two_gateways_keep_the_budget(
         cluster: Callable[[int], list[str]], store: Store, fake_llm: FakeServer) -> None:
     # 0.01 USD a call; max_tokens 5: each reserves 0.022.
     fake_llm.script("up-thousand", Reply(input_tokens=5, output_tokens=5, delay=1.0))
-    urls = cluster(1)
     key, secret = store.keys.create("b", budget_usd=0.25)
+    urls = cluster(1)
     replies = fire(urls, secret, 50, max_tokens=5)
     ok = sum(r.status_code == 200 for r in replies)
     assert ok >= 10 and sum(r.status_code == 429 for r in replies) == 50 - ok

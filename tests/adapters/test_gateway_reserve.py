@@ -34,6 +34,10 @@ def fire(gateway: Served, secret: str, n: int, **body: Any) -> list[httpx.Respon
     """``n`` calls at once, each on its own connection."""
     payload = {"model": "m-thousand", "messages": [{"role": "user", "content": "Say hello."}],
                **body}
+    # The gateway learns of a key made after it started on the key's first call; calls that
+    # arrive while it reloads its table would get in as keyless loopback calls.
+    known = httpx.get(f"{gateway.base_url}/models", headers={"Authorization": f"Bearer {secret}"})
+    assert known.status_code == 200
 
     def one(_: int) -> httpx.Response:
         return httpx.post(f"{gateway.base_url}/chat/completions", json=payload, timeout=60,
