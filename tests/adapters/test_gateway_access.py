@@ -3,6 +3,7 @@ A fake clock and an in-memory key table; no server."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -144,3 +145,14 @@ async def test_allowed_models() -> None:
     with pytest.raises(GatewayError) as info:
         await ac.admit(caller, "b")
     assert info.value.status == 403
+
+
+async def test_calls_during_a_reload_wait_for_it() -> None:
+    # A key made after the gateway started (no key then): its first calls came at once, one
+    # reloaded the table and the others passed as keyless loopback calls, past every limit.
+    ac, _, loads = control([])
+    await ac.refresh()
+    ac._load = lambda: (True, [ActiveKey(hash_key(SECRET), key(rpm=1))])  # created meanwhile
+    callers = await asyncio.gather(*(ac.authenticate(BEARER, "127.0.0.1") for _ in range(5)))
+    assert all(c.key is not None for c in callers)
+    assert len(loads) == 1  # and the reload was shared, not repeated

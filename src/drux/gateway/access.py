@@ -137,8 +137,10 @@ class AccessControl:
             raise _unauthorized("malformed Authorization header: expected Bearer <drux key>")
         digest = hash_key(secret)
         info = self._by_hash.get(digest)
-        if info is None and self._may_look_again(digest):
-            await self.refresh()  # perhaps a key created since the last reload
+        if info is None and (self._may_look_again(digest) or self._refreshing is not None):
+            # Perhaps a key created since the last reload; a call that comes while another
+            # one's reload runs waits for it (it would otherwise pass as keyless loopback).
+            await self.refresh()
             info = self._by_hash.get(digest)
         if info is None:
             if open_here and not from_page:
