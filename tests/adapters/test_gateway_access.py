@@ -3,10 +3,14 @@ A fake clock and an in-memory key table; no server."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from types import SimpleNamespace
 
+import limits.aio.storage.memory
 import pytest
 
+import drux.state.limits
 from drux.gateway.access import AccessControl
 from drux.gateway.errors import GatewayError
 from drux.store.keys import ActiveKey, KeyInfo, hash_key
@@ -87,47 +91,68 @@ async def test_unknown_keys_reload_the_table_a_bounded_number_of_times() -> None
     assert len(loads) == 12
 
 
-async def test_requests_per_minute_window_slides() -> None:
-    ac, clock, _ = control([key(rpm=2)])
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The wall clock the ``limits`` memory windows read, made a fake one."""
+    clock = Clock()
+    fake_time = SimpleNamespace(time=clock)
+    monkeypatch.setattr(limits.aio.storage.memory, "time", fake_time)
+    monkeypatch.setattr(drux.state.limits, "time", fake_time)
+    return clock
+
+
+async def test_requests_per_minute_window_slides(wall: Clock) -> None:
+    ac, _, _ = control([key(rpm=2)])
     await ac.refresh()
     caller = await ac.authenticate(BEARER, "127.0.0.1")
-    ac.admit(caller, "m")
-    clock.now += 30
-    ac.admit(caller, "m")
+    await ac.admit(caller, "m")
+    wall.now += 30
+    await ac.admit(caller, "m")
     with pytest.raises(GatewayError) as info:
-        ac.admit(caller, "m")
+        await ac.admit(caller, "m")
     assert info.value.status == 429 and (b"retry-after", b"30") in info.value.headers
-    clock.now += 30.5
-    ac.admit(caller, "m")  # the first request left the window
+    wall.now += 30.5
+    await ac.admit(caller, "m")  # the first request left the window
 
 
 async def test_tokens_per_minute_and_budget() -> None:
     ac, clock, _ = control([key(tpm=100, budget_usd=1.0)])
     await ac.refresh()
     caller = await ac.authenticate(BEARER, "127.0.0.1")
-    ac.admit(caller, "m")
-    ac.charge(caller, 100, 0.4)
+    hold = await ac.admit(caller, "m")
+    await ac.settle(hold, 100, 0.4)
     with pytest.raises(GatewayError) as info:
-        ac.admit(caller, "m")
+        await ac.admit(caller, "m")
     assert info.value.type == "tokens"
     clock.now += 61
-    ac.admit(caller, "m")
-    ac.charge(caller, 10, 0.7)  # 1.1 USD spent, not yet in the store
+    hold = await ac.admit(caller, "m")
+    await ac.settle(hold, 10, 0.7)  # 1.1 USD spent, not yet in the store
     with pytest.raises(GatewayError) as info:
-        ac.admit(caller, "m")
+        await ac.admit(caller, "m")
     assert info.value.code == "insufficient_quota"
     ac.flushed({1: 1.1})  # now in the store: the cached key carries it, still over budget
     caller = await ac.authenticate(BEARER, "127.0.0.1")
     assert caller.key is not None and caller.key.spent_usd == pytest.approx(1.1)
     with pytest.raises(GatewayError):
-        ac.admit(caller, "m")
+        await ac.admit(caller, "m")
 
 
 async def test_allowed_models() -> None:
     ac, _, _ = control([key(allowed_models=("a",))])
     await ac.refresh()
     caller = await ac.authenticate(BEARER, "127.0.0.1")
-    ac.admit(caller, "a")
+    await ac.admit(caller, "a")
     with pytest.raises(GatewayError) as info:
-        ac.admit(caller, "b")
+        await ac.admit(caller, "b")
     assert info.value.status == 403
+
+
+async def test_calls_during_a_reload_wait_for_it() -> None:
+    # A key made after the gateway started (no key then): its first calls came at once, one
+    # reloaded the table and the others passed as keyless loopback calls, past every limit.
+    ac, _, loads = control([])
+    await ac.refresh()
+    ac._load = lambda: (True, [ActiveKey(hash_key(SECRET), key(rpm=1))])  # created meanwhile
+    callers = await asyncio.gather(*(ac.authenticate(BEARER, "127.0.0.1") for _ in range(5)))
+    assert all(c.key is not None for c in callers)
+    assert len(loads) == 1  # and the reload was shared, not repeated

@@ -1,11 +1,16 @@
-"""Small parts of the web app: the token bucket, the SVGs, the Markdown export."""
+"""Small parts of the web app: the rate-limit window, the SVGs, the Markdown export."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import limits.aio.storage.memory
 import pytest
 
+import drux.state.limits
 from drux.records import AnswerRecord, AskRecord
-from drux.web.ratelimit import RateLimited, TokenBucketLimiter
+from drux.state.limits import MemoryRateLimits
+from drux.web.ratelimit import RateLimited, WindowLimiter
 from drux.web.svg import gauge, heatmap
 from drux.web.views import answer_view, to_markdown
 
@@ -18,34 +23,42 @@ class Clock:
         return self.now
 
 
-def test_token_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
-    clock = Clock()
-    limiter = TokenBucketLimiter(per_minute=6, burst=2, clock=clock)  # one token per 10 s
-    limiter.take("a")
-    limiter.take("a")
-    with pytest.raises(RateLimited) as info:
-        limiter.take("a")
-    assert info.value.retry_after == pytest.approx(10.0)
-    limiter.take("b")  # another client has its own bucket
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The wall clock the ``limits`` memory windows read, made a fake one."""
+    fake = Clock()
+    monkeypatch.setattr(limits.aio.storage.memory, "time", SimpleNamespace(time=fake))
+    monkeypatch.setattr(drux.state.limits, "time", SimpleNamespace(time=fake))
+    return fake
+
+
+async def test_window_allows_a_burst_then_the_rate(clock: Clock) -> None:
+    # 2 at once, 6 a minute: 2 per 20 s window.
+    limiter = WindowLimiter(MemoryRateLimits(), "asks", per_minute=6, burst=2)
+    await limiter.take("a")
     clock.now += 5
+    await limiter.take("a")
     with pytest.raises(RateLimited) as info:
-        limiter.take("a")
+        await limiter.take("a")
+    assert info.value.retry_after == pytest.approx(15.0)  # when the first leaves the window
+    await limiter.take("b")  # another client has its own window
+    clock.now += 10
+    with pytest.raises(RateLimited) as info:
+        await limiter.take("a")
     assert info.value.retry_after == pytest.approx(5.0)
-    clock.now += 5
-    limiter.take("a")
-    clock.now += 3600  # refills only up to the burst
-    limiter.take("a")
-    limiter.take("a")
+    clock.now += 5.5
+    await limiter.take("a")
+    clock.now += 3600  # never more than the burst at once, however long the pause
+    await limiter.take("a")
+    await limiter.take("a")
     with pytest.raises(RateLimited):
-        limiter.take("a")
+        await limiter.take("a")
 
 
-def test_token_bucket_table_is_bounded() -> None:
-    limiter = TokenBucketLimiter(per_minute=1, burst=1, max_keys=3, clock=Clock())
-    for key in "abcde":
-        limiter.take(key)
-    assert len(limiter._buckets) == 3
-    limiter.take("a")  # "a" was dropped, so it starts with a full bucket again
+def test_window_refuses_nonsense_limits() -> None:
+    with pytest.raises(ValueError):
+        WindowLimiter(MemoryRateLimits(), "asks", per_minute=0, burst=1)
+    assert WindowLimiter(MemoryRateLimits(), "asks", per_minute=6, burst=3).window_seconds == 30
 
 
 def test_gauge_shows_the_score_and_its_band() -> None:

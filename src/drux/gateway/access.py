@@ -4,8 +4,11 @@ Keys are looked up in memory by the SHA-256 of the presented secret; the table
 is reloaded from the store every ``key_refresh_seconds`` (revocations and spend
 written by other processes show up within that time) and at once when an unknown
 key is presented (a key just created works straight away; at most once a second
-per unknown key and ten times a second overall). Rate limits are sliding 60-second windows kept per process: with
-N worker processes a key can get up to N times its limit.
+per unknown key and ten times a second overall).
+
+Requests per minute are a moving window (``drux.state.limits``); budgets and tokens per minute
+are reserved before the call and settled after it (``drux.state.reserve``). Both live in the
+process, or in Redis with ``DRUX_REDIS_URL`` so that every worker shares them.
 """
 
 from __future__ import annotations
@@ -14,34 +17,27 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from drux.errors import SharedStateError
 from drux.gateway.errors import GatewayError, retry_after_header
+from drux.state.limits import MemoryRateLimits, RateLimits
+from drux.state.reserve import (
+    Caps,
+    Hold,
+    MemoryReserver,
+    OverBudget,
+    OverRequests,
+    OverTokens,
+    Reserver,
+)
 from drux.store.keys import ActiveKey, KeyInfo, hash_key
 
-WINDOW = 60.0
 _MISS_RELOADS_PER_SECOND = 10
 
 
 def is_loopback(host: str | None) -> bool:
     return bool(host) and (host == "::1" or host.startswith("127.") or host == "localhost")  # type: ignore[union-attr]
-
-
-@dataclass(slots=True)
-class _Usage:
-    """One key's recent requests and tokens, and spend not yet in the store."""
-
-    requests: deque[float] = field(default_factory=deque)
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)
-    token_sum: int = 0
-    unflushed_usd: float = 0.0
-
-    def prune(self, now: float) -> None:
-        edge = now - WINDOW
-        while self.requests and self.requests[0] <= edge:
-            self.requests.popleft()
-        while self.tokens and self.tokens[0][0] <= edge:
-            self.token_sum -= self.tokens.popleft()[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +62,8 @@ def _unauthorized(message: str) -> GatewayError:
 class AccessControl:
     def __init__(self, load: Callable[[], tuple[bool, list[ActiveKey]]], *,
                  open_loopback: bool, refresh_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 rate_limits: RateLimits | None = None, reserver: Reserver | None = None) -> None:
         self._load = load  # blocking: runs in a worker thread
         self._open_loopback = open_loopback
         self.refresh_seconds = refresh_seconds
@@ -75,7 +72,8 @@ class AccessControl:
         self._any_key = False
         self._misses: dict[str, float] = {}  # unknown digests -> when last looked up
         self._miss_times: deque[float] = deque()
-        self._usage: dict[int, _Usage] = {}
+        self._limits = rate_limits or MemoryRateLimits()
+        self._reserver = reserver or MemoryReserver(clock)
         self._refreshing: asyncio.Future[None] | None = None
 
     # -- the key table ------------------------------------------------------------------------
@@ -139,8 +137,10 @@ class AccessControl:
             raise _unauthorized("malformed Authorization header: expected Bearer <drux key>")
         digest = hash_key(secret)
         info = self._by_hash.get(digest)
-        if info is None and self._may_look_again(digest):
-            await self.refresh()  # perhaps a key created since the last reload
+        if info is None and (self._may_look_again(digest) or self._refreshing is not None):
+            # Perhaps a key created since the last reload; a call that comes while another
+            # one's reload runs waits for it (it would otherwise pass as keyless loopback).
+            await self.refresh()
             info = self._by_hash.get(digest)
         if info is None:
             if open_here and not from_page:
@@ -148,52 +148,62 @@ class AccessControl:
             raise _unauthorized("invalid or revoked API key")
         return Caller(info)
 
-    def admit(self, caller: Caller, model: str) -> None:
-        """Model allowed, under the rate limits and within budget; counts the request."""
+    async def admit(self, caller: Caller, model: str, *, usd: float = 0.0,
+                    tokens: int = 0) -> Hold | None:
+        """Model allowed, under the rate limits and within budget: counts the request and
+        reserves ``usd`` and ``tokens`` (the most the call can cost), to ``settle`` after it."""
         key = caller.key
         if key is None:
-            return
+            return None
         if key.allowed_models and model not in key.allowed_models:
             raise GatewayError(403, f"this key may not use model {model!r}",
                                type="permission_error", code="model_not_allowed", param="model")
-        usage = self._usage.get(key.id)
-        if usage is None:
-            usage = self._usage[key.id] = _Usage()
-        now = self._clock()
-        usage.prune(now)
-        if key.budget_usd is not None and key.spent_usd + usage.unflushed_usd >= key.budget_usd:
-            raise GatewayError(429, f"this key's budget of {key.budget_usd:g} USD is used up",
-                               type="insufficient_quota", code="insufficient_quota")
-        if key.rpm is not None and len(usage.requests) >= key.rpm:
-            wait = usage.requests[0] + WINDOW - now
+        caps = Caps(budget_usd=key.budget_usd, spent_usd=key.spent_usd, tpm=key.tpm,
+                    rpm=key.rpm)
+        hold = None
+        try:
+            if caps.limited:  # requests per minute counted in the same step
+                hold = await self._reserver.reserve(_subject(key.id), caps, usd=usd,
+                                                    tokens=tokens)
+            elif key.rpm is not None:
+                wait = await self._limits.hit("gateway-rpm", str(key.id), key.rpm)
+                if wait is not None:
+                    raise OverRequests(key.rpm, wait)
+        except OverRequests as over:
             raise GatewayError(429, f"rate limit: {key.rpm} requests per minute for this key",
                                type="requests", code="rate_limit_exceeded",
-                               headers=retry_after_header(wait))
-        if key.tpm is not None and usage.token_sum >= key.tpm:
-            wait = usage.tokens[0][0] + WINDOW - now if usage.tokens else WINDOW
+                               headers=retry_after_header(over.retry_after)) from None
+        except OverBudget as over:
+            if over.busy:
+                raise GatewayError(429, f"this key has less of its {key.budget_usd:g} USD "
+                                   "budget left than this request may cost while others are "
+                                   "running; retry when they end, or lower max_tokens",
+                                   type="insufficient_quota", code="insufficient_quota",
+                                   headers=retry_after_header(1.0)) from None
+            raise GatewayError(429, f"this key's budget of {key.budget_usd:g} USD is used up",
+                               type="insufficient_quota", code="insufficient_quota") from None
+        except OverTokens as over:
             raise GatewayError(429, f"rate limit: {key.tpm} tokens per minute for this key",
                                type="tokens", code="rate_limit_exceeded",
-                               headers=retry_after_header(wait))
-        usage.requests.append(now)
+                               headers=retry_after_header(over.retry_after)) from None
+        except SharedStateError as err:  # budgets fail closed (state/reserve.py)
+            raise GatewayError(503, str(err), type="server_error",
+                               code="redis_unavailable") from None
+        return hold
 
-    def charge(self, caller: Caller, tokens: int, cost_usd: float) -> None:
-        """Count tokens and spend of a finished call against the key's windows and budget."""
-        if caller.key is None:
-            return
-        usage = self._usage.get(caller.key.id)
-        if usage is None:
-            usage = self._usage[caller.key.id] = _Usage()
-        if tokens:
-            usage.tokens.append((self._clock(), tokens))
-            usage.token_sum += tokens
-        usage.unflushed_usd += cost_usd
+    async def settle(self, hold: Hold | None, tokens: int, cost_usd: float) -> None:
+        """Replace a call's reservation by what it used (nothing, if it failed)."""
+        if hold is not None:
+            await self._reserver.settle(hold, usd=cost_usd, tokens=tokens)
 
     def flushed(self, spent: dict[int, float]) -> None:
         """Spend now in the store: move it from unflushed onto the cached key."""
         for key_id, amount in spent.items():
-            usage = self._usage.get(key_id)
-            if usage is not None:
-                usage.unflushed_usd = max(0.0, usage.unflushed_usd - amount)
+            self._reserver.flushed(_subject(key_id), amount)
             for digest, info in self._by_hash.items():
                 if info.id == key_id:
                     self._by_hash[digest] = replace(info, spent_usd=info.spent_usd + amount)
+
+
+def _subject(key_id: int) -> str:
+    return f"key:{key_id}"

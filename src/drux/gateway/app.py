@@ -34,6 +34,8 @@ from drux.providers import ProviderFactory
 from drux.providers._secrets import mask_secret
 from drux.services import Services
 from drux.state.cluster import heartbeat
+from drux.state.limits import rate_limits
+from drux.state.reserve import prompt_tokens_at_most, reserver
 from drux.store.keys import ActiveKey, UsageRow
 
 log = logging.getLogger("drux.gateway")
@@ -61,10 +63,13 @@ class GatewayApp:
         self.services = services
         self.settings = settings
         self.directory = ModelDirectory(services, settings, adapter_factory)
+        redis_url = services.settings.redis_url
         self.access = AccessControl(self._load_keys, open_loopback=settings.open_loopback,
-                                    refresh_seconds=settings.key_refresh_seconds)
+                                    refresh_seconds=settings.key_refresh_seconds,
+                                    rate_limits=rate_limits(redis_url),
+                                    reserver=reserver(redis_url))
         self.usage = UsageRecorder(self._write_usage, on_written=self.access.flushed)
-        self.ledger = UsageLedger(self.usage, self.access, self.directory.spec)
+        self.ledger = UsageLedger(self.usage, self.directory.spec)
         self._timeout = services.settings.timeout
         self._secrets = _upstream_secrets(services)
         self._started: asyncio.Future[None] | None = None
@@ -227,7 +232,11 @@ class GatewayApp:
                 call.model, caller.key.allowed_models if caller.key else ())
         except DruxError as err:
             raise from_drux(err) from None
-        self.access.admit(caller, call.model)
+        hold = None
+        if caller.key is not None:
+            usd, tokens = self.directory.ceiling(call.model).most(
+                prompt_tokens_at_most(call.request.messages), call.request.max_tokens)
+            hold = await self.access.admit(caller, call.model, usd=usd, tokens=tokens)
         exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter())
         try:
             if call.stream:
@@ -237,6 +246,10 @@ class GatewayApp:
         except DruxError as err:
             exchange.record(_status_of(err), None)
             raise from_drux(err, self.redact) from None
+        finally:
+            if hold is not None:  # shielded: a client leaving must not leak the reservation
+                await asyncio.shield(self.access.settle(hold, *exchange.used))
+
 
 
 def _status_of(err: DruxError) -> int:

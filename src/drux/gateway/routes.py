@@ -44,6 +44,19 @@ class PublicModel:
                 "drux": {"kind": self.kind, "members": list(self.members)}}
 
 
+@dataclass(frozen=True, slots=True)
+class Ceiling:
+    input_price: float  # USD per million tokens
+    output_price: float
+    max_output: int  # when the request sets no max_tokens
+
+    def most(self, prompt_tokens: int, max_tokens: int | None) -> tuple[float, int]:
+        """The most a call can cost (USD) and use (tokens)."""
+        out = max_tokens or self.max_output
+        usd = (prompt_tokens * self.input_price + out * self.output_price) / 1e6
+        return usd, prompt_tokens + out
+
+
 def default_adapter_factory(lean_openai: bool, pools: Pools | None = None) -> ProviderFactory:
     """Adapters by wire protocol; OpenAI-protocol vendors through the lean client if asked,
     drawing on ``pools`` (connections per host shared by every route) when given."""
@@ -92,6 +105,7 @@ class ModelDirectory:
         self._groups = settings.groups
         self._routes: dict[str, Provider] = {}
         self._limited: dict[tuple[str, frozenset[str]], Provider] = {}
+        self._ceilings: dict[str, Ceiling] = {}
         self._listing = orjson.dumps({"object": "list",
                                       "data": [p.to_dict() for p in self.public.values()]})
 
@@ -124,6 +138,20 @@ class ModelDirectory:
 
     def spec(self, model_id: str) -> ModelSpec | None:
         return self._config.catalog.models.get(model_id)
+
+    def ceiling(self, name: str) -> Ceiling:
+        """The highest prices and output length over every model that may answer ``name``
+        (a fallback may cost more than the model asked for): what a reservation assumes."""
+        found = self._ceilings.get(name)
+        if found is None:
+            public = self.public.get(name)
+            specs = [s for m in (public.members if public else (name,))
+                     if (s := self.spec(m)) is not None]
+            found = self._ceilings[name] = Ceiling(
+                max((s.input_price for s in specs), default=0.0),
+                max((s.output_price for s in specs), default=0.0),
+                max((s.max_tokens or s.context for s in specs), default=0))
+        return found
 
     def provider(self, name: str, allowed: tuple[str, ...] = ()) -> Provider:
         """The route for ``name``; with ``allowed`` (a key's models), only over deployments

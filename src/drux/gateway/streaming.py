@@ -46,6 +46,7 @@ class Exchange:
     provider: Provider
     started: float
     deployment: str | None = None
+    used: tuple[int, float] = (0, 0.0)  # tokens and USD, once booked (else nothing was used)
 
     def route_headers(self, deployment: str, substituted_for: str | None) -> list[tuple[bytes, bytes]]:
         self.deployment = deployment
@@ -55,8 +56,8 @@ class Exchange:
         return headers
 
     def record(self, status: int, usage: Usage | None, answered_by: str | None = None) -> None:
-        """Queue the usage row and charge the key (no I/O here)."""
-        self.ledger.book(self.caller, self.call.model, self.deployment, status, usage,
+        """Queue the usage row and keep what the call used, to settle with (no I/O here)."""
+        self.used = self.ledger.book(self.caller, self.call.model, self.deployment, status, usage,
                          answered_by, self.started)
 
 

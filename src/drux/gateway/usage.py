@@ -1,7 +1,7 @@
 """Usage records, written in batches off the hot path.
 
 Each finished call is booked by the ``UsageLedger``: its tokens and cost are
-charged to the caller's key and a ``UsageRow`` is appended to a list (no I/O); a
+priced (the caller settles its key's reservation with them) and a ``UsageRow`` is appended to a list (no I/O); a
 background task writes the list to the store every ``usage_flush_seconds`` in a
 worker thread, and once more at shutdown. If the store fails, rows are kept for
 the next try, up to ``max_pending``; beyond that the oldest are dropped with a
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from drux.catalog import ModelSpec
 from drux.errors import StoreError
-from drux.gateway.access import AccessControl, Caller
+from drux.gateway.access import Caller
 from drux.outage import OutageLog
 from drux.store.keys import UsageRow
 from drux.types import Usage
@@ -68,18 +68,18 @@ class UsageRecorder:
 
 
 class UsageLedger:
-    """Books a finished call: its cost charged to the caller's key, its usage row queued."""
+    """Books a finished call: its tokens and cost priced, its usage row queued."""
 
-    def __init__(self, recorder: UsageRecorder, access: AccessControl,
+    def __init__(self, recorder: UsageRecorder,
                  spec: Callable[[str], ModelSpec | None]) -> None:
         self._recorder = recorder
-        self._access = access
         self._spec = spec  # prices by public model name (groups included)
 
     def book(self, caller: Caller, model: str, deployment: str | None, status: int,
-             usage: Usage | None, answered_by: str | None, started: float) -> None:
+             usage: Usage | None, answered_by: str | None,
+             started: float) -> tuple[int, float]:
         """``model`` as asked, ``answered_by`` the model that answered (priced), ``started``
-        a ``time.perf_counter()`` reading. No I/O here."""
+        a ``time.perf_counter()`` reading. Returns the tokens and cost. No I/O here."""
         cost = 0.0
         tokens = 0
         if usage is not None:
@@ -87,10 +87,10 @@ class UsageLedger:
             spec = self._spec(answered_by or model)
             if spec is not None:
                 cost = spec.cost(usage.input_tokens, usage.output_tokens)
-        self._access.charge(caller, tokens, cost)
         self._recorder.add(UsageRow(
             key_id=caller.key_id, model=model, deployment=deployment,
             status=status, input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0, cost_usd=cost,
             latency_ms=(time.perf_counter() - started) * 1000,
             created_at=datetime.now(UTC)))
+        return tokens, cost

@@ -12,6 +12,7 @@ Modules, by concern:
 - ``limits``      moving-window rate limits (the ``limits`` library: memory or Redis storage)
 - ``reserve``     budgets and tokens per minute: reserve the most a call can cost, atomically,
                   settle the difference after it
+- ``sessions``    web sign-in sessions: in the database, or in Redis (expiring by themselves)
 - ``breakers``    circuit-breaker state shared by every worker (one half-open probe for all)
 - ``events``      the live event log of each ask (Redis Streams; ids resume on any worker)
 - ``jobs``        asks as jobs: in-process tasks, or SAQ on Redis run by ``drux worker``

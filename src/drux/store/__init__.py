@@ -12,6 +12,7 @@ from drux.store.asks import AskRepository, AskSummary
 from drux.store.db import open_db
 from drux.store.health import HealthRepository
 from drux.store.keys import KeyRepository
+from drux.store.spend import SpendRepository
 from drux.store.threads import ThreadRepository
 from drux.store.users import UserRepository
 
@@ -26,6 +27,7 @@ class Store:
         self.health = HealthRepository(self.sessions)
         self.users = UserRepository(self.sessions)
         self.threads = ThreadRepository(self.sessions, self.asks)
+        self.spend = SpendRepository(self.sessions)
 
     def close(self) -> None:
         self.sessions.kw["bind"].dispose()

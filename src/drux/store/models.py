@@ -158,6 +158,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Per-user limits on asks from the web app (None: no limit beyond the per-client one).
+    asks_per_minute: Mapped[int | None] = mapped_column(Integer)
+    daily_budget_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class WebSession(Base):

@@ -37,6 +37,15 @@ Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 
 
+class UserLimits(BaseModel):
+    """Per-user limits on web asks (None: none). Checked here for every shell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asks_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    daily_budget_usd: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+
+
 class NewUser(BaseModel):
     """What ``drux users create`` takes: checked here so every shell refuses the same way."""
 
@@ -71,6 +80,8 @@ class UserInfo:
     role: Role
     disabled: bool
     created_at: datetime | None
+    asks_per_minute: int | None = None
+    daily_budget_usd: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -87,7 +98,8 @@ class SignedIn:
 
 def _info(row: User) -> UserInfo:
     created = _aware(row.created_at) if row.created_at else None
-    return UserInfo(row.id, row.username, Role(row.role), row.disabled, created)
+    return UserInfo(row.id, row.username, Role(row.role), row.disabled, created,
+                    row.asks_per_minute, row.daily_budget_usd)
 
 
 def hash_session_id(session_id: str) -> str:
@@ -137,6 +149,11 @@ class UserRepository:
             row = session.scalar(select(User).where(User.username == username))
             return _info(row) if row else None
 
+    def by_id(self, user_id: int) -> UserInfo | None:
+        with reading(self._sessions, "cannot read users") as session:
+            row = session.get(User, user_id)
+            return _info(row) if row else None
+
     def _change(self, username: str, **values: object) -> UserInfo:
         name = _name(username)
         with writing(self._sessions, "cannot change the user") as session:
@@ -156,6 +173,11 @@ class UserRepository:
         if role not in {r.value for r in Role}:
             raise InputError(f"the role is admin or member, not {role!r}")
         return self._change(username, role=Role(role))
+
+    def set_limits(self, username: str, limits: UserLimits) -> UserInfo:
+        """Replace the account's limits (a field left None removes that limit)."""
+        return self._change(username, asks_per_minute=limits.asks_per_minute,
+                            daily_budget_usd=limits.daily_budget_usd)
 
     def verify(self, username: str, password: str) -> UserInfo | None:
         """The account these credentials sign in, or None (unknown, wrong or disabled)."""

@@ -12,7 +12,7 @@ Layout (FastAPI-template style):
                     their events in ``drux.state.events``
 - ``views.py``      what the pages show of a stored ask; ``svg.py`` the gauge and heatmap
 - ``middleware.py`` security headers (strict CSP), body size cap, quiet shutdown
-- ``ratelimit.py``  per-client token bucket on starting asks; ``settings.py`` its limits
+- ``ratelimit.py``  per-client moving windows on starting asks and signing in; ``settings.py`` their limits
 - ``templates/``, ``static/``  Jinja2 templates, one CSS file, two small scripts (no build step)
 
 Untrusted text (model answers, articles) is rendered by ``drux.hub.render`` and only

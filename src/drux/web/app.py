@@ -24,7 +24,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from drux.gateway import create_gateway_app
 from drux.hub import HubService
 from drux.services import Services
+from drux.services.spend import UserSpend
 from drux.state.cluster import heartbeat
+from drux.state.limits import rate_limits
+from drux.state.reserve import reserver
+from drux.state.sessions import web_sessions
 from drux.verdicts import tone
 from drux.web.auth import SignInRequired, on_sign_in_required, template_context
 from drux.web.errors import document_body_errors, install_error_handlers
@@ -35,8 +39,8 @@ from drux.web.middleware import (
     QuietShutdown,
     SecurityHeaders,
 )
-from drux.web.ratelimit import TokenBucketLimiter
-from drux.web.routes import account, api, pages, threads
+from drux.web.ratelimit import WindowLimiter
+from drux.web.routes import account, admin, api, pages, threads
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
 
@@ -118,11 +122,17 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
     app.state.web_settings = web
     app.state.runner = AskRunner(services)
     app.state.hub = HubService(services)
-    app.state.ask_limiter = TokenBucketLimiter(per_minute=web.asks_per_minute, burst=web.ask_burst)
-    app.state.login_account_limiter = TokenBucketLimiter(per_minute=web.login_per_minute,
-                                                         burst=web.login_burst)
-    app.state.login_address_limiter = TokenBucketLimiter(
-        per_minute=web.login_address_per_minute, burst=web.login_address_burst)
+    limits = rate_limits(services.settings.redis_url)
+    app.state.user_spend = UserSpend(services, limits, reserver(services.settings.redis_url))
+    app.state.settling = set()
+    app.state.sessions = web_sessions(services.settings.redis_url, services.store.users)
+    app.state.ask_limiter = WindowLimiter(limits, "web-asks", per_minute=web.asks_per_minute,
+                                          burst=web.ask_burst)
+    app.state.login_account_limiter = WindowLimiter(
+        limits, "login-account", per_minute=web.login_per_minute, burst=web.login_burst)
+    app.state.login_address_limiter = WindowLimiter(
+        limits, "login-address", per_minute=web.login_address_per_minute,
+        burst=web.login_address_burst)
     app.state.templates = _templates()
 
     install_error_handlers(app)
@@ -136,6 +146,7 @@ def create_app(services: Services, web_settings: WebSettings | None = None, *,
 
 
     app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(threads.router)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from drux.state.sessions import WebSessions
 from drux.store.asks import AskAccess, Visibility
 from drux.store.users import SignedIn, UserInfo
 from drux.web.errors import error_response, wants_json
@@ -34,7 +35,7 @@ CSRF_HEADER = "x-csrf-token"
 PUBLIC_ROUTES = {"hub_page", "article_page", "result_page", "result_consensus", "export_json",
                  "export_markdown", "api_get_ask", "api_ask_events", "api_list_articles",
                  "thread_page", "thread_export_json", "thread_export_markdown", "api_get_thread"}
-ADMIN_ROUTES = {"status_page", "api_status"}
+ADMIN_ROUTES = {"status_page", "api_status", "admin_users_page"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -90,21 +91,22 @@ class SignInRequired(Exception):
     """Raised by the gate for an anonymous visitor once accounts exist."""
 
 
-def _load_viewer(request: Request) -> Viewer:
+async def _load_viewer(request: Request) -> Viewer:
     store = request.app.state.services.store
     public = bool(request.app.state.web_settings.public_hub)
     cookie = request.cookies.get(SESSION_COOKIE)
-    signed = store.users.session(cookie) if cookie else None
+    sessions: WebSessions = request.app.state.sessions
+    signed = await sessions.get(cookie) if cookie else None
     if signed is not None:
         return Viewer(True, signed, public)
-    return Viewer(store.users.exists(), None, public)
+    return Viewer(await asyncio.to_thread(store.users.exists), None, public)
 
 
 async def get_viewer(request: Request) -> Viewer:
     """The request's visitor, looked up once (the gate and the handler share it)."""
     viewer: Viewer | None = getattr(request.state, "viewer", None)
     if viewer is None:
-        viewer = await asyncio.to_thread(_load_viewer, request)
+        viewer = await _load_viewer(request)
         request.state.viewer = viewer
     return viewer
 

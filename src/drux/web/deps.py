@@ -9,7 +9,7 @@ from fastapi.templating import Jinja2Templates
 
 from drux.hub import HubService
 from drux.services import Services
-from drux.web.ratelimit import TokenBucketLimiter
+from drux.web.ratelimit import WindowLimiter
 from drux.web.runner import AskRunner
 from drux.web.settings import WebSettings
 
@@ -45,10 +45,10 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def limit_asks(request: Request) -> None:
-    """Spend one ask from the client's bucket (raises ``RateLimited``)."""
-    limiter: TokenBucketLimiter = request.app.state.ask_limiter
-    limiter.take(client_key(request))
+async def limit_asks(request: Request) -> None:
+    """Count one ask against the client's window (raises ``RateLimited``)."""
+    limiter: WindowLimiter = request.app.state.ask_limiter
+    await limiter.take(client_key(request))
 
 
 def same_origin(request: Request) -> None:

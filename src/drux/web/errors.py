@@ -20,6 +20,7 @@ from drux.errors import (
     StoreError,
     UnknownModelError,
 )
+from drux.services.spend import UserLimitExceeded
 from drux.validation import first_problem
 from drux.web.ratelimit import RateLimited
 
@@ -74,6 +75,12 @@ async def on_rate_limited(request: Request, exc: Exception) -> Response:
     wait = max(1, round(exc.retry_after))
     return error_response(request, 429, "rate_limited", str(exc),
                           headers={"Retry-After": str(wait)})
+
+
+async def on_user_limit(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserLimitExceeded)
+    return error_response(request, 429, exc.code, str(exc),
+                          headers={"Retry-After": str(max(1, round(exc.retry_after)))})
 
 
 def _body_problem(request: Request, errors: Sequence[Any]) -> str | None:
@@ -164,6 +171,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DruxError, on_drux_error)
     app.add_exception_handler(RateLimited, on_rate_limited)
+    app.add_exception_handler(UserLimitExceeded, on_user_limit)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

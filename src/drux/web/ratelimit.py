@@ -1,17 +1,16 @@
-"""A per-client token bucket on starting asks (each ask runs every model of a panel)."""
+"""Per-client limits on starting asks (each ask runs every model of a panel) and on signing in.
+
+A moving window (``drux.state.limits``: in the process, or in Redis with ``DRUX_REDIS_URL`` so
+every web worker counts the same asks): ``burst`` hits at once, and over time no more than
+``per_minute`` a minute, since ``burst`` hits are allowed per ``burst / per_minute`` minutes.
+Entries leave memory once out of their window, so a flood of client addresses is forgotten.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
 
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
+from drux.state.limits import RateLimits
 
 
 class RateLimited(Exception):
@@ -20,32 +19,21 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-class TokenBucketLimiter:
-    """``burst`` asks at once, refilled at ``per_minute`` asks a minute, per key.
+class WindowLimiter:
+    """``burst`` hits per key within a window of ``burst / per_minute`` minutes."""
 
-    Keys are client addresses; the table is bounded (least recently seen keys
-    are dropped first) so a flood of addresses cannot grow memory without end.
-    """
-
-    def __init__(self, *, per_minute: float, burst: int, max_keys: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: RateLimits, name: str, *, per_minute: float,
+                 burst: int) -> None:
         if per_minute <= 0 or burst < 1:
             raise ValueError("per_minute must be > 0 and burst >= 1")
-        self.rate = per_minute / 60.0
+        self._limits = limits
+        self.name = name
         self.burst = burst
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self.window_seconds = max(1, math.ceil(60.0 * burst / per_minute))
 
-    def take(self, key: str) -> None:
-        """Spend one token for ``key`` or raise ``RateLimited`` with the wait in seconds."""
-        now = self._clock()
-        bucket = self._buckets.pop(key, None) or _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
-        self._buckets[key] = bucket
-        while len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)
-        if bucket.tokens < 1.0:
-            raise RateLimited((1.0 - bucket.tokens) / self.rate)
-        bucket.tokens -= 1.0
+    async def take(self, key: str) -> None:
+        """Count one hit for ``key`` or raise ``RateLimited`` with the wait in seconds."""
+        wait = await self._limits.hit(self.name, key, self.burst,
+                                      per_seconds=self.window_seconds)
+        if wait is not None:
+            raise RateLimited(max(wait, 1.0))

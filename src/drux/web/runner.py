@@ -35,6 +35,7 @@ class AskRunner:
                  jobs: AskJobs | None = None) -> None:
         redis_url = services.settings.redis_url
         self._services = services
+        self.services = services
         self.events = events if events is not None else event_log(redis_url)
         self.jobs = jobs if jobs is not None else ask_jobs(services, self.events, redis_url)
 

@@ -38,7 +38,7 @@ class WebSettings(BaseSettings):
     # Once accounts exist, whether visitors who are not signed in may read the Hub and the
     # asks their owners shared (read only: asking still needs an account).
     public_hub: bool = False
-    # Sign-in attempts: per account name, and (more) per client address, as token buckets.
+    # Sign-in attempts: per account name, and (more) per client address (moving windows).
     login_per_minute: float = Field(default=5.0, gt=0)
     login_burst: int = Field(default=5, ge=1)
     login_address_per_minute: float = Field(default=20.0, gt=0)

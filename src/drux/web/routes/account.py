@@ -43,9 +43,9 @@ async def login_page(request: Request, templates: TemplatesDep,
     return _login_form(request, templates, next_path=safe_next(next))
 
 
-def _throttle(request: Request, username: str) -> None:
-    request.app.state.login_address_limiter.take(client_key(request))
-    request.app.state.login_account_limiter.take(username.casefold())
+async def _throttle(request: Request, username: str) -> None:
+    await request.app.state.login_address_limiter.take(client_key(request))
+    await request.app.state.login_account_limiter.take(username.casefold())
 
 
 @router.post("/login", name="login_submit")
@@ -61,7 +61,7 @@ async def login_submit(request: Request, services: ServicesDep, templates: Templ
                            error="The sign-in form expired; please try again.",
                            status_code=403)
     try:
-        _throttle(request, username)
+        await _throttle(request, username)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
         return _login_form(request, templates, next_path=target, username=username,
@@ -71,7 +71,7 @@ async def login_submit(request: Request, services: ServicesDep, templates: Templ
     if user is None:
         return _login_form(request, templates, next_path=target, username=username,
                            error="Wrong username or password.", status_code=401)
-    cookie, _ = await asyncio.to_thread(services.store.users.start_session, user)
+    cookie, _ = await request.app.state.sessions.start(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=int(SESSION_LIFETIME.total_seconds()),
                         httponly=True, samesite="lax", secure=request.url.scheme == "https",
@@ -85,7 +85,7 @@ async def logout(request: Request, services: ServicesDep, viewer: ViewerDep) -> 
     await check_csrf(request, viewer)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await asyncio.to_thread(services.store.users.end_session, cookie)
+        await request.app.state.sessions.end(cookie)
     response = RedirectResponse(request.url_for("login_page").path, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -29,6 +29,7 @@ from drux.web.schemas import (
     ErrorPublic,
     StatusPublic,
 )
+from drux.web.spending import start_ask
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(gate)], responses={
     401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}, 404: {"model": ErrorPublic},
@@ -56,7 +57,7 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
                                **params)
     else:
         opts = AskOptions(question=body.question, context=body.context, source=AskSource.API, **params)
-    return started(request, await runner.start(opts))
+    return started(request, await start_ask(request, opts, viewer.user))
 
 
 def _sse(index: int | str, event: dict[str, Any]) -> bytes:

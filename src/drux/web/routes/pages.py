@@ -15,6 +15,7 @@ from drux.hub import HubService
 from drux.records import AskRecord, AskSource
 from drux.services import Services
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
+from drux.services.spend import UserLimitExceeded
 from drux.services.status import cluster_status, deployment_status
 from drux.web.ask_form import form_options, options_form
 from drux.web.asking import article_options, link_faq_ask, split_models
@@ -31,6 +32,7 @@ from drux.web.deps import (
 )
 from drux.web.ratelimit import RateLimited
 from drux.web.runner import AskRunner
+from drux.web.spending import start_ask
 from drux.web.views import answer_view, consensus_view, faq_view, safe_html, to_markdown
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(gate)])
@@ -98,7 +100,7 @@ async def article_ask(slug: str, request: Request, hub: HubDep, runner: RunnerDe
     try:
         opts = article_options(hub, slug, source=AskSource.WEB, question=question.strip() or None,
                                max_tokens=web.max_tokens, owner_id=viewer.owner_id)
-        ask_id = await runner.start(opts)
+        ask_id = await start_ask(request, opts, viewer.user)
     except InputError as err:
         return await _article_page(request, slug, hub, services, templates, question=question,
                                    error=form_error(err), status_code=422)
@@ -144,7 +146,7 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
-        limit_asks(request)
+        await limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
         options = form_options(max_tokens, temperature, web.max_tokens)
@@ -152,12 +154,16 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                           panel=None if chosen else panel or None, source=AskSource.WEB,
                           max_tokens=options.max_tokens, temperature=options.temperature,
                           owner_id=viewer.owner_id)
-        ask_id = await runner.start(opts)
+        ask_id = await start_ask(request, opts, viewer.user)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
         return templates.TemplateResponse(request, "ask.html", {
             **again, "error": f"Slow down: too many asks; try again in {wait} s."},
             status_code=429, headers={"Retry-After": str(wait)})
+    except UserLimitExceeded as err:
+        return templates.TemplateResponse(request, "ask.html", {
+            **again, "error": f"{str(err)[:1].upper()}{str(err)[1:]}."},
+            status_code=429, headers={"Retry-After": str(max(1, round(err.retry_after)))})
     except InputError as err:
         return templates.TemplateResponse(request, "ask.html", {**again, "error": form_error(err)},
                                           status_code=422)

@@ -20,6 +20,7 @@ from drux.errors import InputError
 from drux.records import AskRecord, AskSource, ThreadRecord
 from drux.services import Services
 from drux.services.options import MAX_QUESTION_CHARS, AskOptions
+from drux.services.spend import UserLimitExceeded
 from drux.web.auth import Viewer, ViewerDep, changeable, gate, readable
 from drux.web.deps import (
     AskLimit,
@@ -35,6 +36,7 @@ from drux.web.ratelimit import RateLimited
 from drux.web.routes.api import started
 from drux.web.routes.pages import form_error, result_context
 from drux.web.schemas import AskFollowUp, AskStarted, ErrorPublic, ThreadPublic
+from drux.web.spending import start_ask
 from drux.web.threads_view import thread_markdown, turn_views
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(gate)])
@@ -77,13 +79,18 @@ async def result_follow_up(ask_id: str, request: Request, services: ServicesDep,
     """"Ask a follow-up": the next turn of this ask's thread, then its result page."""
     await changeable(request, viewer, ask_id)
     try:
-        limit_asks(request)
-        new_id = await runner.start(_follow_up(ask_id, question, viewer, web.max_tokens))
-    except (RateLimited, InputError) as err:
-        limited = isinstance(err, RateLimited)
+        await limit_asks(request)
+        new_id = await start_ask(request, _follow_up(ask_id, question, viewer, web.max_tokens),
+                                 viewer.user)
+    except (RateLimited, UserLimitExceeded, InputError) as err:
+        limited = isinstance(err, RateLimited | UserLimitExceeded)
         context = await result_context(request, ask_id, services, hub, runner, viewer)
-        message = (f"Slow down: too many asks; try again in {max(1, round(err.retry_after))} s."
-                   if isinstance(err, RateLimited) else form_error(err))
+        if isinstance(err, RateLimited):
+            message = f"Slow down: too many asks; try again in {max(1, round(err.retry_after))} s."
+        elif isinstance(err, UserLimitExceeded):
+            message = f"{str(err)[:1].upper()}{str(err)[1:]}."
+        else:
+            message = form_error(err)
         return templates.TemplateResponse(request, "result.html", {
             **context, "followup_question": question, "followup_error": message},
             status_code=429 if limited else 422)
@@ -143,7 +150,7 @@ async def api_follow_up(ask_id: str, body: AskFollowUp, request: Request, runner
                       context=body.context, max_tokens=body.max_tokens,
                       temperature=body.temperature, timeout=body.timeout, system=body.system,
                       owner_id=viewer.owner_id)
-    return started(request, await runner.start(opts))
+    return started(request, await start_ask(request, opts, viewer.user))
 
 
 @api_router.get("/threads/{thread_id}", response_model=ThreadPublic, summary="Get a thread")
