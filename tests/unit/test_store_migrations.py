@@ -31,7 +31,7 @@ def upgrade_from_0002_drops_the_agreement_cache(url: str) -> None:
     try:
         engine = store.sessions.kw["bind"]
         with engine.connect() as conn:
-            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"  # the head
         assert "agreement_cache" not in inspect(engine).get_table_names()
         old = store.asks.get("old-ask")
         assert old is not None and old.question == "q?" and old.status == "complete"

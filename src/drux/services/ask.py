@@ -8,6 +8,7 @@ periodically, so an interrupted ask keeps what was received, marked partial.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from drux.records import AnswerStatus, AskStatus, ConsensusRecord
 from drux.services import Resolution, Services
 from drux.services.judge import DEFAULT_JUDGE, make_judge
 from drux.services.options import AskOptions
+from drux.services.rounds import Deliberation, RoundScored, RoundStarted, reset_rows
 from drux.services.status import save_health
+from drux.services.synthesis import Synthesized, check_synthesis, write_synthesis
 from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
 
 FLUSH_EVERY_S = 1.0
@@ -53,7 +56,7 @@ class AskDone:
     status: AskStatus
 
 
-AskEvent = AskCreated | PanelEvent | Scored | AskDone
+AskEvent = AskCreated | PanelEvent | Scored | AskDone | RoundStarted | RoundScored | Synthesized
 
 
 class AskRepository(Protocol):
@@ -196,6 +199,7 @@ def start_ask(services: Services, opts: AskOptions) -> AskCreated:
     question = opts.question  # checked and stripped by AskOptions
     check_scoring(services, opts)
     resolution = services.resolve(opts.models, opts.panel)
+    check_synthesis(services, opts, [s.id for s in resolution.members])
     _check_context(opts, resolution)
     build_requests(services, resolution, question, opts)
     for spec in resolution.members:  # a model that cannot be built fails before the row exists
@@ -232,19 +236,47 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
 
 async def execute_ask(services: Services, opts: AskOptions,
                       created: AskCreated) -> AsyncGenerator[AskEvent, None]:
-    """Ask the panel of a created ask, store answers as they end, score, close the ask."""
+    """Ask the panel of a created ask, store answers as they end, score, close the ask.
+    With ``opts.rounds`` > 1 the panel runs once per round (``services.rounds``)."""
     repo = services.store.asks
     try:
         run = _prepare(services, opts, created)
     except BaseException:
         _save_partial(repo, created.ask_id, {}, {})
         raise
+    talk = Deliberation(run.ask_id, run.question, opts.rounds)
+    first = run.requests
+    for number in range(1, opts.rounds + 1):
+        if number > 1:
+            repo.update_answers(run.ask_id, reset_rows(list(run.members)))
+            run = dataclasses.replace(run, requests=talk.next_requests(first), finals={},
+                                      pending={}, states={m: _AnswerState() for m in run.members})
+            yield RoundStarted(run.ask_id, number)
+        async for event in _run_round(services, opts, run, talk, number):
+            yield event
+        if opts.rounds == 1:
+            break
+        consensus, explanation = await _score(services, opts, run)
+        yield talk.close_round(repo, number, consensus, explanation)
+        if talk.last is None or talk.last.round != number:  # nobody answered this round
+            talk.restore_last(repo)
+            break
+    async for closing in _finish(services, opts, run, talk):
+        yield closing
+
+
+async def _run_round(services: Services, opts: AskOptions, run: _Run, talk: Deliberation,
+                     number: int) -> AsyncGenerator[AskEvent, None]:
+    """One run of the panel; interrupted, it keeps what arrived (and earlier rounds)."""
+    repo = services.store.asks
     last_flush = time.monotonic()
     completed = False
     try:
         async for event in run_panel(run.members, run.requests,
                                      deadlines=opts.timeout or services.settings.timeout):
             _track(run.states, event)
+            if isinstance(event, Finished) and number > 1:
+                event = talk.revised(event)
             if isinstance(event, Finished | Failed):
                 run.finals[event.model] = event
                 run.pending[event.model] = _answer_update(services, event)
@@ -260,23 +292,38 @@ async def execute_ask(services: Services, opts: AskOptions,
             run.pending.clear()
         completed = True
     finally:
-        if not completed:
+        if not completed and talk.last is not None:
+            talk.interrupted(repo, number, _partial_updates(run.states, run.finals, run.pending))
+        elif not completed:
             _save_partial(repo, run.ask_id, run.states, run.finals, run.pending)
-    async for closing in _finish(services, opts, run):
-        yield closing
 
 
-async def _finish(services: Services, opts: AskOptions, run: _Run) -> AsyncGenerator[AskEvent, None]:
-    """Score what arrived and close the ask."""
+async def _score(services: Services, opts: AskOptions, run: _Run) -> tuple[ConsensusRecord, str]:
     answers = {m: e.completion.text for m, e in run.finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
     cut = frozenset(m for m, e in run.finals.items()
                     if isinstance(e, Finished) and e.completion.finish_reason == "length")
-    consensus, explanation = await score(services, run.question, answers,
-                                         _answer_families(services, run.finals, run.families),
-                                         opts.consensus_backend, opts.judge_model, cut)
+    return await score(services, run.question, answers,
+                       _answer_families(services, run.finals, run.families),
+                       opts.consensus_backend, opts.judge_model, cut)
+
+
+async def _finish(services: Services, opts: AskOptions, run: _Run,
+                  talk: Deliberation) -> AsyncGenerator[AskEvent, None]:
+    """Score what arrived (the last finished round) and close the ask."""
+    last = talk.last
+    if last is not None and last.consensus is not None:  # scored as its round ended
+        answers = {a.model: a.text for a in last.answers
+                   if a.status == AnswerStatus.DONE and a.text.strip()}
+        consensus, explanation = last.consensus, last.consensus.explanation
+    else:
+        answers = {m: e.completion.text for m, e in run.finals.items()
+                   if isinstance(e, Finished) and e.completion.text.strip()}
+        consensus, explanation = await _score(services, opts, run)
     status = AskStatus.COMPLETE if answers else AskStatus.FAILED
     save_health(services, source=opts.source)
+    if opts.wants_synthesis and answers:
+        yield await write_synthesis(services, opts, run.ask_id, answers, consensus)
     services.store.asks.finish(run.ask_id, status=status, score=consensus.score,
                                verdict=consensus.verdict, consensus=consensus)
     yield Scored(run.ask_id, consensus, explanation)
@@ -320,6 +367,14 @@ def _write_pending(repo: AskRepository, ask_id: str, pending: dict[str, dict[str
     pending.clear()
 
 
+def _partial_updates(states: dict[str, _AnswerState], finals: dict[str, Finished | Failed],
+                     pending: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    updates: dict[str, dict[str, Any]] = {
+        m: {"text": s.text, "status": AnswerStatus.PARTIAL} for m, s in states.items() if m not in finals}
+    updates.update(pending or {})
+    return updates
+
+
 def _flush(repo: AskRepository, ask_id: str, states: dict[str, _AnswerState]) -> None:
     updates = {m: {"text": s.text, "status": AnswerStatus.STREAMING} for m, s in states.items() if s.dirty}
     if updates:
@@ -335,8 +390,7 @@ def _save_partial(repo: AskRepository, ask_id: str, states: dict[str, _AnswerSta
                   finals: dict[str, Finished | Failed],
                   pending: dict[str, dict[str, Any]] | None = None) -> None:
     """Interrupted: keep every finished answer and every partial text, marked partial."""
-    updates = {m: {"text": s.text, "status": AnswerStatus.PARTIAL} for m, s in states.items() if m not in finals}
-    updates.update(pending or {})
+    updates = _partial_updates(states, finals, pending)
     try:
         repo.update_answers(ask_id, updates)
         repo.finish(ask_id, status=AskStatus.PARTIAL)
