@@ -108,8 +108,3 @@ def synthesis_messages(question: str, answers: dict[str, str], score: float | No
     system = ("You write the final answer of a panel of AI models from their answers. "
               "Use only what they say.")
     return [Message("system", system), Message("user", user)]
-
-
-def synthesis_label(model: str) -> str:
-    """How every shell names a synthesis: one label for one concept."""
-    return f"synthesized by {model}"

@@ -126,6 +126,12 @@ class ConsensusRecord(_StoredJson):
         return positions_text(pairs or [(f"group {i}", c) for i, c in enumerate(self.clusters, 1)])
 
 
+def synthesis_label(model: str) -> str:
+    """How every shell names a synthesis, a ``--synthesize`` one or a judge backend's
+    consensus answer: one concept, one label."""
+    return f"synthesized by {model}"
+
+
 class SynthesisRecord(_Record):
     """One answer a model wrote from the panel's answers (``--synthesize``); never a vote.
     ``side_by_side``: written without consensus, so it sets the positions side by side."""
@@ -137,7 +143,7 @@ class SynthesisRecord(_Record):
 
     @property
     def label(self) -> str:
-        return f"synthesized by {self.model}"
+        return synthesis_label(self.model)
 
 
 class AnswerError(_Record):

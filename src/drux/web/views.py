@@ -18,6 +18,7 @@ from drux.records import (
     ConsensusRecord,
     ContradictionRecord,
     PositionRecord,
+    synthesis_label,
 )
 from drux.web.events import substitute
 from drux.web.markdown import escape_raw_html, render_markdown
@@ -67,7 +68,7 @@ class ConsensusView:
 
 def _answer_label(c: ConsensusRecord) -> str:
     if c.consensus_kind == ConsensusKind.SYNTHESIS:
-        return f"synthesis by {c.synthesized_by or 'the judge model'}"
+        return synthesis_label(c.synthesized_by or "the judge model")
     return f"answer of {c.consensus_model}" if c.consensus_model else ""
 
 
