@@ -13,6 +13,8 @@ from drux.panel import Failed, Finished, Started, Timings, Token
 from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
+from drux.services.rounds import RoundScored, RoundStarted
+from drux.services.synthesis import Synthesized
 from drux.web.markdown import render_markdown
 
 
@@ -72,6 +74,22 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
                 "verdict": event.consensus.verdict, "explanation": event.explanation}
     if isinstance(event, AskDone):
         return {"type": "done", "ask_id": event.ask_id, "status": event.status}
+    return deliberation_event(event)
+
+
+def deliberation_event(event: AskEvent) -> dict[str, Any]:
+    """A round started or ended, or the synthesis was written (``--rounds``, ``--synthesize``)."""
+    if isinstance(event, RoundStarted):
+        return {"type": "round_started", "ask_id": event.ask_id, "round": event.round}
+    if isinstance(event, RoundScored):
+        return {"type": "round_scored", "ask_id": event.ask_id, "round": event.round,
+                "score": event.consensus.score, "verdict": event.consensus.verdict,
+                "explanation": event.explanation, "changed": event.changed, "why": event.why}
+    if isinstance(event, Synthesized):
+        s = event.synthesis
+        return {"type": "synthesized", "ask_id": event.ask_id, "label": s.label,
+                "synthesizer": s.model, "text": s.text, "side_by_side": s.side_by_side,
+                "error": s.error}
     raise TypeError(f"not an ask event: {type(event).__name__}")
 
 

@@ -20,6 +20,13 @@ from drux.records import (
     PositionRecord,
     synthesis_label,
 )
+from drux.web.deliberation_view import (
+    RoundView,
+    SynthesisView,
+    round_view,
+    rounds_markdown,
+    synthesis_view,
+)
 from drux.web.events import substitute
 from drux.web.markdown import escape_raw_html, render_markdown
 from drux.web.svg import gauge, heatmap
@@ -64,6 +71,9 @@ class ConsensusView:
     no_consensus: bool = False
     positions: list[PositionRecord] = field(default_factory=list)
     positions_line: str = ""
+    # Every deliberation round (--rounds), and the synthesis: never a vote.
+    rounds: list[RoundView] = field(default_factory=list)
+    synthesis: SynthesisView | None = None
 
 
 def _answer_label(c: ConsensusRecord) -> str:
@@ -136,6 +146,7 @@ def consensus_view(record: AskRecord) -> ConsensusView | None:
         no_consensus=c.without_consensus,
         positions=_positions(c) if c.without_consensus else [],
         positions_line=c.positions_line() if c.without_consensus else "",
+        rounds=[round_view(r) for r in record.rounds], synthesis=synthesis_view(record.synthesis),
     )
 
 
@@ -179,5 +190,6 @@ def to_markdown(record: AskRecord, url: str) -> str:
         if view.error:
             lines += [f"> {view.error}", ""]
         lines += [a.text.strip() or "_(no answer)_", ""]
+    lines += rounds_markdown(record)
     body = escape_raw_html("\n".join(lines).rstrip())
     return f"{heading}\n\nResult: <{url}>\n\n{body}\n"

@@ -135,22 +135,27 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      panel: Annotated[str | None, Form(max_length=100)] = None,
                      models: Annotated[list[str] | None, Form(max_length=50)] = None,
                      max_tokens: Annotated[str, Form(max_length=100)] = "",
-                     temperature: Annotated[str, Form(max_length=100)] = ""
+                     temperature: Annotated[str, Form(max_length=100)] = "",
+                     rounds: Annotated[str, Form(max_length=10)] = "1",
+                     synthesize: Annotated[str | None, Form(max_length=10)] = None
                      ) -> Response:
     chosen = split_models(models) if mode == "models" else None
     again = {**_ask_form(services), "question": question, "chosen": chosen or [], "mode": mode,
-             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature)}
+             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature, rounds,
+                                            synthesize)}
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
         limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
-        options = form_options(max_tokens, temperature, web.max_tokens)
+        options = form_options(max_tokens, temperature, web.max_tokens, rounds=rounds,
+                               synthesize=synthesize)
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source=AskSource.WEB,
                           max_tokens=options.max_tokens, temperature=options.temperature,
-                          owner_id=viewer.owner_id)
+                          owner_id=viewer.owner_id, rounds=options.rounds,
+                          synthesize=options.synthesize)
         ask_id = await runner.start(opts)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
