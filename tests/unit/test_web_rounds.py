@@ -90,3 +90,21 @@ def test_a_plain_ask_shows_no_rounds_or_synthesis(client: TestClient) -> None:
     assert not {"round_started", "round_scored", "synthesized"} & {e["type"] for e in events}
     result = client.get(f"/r/{ask_id}").text
     assert "Deliberation rounds" not in result and 'id="synthesis"' not in result
+
+
+def test_the_result_page_synthesizes_a_finished_ask(client: TestClient) -> None:
+    ask_id, _ = _api_ask(client)
+    page = client.get(f"/r/{ask_id}").text
+    assert 'id="synthesize-ask"' in page and 'id="synthesis"' not in page
+    r = client.post(f"/r/{ask_id}/synthesize", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith(f"/r/{ask_id}")
+    page = client.get(f"/r/{ask_id}").text
+    assert 'id="synthesis"' in page and "synthesized by alpha" in page
+    assert 'id="synthesize-ask"' not in page  # one synthesis per ask: the button is gone
+    stored = client.get(f"/api/asks/{ask_id}").json()
+    assert stored["synthesis"]["model"] == "alpha"
+    assert stored["score"] == stored["consensus"]["score"]  # untouched: not a vote
+
+
+def test_synthesizing_an_unknown_ask_is_a_404(client: TestClient) -> None:
+    assert client.post("/r/nope/synthesize", follow_redirects=False).status_code == 404

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from drux.catalog import ModelSpec
 from drux.deliberation import synthesis_messages
 from drux.errors import DruxError, InputError
-from drux.records import ConsensusRecord, SynthesisRecord
+from drux.records import AnswerStatus, AskRecord, AskStatus, ConsensusRecord, SynthesisRecord
 from drux.services import Services
 from drux.services.options import AskOptions
 from drux.types import ChatRequest
@@ -89,12 +89,28 @@ async def write_synthesis(services: Services, opts: AskOptions, ask_id: str,
                           answers: dict[str, str], consensus: ConsensusRecord) -> Synthesized:
     """Synthesize the final answers and store the synthesis with the ask."""
     model = choose_synthesizer(services, list(answers), opts.synthesizer)
-    record = await synthesize(services, model, opts_question(opts), answers, consensus,
-                              seconds=opts.timeout)
+    record = await synthesize(services, model, _asked(opts.question, opts.context), answers,
+                              consensus, seconds=opts.timeout)
     services.store.asks.set_synthesis(ask_id, record)
     return Synthesized(ask_id, record)
 
 
-def opts_question(opts: AskOptions) -> str:
-    return opts.question if not opts.context else (
-        f"Context:\n{opts.context.strip()}\n\nQuestion: {opts.question}")
+async def synthesize_stored(services: Services, ask: AskRecord,
+                            synthesizer: str | None = None) -> SynthesisRecord:
+    """A synthesis of a finished ask's answers (the result page's Synthesize button)."""
+    if ask.status == AskStatus.RUNNING:
+        raise InputError("the ask is still running; synthesize it when it ends")
+    answers = {a.model: a.text for a in ask.answers
+               if a.status == AnswerStatus.DONE and a.text.strip()}
+    if not answers:
+        raise InputError("this ask has no answer to synthesize")
+    model = choose_synthesizer(services, list(answers), synthesizer)
+    record = await synthesize(services, model, _asked(ask.question, ask.context), answers,
+                              ask.consensus)
+    services.store.asks.set_synthesis(ask.id, record)
+    return record
+
+
+def _asked(question: str, context: str | None) -> str:
+    """The question as the panel saw it (with its context, when there was one)."""
+    return question if not context else f"Context:\n{context.strip()}\n\nQuestion: {question}"

@@ -225,6 +225,17 @@ async def result_share(ask_id: str, request: Request, services: ServicesDep, vie
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 
+@router.post("/r/{ask_id}/synthesize", name="result_synthesize")
+async def result_synthesize(ask_id: str, request: Request, services: ServicesDep,
+                            _origin: SameOrigin, viewer: ViewerDep) -> Response:
+    """The result page's Synthesize button: one answer written from a finished ask's."""
+    from drux.services.synthesis import synthesize_stored
+
+    await changeable(request, viewer, ask_id)
+    await synthesize_stored(services, await _record(services, ask_id))
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
+
+
 @router.get("/r/{ask_id}/consensus", response_class=HTMLResponse, name="result_consensus")
 async def result_consensus(ask_id: str, request: Request, services: ServicesDep,
                            templates: TemplatesDep) -> Response:
