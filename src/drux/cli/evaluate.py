@@ -121,6 +121,8 @@ def deliberation(
     limit: Annotated[int | None, typer.Option(min=1, help="First N questions.")] = None,
     panel: Annotated[str | None, typer.Option(help="Panel to ask (default: the default panel).")] = None,
     synthesizer: Annotated[str | None, typer.Option(help="Model that writes the synthesis.")] = None,
+    report_only: Annotated[bool, typer.Option(
+        "--report-only", help="Score what is recorded; ask no model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Does deliberation help? Round 1 vs round 2 and synthesis vs representative answer.
@@ -149,10 +151,12 @@ def deliberation(
     round1 = folder / f"calibration-{data_file.stem}-{resolution.panel}-32.jsonl"
     rounds = folder / f"deliberation-{data_file.stem}-{resolution.panel}-{writer}.jsonl"
     questions = load_questions(data_file, limit)
-    with _progress("recording round 1") as progress:
-        asyncio.run(record_answers(questions, round1, panel_answerer(members, families), progress))
-    with _progress("recording round 2 and synthesis") as progress:
-        asyncio.run(record_deliberation(questions, round1, rounds, providers, writer, progress))
+    if not report_only:
+        with _progress("recording round 1") as progress:
+            asyncio.run(record_answers(questions, round1, panel_answerer(members, families),
+                                       progress))
+        with _progress("recording round 2 and synthesis") as progress:
+            asyncio.run(record_deliberation(questions, round1, rounds, providers, writer, progress))
     report = eval_deliberation(data_file, round1, rounds, limit=limit)
     report.update(round1_file=str(round1), rounds_file=str(rounds), synthesizer=writer)
     typer.echo(json.dumps(report, indent=2) if as_json else format_deliberation(report))
