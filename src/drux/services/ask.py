@@ -248,7 +248,7 @@ async def execute_ask(services: Services, opts: AskOptions,
     first = run.requests
     for number in range(1, opts.rounds + 1):
         if number > 1:
-            repo.update_answers(run.ask_id, reset_rows(list(run.members)))
+            _write_pending(repo, run.ask_id, reset_rows(list(run.members)))  # busy: the round's writes overwrite
             run = dataclasses.replace(run, requests=talk.next_requests(first), finals={},
                                       pending={}, states={m: _AnswerState() for m in run.members})
             yield RoundStarted(run.ask_id, number)
