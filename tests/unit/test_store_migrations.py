@@ -41,3 +41,41 @@ def upgrade_from_0002_drops_the_agreement_cache(url: str) -> None:
 
 def test_sqlite_upgrade_from_0002_drops_the_agreement_cache(tmp_path: Path) -> None:
     upgrade_from_0002_drops_the_agreement_cache(f"sqlite:///{tmp_path / 'drux.db'}")
+
+
+def test_sqlite_0006_adds_rounds_and_synthesis_and_goes_back(tmp_path: Path) -> None:
+    """An ask stored at 0004 opens with no rounds and no synthesis, takes both, and a
+    downgrade to 0004 removes them and keeps the ask."""
+    from drux.records import AskStatus, RoundRecord, SynthesisRecord
+
+    url = f"sqlite:///{tmp_path / 'drux.db'}"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(text("INSERT INTO asks (id, created_at, question, models, skipped, params,"
+                          " status, source, shared) VALUES ('old-ask', CURRENT_TIMESTAMP, 'q?',"
+                          " '[]', '[]', '{}', 'complete', 'cli', false)"))
+    engine.dispose()
+    store = Store(url)
+    try:
+        old = store.asks.get("old-ask")
+        assert old is not None and old.rounds == [] and old.synthesis is None
+        store.asks.save_round("old-ask", RoundRecord(round=1, status=AskStatus.COMPLETE, score=80.0))
+        store.asks.save_round("old-ask", RoundRecord(round=1, status=AskStatus.COMPLETE, score=81.0))
+        store.asks.set_synthesis("old-ask", SynthesisRecord(model="m", text="one answer"))
+        again = store.asks.get("old-ask")
+        assert again is not None and [(r.round, r.score) for r in again.rounds] == [(1, 81.0)]
+        assert again.synthesis is not None and again.synthesis.label == "synthesized by m"
+    finally:
+        store.close()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        assert "ask_rounds" not in inspect(conn).get_table_names()
+        assert "synthesis" not in {c["name"] for c in inspect(conn).get_columns("asks")}
+        assert conn.scalar(text("SELECT question FROM asks WHERE id = 'old-ask'")) == "q?"
+    engine.dispose()
