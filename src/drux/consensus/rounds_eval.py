@@ -35,6 +35,7 @@ from drux.consensus.metrics import auroc, bootstrap_ci
 from drux.deliberation import revision_messages, split_revision, synthesis_messages
 from drux.errors import DruxError, InputError
 from drux.types import ChatRequest, Message, Provider
+from drux.verdicts import has_consensus
 
 ROUND2_MAX_TOKENS = 48  # "Answer: ..." and one "Why: ..." line
 SYNTHESIS_MAX_TOKENS = 96
@@ -172,17 +173,25 @@ def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_score": {"round1": sum(r["s1"] for r in rows) / n, "round2": sum(r["s2"] for r in rows) / n},
         "round1": _auroc_ci([r["c1"] for r in rows], [r["s1"] for r in rows]),
         "round2": _auroc_ci([r["c2"] for r in rows], [r["s2"] for r in rows]),
-        "synthesis": {"n": len(with_synth),
-                      "synthesis_right": sum(r["synth"] for r in with_synth),
-                      "representative_right": sum(r["c1"] for r in with_synth),
-                      "only_synthesis_right": sum(r["synth"] and not r["c1"] for r in with_synth),
-                      "only_representative_right": sum(r["c1"] and not r["synth"] for r in with_synth)},
+        "synthesis": _synthesis_counts(with_synth),
+        # Without consensus the synthesis sets the positions side by side: a right answer among
+        # them counts as right, so the two halves are reported apart.
+        "synthesis_with_consensus": _synthesis_counts([r for r in with_synth if has_consensus(r["s1"])]),
+        "synthesis_without_consensus": _synthesis_counts(
+            [r for r in with_synth if not has_consensus(r["s1"])]),
     }
     return report
 
 
+def _synthesis_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {"n": len(rows), "synthesis_right": sum(r["synth"] for r in rows),
+            "representative_right": sum(r["c1"] for r in rows),
+            "only_synthesis_right": sum(r["synth"] and not r["c1"] for r in rows),
+            "only_representative_right": sum(r["c1"] and not r["synth"] for r in rows)}
+
+
 def format_deliberation(report: dict[str, Any]) -> str:
-    c, f, s = report["consensus_accuracy"], report["model_flips"], report["synthesis"]
+    c, f = report["consensus_accuracy"], report["model_flips"]
     lines = [
         f"[deliberation] {report['n_questions']} questions, round 1 -> round 2",
         f"    consensus accuracy {c['round1']:.3f} -> {c['round2']:.3f}; mean score "
@@ -196,9 +205,12 @@ def format_deliberation(report: dict[str, Any]) -> str:
     lines.append(f"    model answers right->wrong {f['right_to_wrong']}, wrong->right {f['wrong_to_right']}; "
                  f"right minority converted by a wrong majority {f['right_minority_converted_by_wrong_majority']}, "
                  f"wrong minority corrected by a right majority {f['wrong_minority_corrected_by_right_majority']}")
-    lines.append(f"    synthesis right {s['synthesis_right']}/{s['n']} vs representative "
-                 f"{s['representative_right']}/{s['n']} (only synthesis {s['only_synthesis_right']}, "
-                 f"only representative {s['only_representative_right']})")
+    for name, label in (("synthesis", "all"), ("synthesis_with_consensus", "with consensus"),
+                        ("synthesis_without_consensus", "without consensus")):
+        s = report[name]
+        lines.append(f"    synthesis ({label}) right {s['synthesis_right']}/{s['n']} vs representative "
+                     f"{s['representative_right']}/{s['n']} (only synthesis {s['only_synthesis_right']}, "
+                     f"only representative {s['only_representative_right']})")
     return "\n".join(lines)
 
 
