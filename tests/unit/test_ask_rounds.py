@@ -225,3 +225,28 @@ def test_default_synthesizer_is_the_strongest_usable_member(make_services) -> No
 def test_split_revision(text: str, answer: str, why: str | None) -> None:
     revision = split_revision(text)
     assert (revision.answer, revision.why) == (answer, why)
+
+
+async def test_ctrl_c_while_the_synthesis_is_written_keeps_the_scored_ask(make_services) -> None:  # type: ignore[no-untyped-def]
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("Paris is the capital.")]),
+                 "beta": ScriptedProvider("beta", [Reply("The capital is Paris.")]),
+                 "chair": ScriptedProvider("chair", [Hang()])}
+    services = make_services(providers)
+    ask_id = ""
+
+    async def consume() -> None:
+        nonlocal ask_id
+        async for e in run_ask(services, AskOptions("Capital of France?", models=["alpha", "beta"],
+                                                    synthesizer="chair")):
+            if isinstance(e, AskCreated):
+                ask_id = e.ask_id
+
+    task = asyncio.create_task(consume())
+    async with asyncio.timeout(PATIENCE_S):
+        await providers["chair"].started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = services.store.asks.get(ask_id)
+    assert record is not None and record.status == "complete" and record.score is not None
+    assert record.synthesis is None

@@ -322,10 +322,10 @@ async def _finish(services: Services, opts: AskOptions, run: _Run,
         consensus, explanation = await _score(services, opts, run)
     status = AskStatus.COMPLETE if answers else AskStatus.FAILED
     save_health(services, source=opts.source)
-    if opts.wants_synthesis and answers:
-        yield await write_synthesis(services, opts, run.ask_id, answers, consensus)
     services.store.asks.finish(run.ask_id, status=status, score=consensus.score,
                                verdict=consensus.verdict, consensus=consensus)
+    if opts.wants_synthesis and answers:  # after finish: Ctrl-C here keeps the scored ask
+        yield await write_synthesis(services, opts, run.ask_id, answers, consensus)
     yield Scored(run.ask_id, consensus, explanation)
     yield AskDone(run.ask_id, status)
     if not answers and run.finals and all(
