@@ -108,3 +108,15 @@ def test_the_result_page_synthesizes_a_finished_ask(client: TestClient) -> None:
 
 def test_synthesizing_an_unknown_ask_is_a_404(client: TestClient) -> None:
     assert client.post("/r/nope/synthesize", follow_redirects=False).status_code == 404
+
+
+def test_a_forgotten_asks_events_replay_its_rounds_and_synthesis(client: TestClient) -> None:
+    ask_id, live = _api_ask(client, rounds=2, synthesize=True)
+    client.app.state.runner._runs.clear()  # type: ignore[attr-defined]
+    stored = [e for _, e in sse_events(client.get(f"/api/asks/{ask_id}/events").text)]
+    types = [e["type"] for e in stored]
+    assert types[-5:] == ["round_scored", "round_scored", "synthesized", "scored", "done"]
+    live_rounds = [(e["round"], e["score"]) for e in live if e["type"] == "round_scored"]
+    assert [(e["round"], e["score"]) for e in stored if e["type"] == "round_scored"] == live_rounds
+    synthesized = next(e for e in live if e["type"] == "synthesized")
+    assert next(e for e in stored if e["type"] == "synthesized") == synthesized

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drux.panel import Failed, Finished, Started, Timings, Token
-from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus
+from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus, SynthesisRecord
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
 from drux.services.rounds import RoundScored, RoundStarted
@@ -86,11 +86,13 @@ def deliberation_event(event: AskEvent) -> dict[str, Any]:
                 "score": event.consensus.score, "verdict": event.consensus.verdict,
                 "explanation": event.explanation, "changed": event.changed, "why": event.why}
     if isinstance(event, Synthesized):
-        s = event.synthesis
-        return {"type": "synthesized", "ask_id": event.ask_id, "label": s.label,
-                "synthesizer": s.model, "text": s.text, "side_by_side": s.side_by_side,
-                "error": s.error}
+        return synthesis_event(event.ask_id, event.synthesis)
     raise TypeError(f"not an ask event: {type(event).__name__}")
+
+
+def synthesis_event(ask_id: str, s: SynthesisRecord) -> dict[str, Any]:
+    return {"type": "synthesized", "ask_id": ask_id, "label": s.label, "synthesizer": s.model,
+            "text": s.text, "side_by_side": s.side_by_side, "error": s.error}
 
 
 def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
@@ -114,6 +116,12 @@ def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
                                          status=None)
             events.append({**base, "type": "failed",
                            "error": {"type": err.type, "message": err.message}})
+    events += [{"type": "round_scored", "ask_id": record.id, "round": r.round, "score": r.score,
+                "verdict": r.verdict, "changed": r.changed, "why": r.why,
+                "explanation": r.consensus.explanation if r.consensus else ""}
+               for r in record.rounds]
+    if record.synthesis is not None:
+        events.append(synthesis_event(record.id, record.synthesis))
     if record.consensus is not None:
         events.append({"type": "scored", "ask_id": record.id, "score": record.score,
                        "verdict": record.verdict, "explanation": record.consensus.explanation})
