@@ -257,7 +257,7 @@ async def execute_ask(services: Services, opts: AskOptions,
         if opts.rounds == 1:
             break
         consensus, explanation = await _score(services, opts, run)
-        yield talk.close_round(repo, number, consensus, explanation)
+        yield await talk.close_round(repo, number, consensus, explanation)
         if talk.last is None or talk.last.round != number:  # nobody answered this round
             talk.restore_last(repo)
             break

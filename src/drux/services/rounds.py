@@ -11,6 +11,7 @@ cut round is stored as partial (Ctrl-C) or failed (no model answered).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -96,13 +97,14 @@ class Deliberation:
                 request.messages, self.question, previous.get(model), others))
         return out
 
-    def close_round(self, repo: RoundRepository, number: int, consensus: ConsensusRecord,
-                    explanation: str) -> RoundScored:
+    async def close_round(self, repo: RoundRepository, number: int, consensus: ConsensusRecord,
+                          explanation: str) -> RoundScored:
         """Store the round just scored, as the answer rows hold it now."""
         stored = repo.get(self.ask_id)
         answers = list(stored.answers) if stored is not None else []
         before = _texts(self.last.answers) if self.last is not None else {}
-        changed = changed_models(self.question, before, _texts(answers))
+        # Off the event loop: comparing answers runs the embedding model.
+        changed = await asyncio.to_thread(changed_models, self.question, before, _texts(answers))
         ok = any(a.status == AnswerStatus.DONE and a.text.strip() for a in answers)
         record = RoundRecord(round=number, status=AskStatus.COMPLETE if ok else AskStatus.FAILED,
                              score=consensus.score, verdict=consensus.verdict,
