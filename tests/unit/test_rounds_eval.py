@@ -60,3 +60,5 @@ async def test_rounds_are_recorded_once_and_conversions_counted(tmp_path: Path) 
     assert report["consensus_accuracy"] == {"round1": 0.5, "round2": 0.5}
     assert report["synthesis"]["n"] == 2 and report["synthesis"]["synthesis_right"] == 2
     assert report["synthesis"]["only_synthesis_right"] == 1
+    assert report["round2_behaviour"]["a"] == {"answered": 2, "kept_verbatim": 1,
+                                               "copied_another_verbatim": 1, "gave_why": 2}

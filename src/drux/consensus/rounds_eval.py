@@ -128,7 +128,8 @@ def eval_deliberation(data_file: Path, round1_file: Path, out_file: Path, *,
         if s1 is None or s2 is None or lead1 is None or lead2 is None:
             continue
         right = _judge(q, a1, a2, lead1, lead2, rounds[q["question"]]["synthesis"].get("text"))
-        rows.append({"s1": s1, "s2": s2, **right})
+        rows.append({"s1": s1, "s2": s2, **right,
+                     "moves": _moves(a1, a2, rounds[q["question"]].get("why", {}))})
     if not rows:
         raise InputError(f"no question has both rounds recorded in {out_file}")
     return _report(rows)
@@ -142,6 +143,37 @@ def _judge(q: dict[str, Any], a1: dict[str, str], a2: dict[str, str], lead1: str
     return {"c1": ok(lead1), "c2": ok(lead2),
             "m1": {m: ok(t) for m, t in a1.items()}, "m2": {m: ok(t) for m, t in a2.items()},
             "synth": ok(synthesis), "has_synth": bool(synthesis)}
+
+
+def _moves(a1: dict[str, str], a2: dict[str, str], why: dict[str, str | None]) -> dict[str, str]:
+    """What each model did in round 2: kept its words, took another model's words verbatim,
+    or wrote something else; and whether it gave the "Why:" line."""
+    def same(a: str, b: str) -> bool:
+        return " ".join(a.lower().strip(" .").split()) == " ".join(b.lower().strip(" .").split())
+
+    out = {}
+    for model, text in a2.items():
+        if same(text, a1.get(model, "")):
+            move = "kept"
+        elif any(same(text, other) for m, other in a1.items() if m != model):
+            move = "copied"
+        else:
+            move = "other"
+        out[model] = move + ("+why" if why.get(model) else "")
+    return out
+
+
+def _behaviour(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        for model, move in r["moves"].items():
+            counts = out.setdefault(model, {"answered": 0, "kept_verbatim": 0,
+                                            "copied_another_verbatim": 0, "gave_why": 0})
+            counts["answered"] += 1
+            counts["kept_verbatim"] += move.startswith("kept")
+            counts["copied_another_verbatim"] += move.startswith("copied")
+            counts["gave_why"] += move.endswith("+why")
+    return out
 
 
 def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -170,6 +202,7 @@ def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "model_flips": {"right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right,
                         "right_minority_converted_by_wrong_majority": converted,
                         "wrong_minority_corrected_by_right_majority": corrected},
+        "round2_behaviour": _behaviour(rows),
         "mean_score": {"round1": sum(r["s1"] for r in rows) / n, "round2": sum(r["s2"] for r in rows) / n},
         "round1": _auroc_ci([r["c1"] for r in rows], [r["s1"] for r in rows]),
         "round2": _auroc_ci([r["c2"] for r in rows], [r["s2"] for r in rows]),
@@ -198,7 +231,10 @@ def format_deliberation(report: dict[str, Any]) -> str:
         f"{report['mean_score']['round1']:.1f} -> {report['mean_score']['round2']:.1f}",
     ]
     for model, acc in report["per_model_accuracy"].items():
-        lines.append(f"    {model}: {acc['round1']:.3f} -> {acc['round2']:.3f}")
+        b = report["round2_behaviour"].get(model, {})
+        lines.append(f"    {model}: {acc['round1']:.3f} -> {acc['round2']:.3f}; round 2 kept its words "
+                     f"{b.get('kept_verbatim', 0)}, took another's {b.get('copied_another_verbatim', 0)}, "
+                     f"gave a Why line {b.get('gave_why', 0)} of {b.get('answered', 0)}")
     for name in ("round1", "round2"):
         r = report[name]
         lines.append(f"    {name} AUROC {r['AUROC']:.3f} (95% CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})")
