@@ -58,6 +58,7 @@ async def test_rounds_are_recorded_once_and_conversions_counted(tmp_path: Path) 
     assert flips["right_minority_converted_by_wrong_majority"] == 1  # a: Paris -> Lyon
     assert flips["wrong_minority_corrected_by_right_majority"] == 1  # c: 5 -> 4
     assert report["consensus_accuracy"] == {"round1": 0.5, "round2": 0.5}
+    assert report["any_model_right"] == {"round1": 1.0, "round2": 0.5, "found": 0, "lost": 1}
     assert report["synthesis"]["n"] == 2 and report["synthesis"]["synthesis_right"] == 2
     assert report["synthesis"]["only_synthesis_right"] == 1
     assert report["round2_behaviour"]["a"] == {"answered": 2, "kept_verbatim": 1,

@@ -195,7 +195,12 @@ def _report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "consensus_accuracy": {"round1": sum(r["c1"] for r in rows) / n,
                                "round2": sum(r["c2"] for r in rows) / n},
         "any_model_right": {"round1": sum(any(r["m1"].values()) for r in rows) / n,
-                            "round2": sum(any(r["m2"].values()) for r in rows) / n},
+                            "round2": sum(any(r["m2"].values()) for r in rows) / n,
+                            # questions no model got right in round 1 but one did in round 2
+                            "found": sum(any(r["m2"].values()) and not any(r["m1"].values())
+                                         for r in rows),
+                            "lost": sum(any(r["m1"].values()) and not any(r["m2"].values())
+                                        for r in rows)},
         "per_model_accuracy": per_model,
         "consensus_flips": {"right_to_wrong": sum(r["c1"] and not r["c2"] for r in rows),
                             "wrong_to_right": sum(r["c2"] and not r["c1"] for r in rows)},
