@@ -81,3 +81,18 @@ def test_ctrl_c_in_round_two_keeps_round_one(env: dict[str, str], tmp_path: Path
     assert texts == {"fast": "The capital is Paris.", "slow": "The capital is Lyon."}
     cut = {a["model"]: a for a in record["rounds"][1]["answers"]}
     assert cut["slow"]["status"] == "partial" and cut["slow"]["text"].startswith("word0")
+
+
+@pytest.mark.e2e
+def test_two_rounds_and_a_synthesis_with_real_models(env: dict[str, str]) -> None:
+    proc = _drux(["ask", "What is the capital of France?", "--models",
+                  "smollm2-135m,gemma3-270m", "--rounds", "2", "--synthesize",
+                  "--max-tokens", "24", "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert [r["round"] for r in record["rounds"]] == [1, 2]
+    assert all(r["consensus"]["score"] is not None for r in record["rounds"])
+    assert record["score"] == record["rounds"][1]["score"]
+    # The chairman (qwen2.5-1.5b) when installed, else the larger panel member.
+    assert record["synthesis"]["model"] in {"qwen2.5-1.5b", "gemma3-270m"}
+    assert record["synthesis"]["text"] and record["synthesis"]["error"] is None
