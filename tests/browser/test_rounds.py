@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from browser_kit import screenshot
 from playwright.sync_api import expect
 
 from scripted import Gate, Reply, ScriptedProvider
@@ -40,3 +41,4 @@ def test_rounds_show_live_then_as_a_timeline_with_the_synthesis(serve: Any, page
     expect(page.locator("#rounds .trend")).to_contain_text(re.compile(r"round 1: \d+ → round 2: \d+"))
     expect(page.locator("#synthesis h3")).to_contain_text("synthesized by alpha")
     expect(page.locator("#ask-status")).to_have_text("complete")
+    screenshot(page, "rounds")
