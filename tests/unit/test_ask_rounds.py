@@ -250,3 +250,19 @@ async def test_ctrl_c_while_the_synthesis_is_written_keeps_the_scored_ask(make_s
     record = services.store.asks.get(ask_id)
     assert record is not None and record.status == "complete" and record.score is not None
     assert record.synthesis is None
+
+
+async def test_with_its_own_synthesis_the_judge_does_not_rewrite_the_consensus(make_services) -> None:  # type: ignore[no-untyped-def]
+    # One synthesis per ask: a text judge wrote the consensus answer as a synthesis too.
+    providers = {"alpha": ScriptedProvider("alpha", [Reply("Water boils at 100 degrees.")]),
+                 "beta": ScriptedProvider("beta", [Reply("It boils at 100 C at sea level.")]),
+                 "chair": ScriptedProvider("chair", [Reply("yes"), Reply("100 C [alpha, beta].")])}
+    services = make_services(providers)
+    events = await _run(services, AskOptions("When does water boil?", models=["alpha", "beta"],
+                                             consensus_backend="judge", judge_model="chair",
+                                             synthesizer="chair"))
+    record = services.store.asks.get(events[0].ask_id)  # type: ignore[attr-defined]
+    assert record is not None and record.consensus is not None
+    assert record.consensus.consensus_kind == "representative"
+    assert record.synthesis is not None and record.synthesis.text == "100 C [alpha, beta]."
+    assert providers["chair"].calls == 2  # one pair judged, one synthesis

@@ -142,7 +142,8 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
 async def score(services: Services, question: str, answers: dict[str, str],
                 families: dict[str, str], backend: str,
                 judge_model: str | None = None,
-                truncated: frozenset[str] = frozenset()) -> tuple[ConsensusRecord, str]:
+                truncated: frozenset[str] = frozenset(),
+                judge_writes: bool = True) -> tuple[ConsensusRecord, str]:
     """Score the answers (``truncated``: the ones the token limit cut). A scoring failure
     never loses the answers: the ask is stored with a consensus of n/a that says why."""
 
@@ -150,9 +151,11 @@ async def score(services: Services, question: str, answers: dict[str, str],
         judge = None
         if backend != "fast" and len(answers) >= 2:
             judge = await make_judge(services, judge_model)
-        # A configured text judge also writes the consensus answer, labelled a synthesis.
+        # A configured text judge also writes the consensus answer, labelled a synthesis,
+        # unless the ask has its own synthesis (--synthesize): one synthesis per ask.
         result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
-                                      synthesize=judge is not None, truncated=truncated)
+                                      synthesize=judge is not None and judge_writes,
+                                      truncated=truncated)
         return ConsensusRecord.model_validate(result.to_dict()), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
@@ -305,7 +308,8 @@ async def _score(services: Services, opts: AskOptions, run: _Run) -> tuple[Conse
                     if isinstance(e, Finished) and e.completion.finish_reason == "length")
     return await score(services, run.question, answers,
                        _answer_families(services, run.finals, run.families),
-                       opts.consensus_backend, opts.judge_model, cut)
+                       opts.consensus_backend, opts.judge_model, cut,
+                       judge_writes=not opts.wants_synthesis)
 
 
 async def _finish(services: Services, opts: AskOptions, run: _Run,
