@@ -126,6 +126,26 @@ class ConsensusRecord(_StoredJson):
         return positions_text(pairs or [(f"group {i}", c) for i, c in enumerate(self.clusters, 1)])
 
 
+def synthesis_label(model: str) -> str:
+    """How every shell names a synthesis, a ``--synthesize`` one or a judge backend's
+    consensus answer: one concept, one label."""
+    return f"synthesized by {model}"
+
+
+class SynthesisRecord(_Record):
+    """One answer a model wrote from the panel's answers (``--synthesize``); never a vote.
+    ``side_by_side``: written without consensus, so it sets the positions side by side."""
+
+    model: str
+    text: str
+    side_by_side: bool = False
+    error: str | None = None  # why there is no text (the ask's answers and score stand)
+
+    @property
+    def label(self) -> str:
+        return synthesis_label(self.model)
+
+
 class AnswerError(_Record):
     type: str
     message: str | None
@@ -179,6 +199,22 @@ class ThreadPosition(_Record):
     trimmed: dict[str, int] = {}
 
 
+class RoundRecord(_Record):
+    """One deliberation round (``--rounds N``, N > 1): its answers, scored on their own.
+    ``why``: each model's one line on keeping or changing its answer (round 2 and later);
+    ``changed``: the models whose answer says something else than in the round before.
+    A round cut short (Ctrl-C, or no model answered) has status partial or failed, no score."""
+
+    round: int
+    status: AskStatus
+    score: float | None = None
+    verdict: str | None = None
+    consensus: ConsensusRecord | None = None
+    answers: list[AnswerRecord] = []
+    why: dict[str, str | None] = {}
+    changed: list[str] = []
+
+
 class AskSummary(_Record):
     """One row of the history (a damaged row has status ``damaged`` and empty fields)."""
 
@@ -209,7 +245,9 @@ class AskRecord(_Record):
     score: float | None
     verdict: str | None
     consensus: ConsensusRecord | None
-    answers: list[AnswerRecord]
+    answers: list[AnswerRecord]  # the last finished round's (the only one, without --rounds)
+    rounds: list[RoundRecord] = []  # every round, when the ask deliberated (--rounds N > 1)
+    synthesis: SynthesisRecord | None = None  # never a vote: not in score, groups or claims
     thread: ThreadPosition | None = None  # None: a single ask, never followed up
 
     @property

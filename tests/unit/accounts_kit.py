@@ -10,7 +10,7 @@ from drux.store.db import make_engine
 
 
 def upgrade_from_0003_keeps_asks_and_shares_faq_answers(url: str) -> None:
-    """A database at 0003 opens at 0004: its asks and answers are kept, owned by nobody,
+    """A database at 0003 opens at the head (0004 on): its asks and answers are kept, owned by nobody,
     private, except the FAQ answers of Hub articles, which become shared."""
     engine = make_engine(url)
     with engine.begin() as conn:

@@ -212,3 +212,32 @@ def test_two_web_workers_share_a_users_limits_on_redis(drux_env: Path, gate: Gat
     limited = api_ask(one)  # the third ask this minute, across both workers
     assert limited.status_code == 429
     assert limited.json()["error"]["type"] == "user_rate_limited"
+
+
+def test_deliberation_rounds_and_synthesis_are_reserved_and_charged(services: Services) -> None:
+    """Each round asks every model again (with the others' answers in its prompt) and the
+    synthesis is one more call: a daily budget must count them, held and spent."""
+    from drux.records import AnswerRecord, AskStatus, RoundRecord
+    from drux.services.options import AskOptions
+    from drux.services.spend import most_an_ask_costs
+
+    one, none = most_an_ask_costs(services, AskOptions(question="Why?", max_tokens=20))
+    two, _ = most_an_ask_costs(services, AskOptions(question="Why?", max_tokens=20, rounds=2))
+    _, synthesis = most_an_ask_costs(services, AskOptions(question="Why?", max_tokens=20,
+                                                         synthesize=True))
+    assert none == 0.0 and synthesis > 0.0
+    assert two > 2 * one  # round 2's prompts also hold the other answers
+
+    bob = services.store.users.get("bob")
+    assert bob is not None
+    ask_id = services.store.asks.create(question="Why?", models=["m1"], families={},
+                                        owner_id=bob.id)
+    services.store.asks.update_answers(ask_id, {"m1": {"status": "done", "text": "B",
+                                                       "cost_usd": 0.25}})
+    answer = services.store.asks.get(ask_id).answers[0]  # type: ignore[union-attr]
+    for number, usd in ((1, 0.5), (2, 0.25)):
+        services.store.asks.save_round(ask_id, RoundRecord(
+            round=number, status=AskStatus.COMPLETE,
+            answers=[AnswerRecord.model_validate({**answer.model_dump(), "cost_usd": usd})]))
+    assert services.store.spend.ask_cost(ask_id) == 0.75
+    assert services.store.spend.spent_today(bob.id) == 0.75

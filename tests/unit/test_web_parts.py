@@ -128,7 +128,7 @@ def test_consensus_view_labels_a_synthesis_and_sanitises_it() -> None:
         "synthesized_by": "openai:gpt-4.1", "consensus_model": "a"}
     view = consensus_view(_ask(models=["a", "b"], consensus=consensus))
     assert view is not None
-    assert view.answer_label == "synthesis by openai:gpt-4.1"
+    assert view.answer_label == "synthesized by openai:gpt-4.1"
     assert "Paris" in view.answer_html and "<script" not in view.answer_html
     consensus["consensus_kind"] = "representative"
     representative = consensus_view(_ask(models=["a", "b"], consensus=consensus))

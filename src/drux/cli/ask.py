@@ -16,7 +16,7 @@ ASK_FLAGS = {"question": "the question", "models": "--models", "panel": "--panel
              "max_tokens": "--max-tokens", "timeout": "--timeout",
              "temperature": "--temperature", "consensus_backend": "--backend",
              "judge_model": "--judge", "system": "--system", "context": "the text piped in",
-             "continue_from": "--cid"}
+             "continue_from": "--cid", "rounds": "--rounds", "synthesizer": "--synthesizer"}
 
 
 def _split(models: str | None) -> list[str] | None:
@@ -48,6 +48,14 @@ def ask(
     ] = False,
     cid: Annotated[str | None, typer.Option(
         "--cid", help="A follow-up in the thread of this ask or thread id (or prefix).")] = None,
+    rounds: Annotated[int, typer.Option(
+        help="Deliberation rounds (1-4): from round 2 each model reads the others' answers, "
+             "anonymised, and answers again.")] = 1,
+    synthesize: Annotated[bool, typer.Option(
+        "--synthesize", help="One model writes one answer from the panel's (not a vote).")] = False,
+    synthesizer: Annotated[str | None, typer.Option(
+        help="The model that writes the synthesis (implies --synthesize; default "
+             "qwen2.5-1.5b when installed, else the strongest panel member).")] = None,
 ) -> None:
     """Ask every model of a panel the same question and score their agreement."""
     from drux.cli.threads import continue_from
@@ -61,7 +69,8 @@ def ask(
         opts = AskOptions(question=question, models=_split(models), panel=panel,
                           max_tokens=max_tokens, timeout=timeout, temperature=temperature,
                           consensus_backend=backend, judge_model=judge,  # type: ignore[arg-type]
-                          system=system, context=context, continue_from=follows)
+                          system=system, context=context, continue_from=follows,
+                          rounds=rounds, synthesize=synthesize, synthesizer=synthesizer)
     if models is not None and not opts.models:
         from drux.errors import InputError
 
@@ -118,11 +127,13 @@ async def _run_live(services: object, opts: object) -> int:
     from rich.live import Live
 
     from drux.cli.render import Column, columns_table, plain, record_view
+    from drux.cli.render_rounds import live_round
     from drux.cli.threads import thread_lines
     from drux.panel import Failed, Finished, Started, Token
     from drux.records import AnswerStatus, AskStatus
     from drux.services import Services
     from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
+    from drux.services.rounds import RoundScored, RoundStarted
     from drux.types import AnswerAccumulator
 
     assert isinstance(services, Services) and isinstance(opts, AskOptions)
@@ -159,6 +170,8 @@ async def _run_live(services: object, opts: object) -> int:
                     columns[event.model].note = str(event.error)
                 elif isinstance(event, Scored):
                     explanation = event.explanation
+                elif isinstance(event, RoundScored | RoundStarted):
+                    answers = live_round(event, console, columns) or answers
                 elif isinstance(event, AskDone):
                     status = event.status
                 live.update(columns_table(list(columns.values())))

@@ -113,3 +113,50 @@ def calibration(
     report = eval_calibration(data_file, cache, limit=limit, backend=backend, judge=judge_obj)
     report["answers_file"] = str(cache)
     typer.echo(json.dumps(report, indent=2) if as_json else format_calibration(report))
+
+
+@eval_app.command("deliberation")
+def deliberation(
+    data: Annotated[Path | None, typer.Option(help="NQ-open style JSONL (question, answer list).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="First N questions.")] = None,
+    panel: Annotated[str | None, typer.Option(help="Panel to ask (default: the default panel).")] = None,
+    synthesizer: Annotated[str | None, typer.Option(help="Model that writes the synthesis.")] = None,
+    report_only: Annotated[bool, typer.Option(
+        "--report-only", help="Score what is recorded; ask no model.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Does deliberation help? Round 1 vs round 2 and synthesis vs representative answer.
+
+    Round 1 is the calibration run's recorded answers (recorded first if missing, as
+    `drux eval calibration` does); round 2 and the synthesis are recorded once beside it."""
+    from drux.consensus.calibration import load_questions, panel_answerer, record_answers
+    from drux.consensus.rounds_eval import (
+        eval_deliberation,
+        format_deliberation,
+        record_deliberation,
+    )
+    from drux.services import Services
+    from drux.services.synthesis import choose_synthesizer
+
+    data_file = data or SHARED / "calibration" / "nq_open_dev.jsonl"
+    if not data_file.is_file():
+        raise fail(f"no data file at {data_file}; pass --data FILE")
+    services = Services.from_settings()
+    resolution = services.resolve(None, panel)
+    members = {s.id: services.provider(s.id) for s in resolution.members}
+    families = {s.id: s.family for s in resolution.members}
+    writer = choose_synthesizer(services, list(members), synthesizer)
+    providers = {**members, writer: members.get(writer) or services.provider(writer)}
+    folder = services.settings.data_dir / "eval"
+    round1 = folder / f"calibration-{data_file.stem}-{resolution.panel}-32.jsonl"
+    rounds = folder / f"deliberation-{data_file.stem}-{resolution.panel}-{writer}.jsonl"
+    questions = load_questions(data_file, limit)
+    if not report_only:
+        with _progress("recording round 1") as progress:
+            asyncio.run(record_answers(questions, round1, panel_answerer(members, families),
+                                       progress))
+        with _progress("recording round 2 and synthesis") as progress:
+            asyncio.run(record_deliberation(questions, round1, rounds, providers, writer, progress))
+    report = eval_deliberation(data_file, round1, rounds, limit=limit)
+    report.update(round1_file=str(round1), rounds_file=str(rounds), synthesizer=writer)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_deliberation(report))

@@ -18,6 +18,7 @@ from drux.records import (
     ClaimRecord,
     ConsensusKind,
     ConsensusRecord,
+    synthesis_label,
 )
 from drux.verdicts import tone
 
@@ -142,8 +143,9 @@ def score_panel(record: AskRecord, explanation: str | None = None) -> Panel:
     lines += [_claim_line(claim) for claim in consensus.claims[:10]]
     if consensus.consensus_answer and not consensus.without_consensus:
         kind = consensus.consensus_kind or ConsensusKind.REPRESENTATIVE
-        lines.append(Text(f"Consensus answer ({kind}, {consensus.consensus_model or ''}): "
-                          f"{consensus.consensus_answer[:300]}"))
+        how = (f"{kind}, {consensus.consensus_model or ''}" if kind != ConsensusKind.SYNTHESIS
+               else synthesis_label(consensus.synthesized_by or "the judge model"))
+        lines.append(Text(f"Consensus answer ({how}): {consensus.consensus_answer[:300]}"))
     return Panel(Group(*lines), title=f"ask {record.id}", expand=False)
 
 
@@ -173,6 +175,8 @@ def record_view(record: AskRecord, explanation: str | None = None, *,
 
     Without an ``explanation`` (``drux show``), the one stored with the score is shown, the
     line ``drux ask`` printed when the score landed."""
+    from drux.cli.render_rounds import deliberation_parts  # it draws on this module
+
     if explanation is None and record.consensus is not None:
         explanation = record.consensus.explanation or None
     record, explanation = clean_record(record), clean(explanation)
@@ -190,5 +194,5 @@ def record_view(record: AskRecord, explanation: str | None = None, *,
     for s in record.skipped if show_skipped else []:
         parts.append(Text(f"skipped {s['model']}: {s['reason']}", style="yellow"))
     parts += [columns_table(cols, tail_lines=40), timings_table(record.answers),
-              score_panel(record, explanation)]
+              score_panel(record, explanation), *deliberation_parts(record)]
     return Group(*parts)

@@ -8,6 +8,7 @@ periodically, so an interrupted ask keeps what was received, marked partial.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from drux.records import AnswerStatus, AskStatus, ConsensusRecord, ThreadPositio
 from drux.services import Resolution, Services
 from drux.services.judge import DEFAULT_JUDGE, make_judge
 from drux.services.options import AskOptions
+from drux.services.rounds import Deliberation, RoundScored, RoundStarted, reset_rows
 from drux.services.status import save_health
+from drux.services.synthesis import Synthesized, check_synthesis, write_synthesis
 from drux.services.threads import ThreadHistory, load_history, plan_follow_up, user_content
 from drux.types import AnswerAccumulator, ChatRequest, Message, Provider
 
@@ -55,7 +58,7 @@ class AskDone:
     status: AskStatus
 
 
-AskEvent = AskCreated | PanelEvent | Scored | AskDone
+AskEvent = AskCreated | PanelEvent | Scored | AskDone | RoundStarted | RoundScored | Synthesized
 
 
 class AskRepository(Protocol):
@@ -143,7 +146,8 @@ def _answer_update(services: Services, event: Finished | Failed) -> dict[str, An
 async def score(services: Services, question: str, answers: dict[str, str],
                 families: dict[str, str], backend: str,
                 judge_model: str | None = None,
-                truncated: frozenset[str] = frozenset()) -> tuple[ConsensusRecord, str]:
+                truncated: frozenset[str] = frozenset(),
+                judge_writes: bool = True) -> tuple[ConsensusRecord, str]:
     """Score the answers (``truncated``: the ones the token limit cut). A scoring failure
     never loses the answers: the ask is stored with a consensus of n/a that says why."""
 
@@ -151,9 +155,11 @@ async def score(services: Services, question: str, answers: dict[str, str],
         judge = None
         if backend != "fast" and len(answers) >= 2:
             judge = await make_judge(services, judge_model)
-        # A configured text judge also writes the consensus answer, labelled a synthesis.
+        # A configured text judge also writes the consensus answer, labelled a synthesis,
+        # unless the ask has its own synthesis (--synthesize): one synthesis per ask.
         result = await ascore_answers(question, answers, families, backend=backend, judge=judge,
-                                      synthesize=judge is not None, truncated=truncated)
+                                      synthesize=judge is not None and judge_writes,
+                                      truncated=truncated)
         return ConsensusRecord.model_validate(result.to_dict()), result.explanation()
     except Exception as exc:  # the answers are already stored; keep them, report the failure
         reason = f"scoring failed: {type(exc).__name__}: {exc}"
@@ -201,6 +207,7 @@ def start_ask(services: Services, opts: AskOptions) -> AskCreated:
     check_scoring(services, opts)
     follow = plan_follow_up(services, opts)  # None unless the ask continues a thread
     resolution = follow.resolution if follow else services.resolve(opts.models, opts.panel)
+    check_synthesis(services, opts, [s.id for s in resolution.members])
     _check_context(opts, resolution)
     build_requests(services, resolution, question, opts, follow.history if follow else None)
     for spec in resolution.members:  # a model that cannot be built fails before the row exists
@@ -242,19 +249,47 @@ async def run_ask(services: Services, opts: AskOptions) -> AsyncGenerator[AskEve
 
 async def execute_ask(services: Services, opts: AskOptions,
                       created: AskCreated) -> AsyncGenerator[AskEvent, None]:
-    """Ask the panel of a created ask, store answers as they end, score, close the ask."""
+    """Ask the panel of a created ask, store answers as they end, score, close the ask.
+    With ``opts.rounds`` > 1 the panel runs once per round (``services.rounds``)."""
     repo = services.store.asks
     try:
         run = _prepare(services, opts, created)
     except BaseException:
         _save_partial(repo, created.ask_id, {}, {})
         raise
+    talk = Deliberation(run.ask_id, run.question, opts.rounds)
+    first = run.requests
+    for number in range(1, opts.rounds + 1):
+        if number > 1:
+            _write_pending(repo, run.ask_id, reset_rows(list(run.members)))  # busy: the round's writes overwrite
+            run = dataclasses.replace(run, requests=talk.next_requests(first), finals={},
+                                      pending={}, states={m: _AnswerState() for m in run.members})
+            yield RoundStarted(run.ask_id, number)
+        async for event in _run_round(services, opts, run, talk, number):
+            yield event
+        if opts.rounds == 1:
+            break
+        consensus, explanation = await _score(services, opts, run)
+        yield await talk.close_round(repo, number, consensus, explanation)
+        if talk.last is None or talk.last.round != number:  # nobody answered this round
+            talk.restore_last(repo)
+            break
+    async for closing in _finish(services, opts, run, talk):
+        yield closing
+
+
+async def _run_round(services: Services, opts: AskOptions, run: _Run, talk: Deliberation,
+                     number: int) -> AsyncGenerator[AskEvent, None]:
+    """One run of the panel; interrupted, it keeps what arrived (and earlier rounds)."""
+    repo = services.store.asks
     last_flush = time.monotonic()
     completed = False
     try:
         async for event in run_panel(run.members, run.requests,
                                      deadlines=opts.timeout or services.settings.timeout):
             _track(run.states, event)
+            if isinstance(event, Finished) and number > 1:
+                event = talk.revised(event)
             if isinstance(event, Finished | Failed):
                 run.finals[event.model] = event
                 run.pending[event.model] = _answer_update(services, event)
@@ -270,25 +305,41 @@ async def execute_ask(services: Services, opts: AskOptions,
             run.pending.clear()
         completed = True
     finally:
-        if not completed:
+        if not completed and talk.last is not None:
+            talk.interrupted(repo, number, _partial_updates(run.states, run.finals, run.pending))
+        elif not completed:
             _save_partial(repo, run.ask_id, run.states, run.finals, run.pending)
-    async for closing in _finish(services, opts, run):
-        yield closing
 
 
-async def _finish(services: Services, opts: AskOptions, run: _Run) -> AsyncGenerator[AskEvent, None]:
-    """Score what arrived and close the ask."""
+async def _score(services: Services, opts: AskOptions, run: _Run) -> tuple[ConsensusRecord, str]:
     answers = {m: e.completion.text for m, e in run.finals.items()
                if isinstance(e, Finished) and e.completion.text.strip()}
     cut = frozenset(m for m, e in run.finals.items()
                     if isinstance(e, Finished) and e.completion.finish_reason == "length")
-    consensus, explanation = await score(services, run.question, answers,
-                                         _answer_families(services, run.finals, run.families),
-                                         opts.consensus_backend, opts.judge_model, cut)
+    return await score(services, run.question, answers,
+                       _answer_families(services, run.finals, run.families),
+                       opts.consensus_backend, opts.judge_model, cut,
+                       judge_writes=not opts.wants_synthesis)
+
+
+async def _finish(services: Services, opts: AskOptions, run: _Run,
+                  talk: Deliberation) -> AsyncGenerator[AskEvent, None]:
+    """Score what arrived (the last finished round) and close the ask."""
+    last = talk.last
+    if last is not None and last.consensus is not None:  # scored as its round ended
+        answers = {a.model: a.text for a in last.answers
+                   if a.status == AnswerStatus.DONE and a.text.strip()}
+        consensus, explanation = last.consensus, last.consensus.explanation
+    else:
+        answers = {m: e.completion.text for m, e in run.finals.items()
+                   if isinstance(e, Finished) and e.completion.text.strip()}
+        consensus, explanation = await _score(services, opts, run)
     status = AskStatus.COMPLETE if answers else AskStatus.FAILED
     save_health(services, source=opts.source)
     services.store.asks.finish(run.ask_id, status=status, score=consensus.score,
                                verdict=consensus.verdict, consensus=consensus)
+    if opts.wants_synthesis and answers:  # after finish: Ctrl-C here keeps the scored ask
+        yield await write_synthesis(services, opts, run.ask_id, answers, consensus)
     yield Scored(run.ask_id, consensus, explanation)
     yield AskDone(run.ask_id, status)
     if not answers and run.finals and all(
@@ -330,6 +381,14 @@ def _write_pending(repo: AskRepository, ask_id: str, pending: dict[str, dict[str
     pending.clear()
 
 
+def _partial_updates(states: dict[str, _AnswerState], finals: dict[str, Finished | Failed],
+                     pending: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    updates: dict[str, dict[str, Any]] = {
+        m: {"text": s.text, "status": AnswerStatus.PARTIAL} for m, s in states.items() if m not in finals}
+    updates.update(pending or {})
+    return updates
+
+
 def _flush(repo: AskRepository, ask_id: str, states: dict[str, _AnswerState]) -> None:
     updates = {m: {"text": s.text, "status": AnswerStatus.STREAMING} for m, s in states.items() if s.dirty}
     if updates:
@@ -345,8 +404,7 @@ def _save_partial(repo: AskRepository, ask_id: str, states: dict[str, _AnswerSta
                   finals: dict[str, Finished | Failed],
                   pending: dict[str, dict[str, Any]] | None = None) -> None:
     """Interrupted: keep every finished answer and every partial text, marked partial."""
-    updates = {m: {"text": s.text, "status": AnswerStatus.PARTIAL} for m, s in states.items() if m not in finals}
-    updates.update(pending or {})
+    updates = _partial_updates(states, finals, pending)
     try:
         repo.update_answers(ask_id, updates)
         repo.finish(ask_id, status=AskStatus.PARTIAL)

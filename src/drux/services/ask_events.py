@@ -11,9 +11,11 @@ from typing import Any
 
 from drux.hub.render import render_markdown
 from drux.panel import Failed, Finished, Started, Timings, Token
-from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus
+from drux.records import AnswerError, AnswerStatus, AskRecord, AskStatus, SynthesisRecord
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskEvent, Scored
+from drux.services.rounds import RoundScored, RoundStarted
+from drux.services.synthesis import Synthesized
 
 
 def _timings(t: Timings) -> dict[str, Any]:
@@ -72,7 +74,25 @@ def event_to_dict(services: Services, event: AskEvent) -> dict[str, Any]:
                 "verdict": event.consensus.verdict, "explanation": event.explanation}
     if isinstance(event, AskDone):
         return {"type": "done", "ask_id": event.ask_id, "status": event.status}
+    return deliberation_event(event)
+
+
+def deliberation_event(event: AskEvent) -> dict[str, Any]:
+    """A round started or ended, or the synthesis was written (``--rounds``, ``--synthesize``)."""
+    if isinstance(event, RoundStarted):
+        return {"type": "round_started", "ask_id": event.ask_id, "round": event.round}
+    if isinstance(event, RoundScored):
+        return {"type": "round_scored", "ask_id": event.ask_id, "round": event.round,
+                "score": event.consensus.score, "verdict": event.consensus.verdict,
+                "explanation": event.explanation, "changed": event.changed, "why": event.why}
+    if isinstance(event, Synthesized):
+        return synthesis_event(event.ask_id, event.synthesis)
     raise TypeError(f"not an ask event: {type(event).__name__}")
+
+
+def synthesis_event(ask_id: str, s: SynthesisRecord) -> dict[str, Any]:
+    return {"type": "synthesized", "ask_id": ask_id, "label": s.label, "synthesizer": s.model,
+            "text": s.text, "side_by_side": s.side_by_side, "error": s.error}
 
 
 def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
@@ -96,6 +116,12 @@ def replay_stored(record: AskRecord) -> list[dict[str, Any]]:
                                          status=None)
             events.append({**base, "type": "failed",
                            "error": {"type": err.type, "message": err.message}})
+    events += [{"type": "round_scored", "ask_id": record.id, "round": r.round, "score": r.score,
+                "verdict": r.verdict, "changed": r.changed, "why": r.why,
+                "explanation": r.consensus.explanation if r.consensus else ""}
+               for r in record.rounds]
+    if record.synthesis is not None:
+        events.append(synthesis_event(record.id, record.synthesis))
     if record.consensus is not None:
         events.append({"type": "scored", "ask_id": record.id, "score": record.score,
                        "verdict": record.verdict, "explanation": record.consensus.explanation})

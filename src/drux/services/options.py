@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationError, mode
 from pydantic.dataclasses import dataclass
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from drux.deliberation import MAX_ROUNDS
 from drux.records import AskSource
 from drux.validation import Temperature, Unit, field_error
 
@@ -35,6 +36,8 @@ SystemPrompt = Annotated[str, StringConstraints(strip_whitespace=True, min_lengt
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_ANSWER_TOKENS)]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S), Unit("seconds")]
 Backend = Literal["fast", "judge", "hybrid"]
+# Deliberation rounds: each is a whole panel run, so a few at most (``drux.deliberation``).
+Rounds = Annotated[int, Field(ge=1, le=MAX_ROUNDS)]
 
 
 @dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
@@ -61,6 +64,16 @@ class AskOptions:
     # continues; its models are the thread's (services.threads).
     continue_from: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                     max_length=200)] | None = None
+    # Round 2 and later: each model sees the others' answers (anonymised) and answers again.
+    rounds: Rounds = 1
+    # One model writes one answer from the panel's (never a vote); ``synthesizer`` picks the
+    # model and implies ``synthesize`` (None: the default chairman, services.synthesis).
+    synthesize: bool = False
+    synthesizer: str | None = None
+
+    @property
+    def wants_synthesis(self) -> bool:
+        return self.synthesize or self.synthesizer is not None
 
     @model_validator(mode="wrap")
     @classmethod

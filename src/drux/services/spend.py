@@ -19,6 +19,7 @@ from drux.errors import DruxError
 from drux.services import Services
 from drux.services.ask import build_requests
 from drux.services.options import AskOptions
+from drux.services.synthesis import SYNTHESIS_MAX_TOKENS, choose_synthesizer
 from drux.state.limits import RateLimits
 from drux.state.reserve import (
     Caps,
@@ -68,17 +69,32 @@ class DailyBudgetExceeded(UserLimitExceeded):
 @dataclass(frozen=True, slots=True)
 class AskHold:
     hold: Hold | None  # None: the user has no daily budget
+    # What the synthesis may cost at most: it is not stored with a price, so it stays counted.
+    synthesis_usd: float = 0.0
 
 
-def most_an_ask_costs(services: Services, opts: AskOptions) -> float:
-    """USD: every member's answer at its max_tokens and output price, plus its prompt."""
+def most_an_ask_costs(services: Services, opts: AskOptions) -> tuple[float, float]:
+    """USD at most: every member's answer at its max_tokens and output price plus its prompt,
+    once per deliberation round (a later round's prompt also holds the others' answers); and,
+    apart, the synthesis (its prompt holds every answer at its max_tokens)."""
     resolution = services.resolve(opts.models, opts.panel)
+    requests = build_requests(services, resolution, opts.question, opts)
+    answers_tokens = sum((r.max_tokens or services.config.catalog.model(m).context)
+                         for m, r in requests.items())
     total = 0.0
-    for model_id, request in build_requests(services, resolution, opts.question, opts).items():
+    for model_id, request in requests.items():
         spec = services.config.catalog.model(model_id)
         prompt = prompt_tokens_at_most(request.messages)
-        total += spec.cost(prompt, request.max_tokens or spec.context)
-    return total
+        out = request.max_tokens or spec.context
+        total += spec.cost(prompt, out)
+        total += (opts.rounds - 1) * spec.cost(prompt + answers_tokens, out)
+    synthesis = 0.0
+    if opts.wants_synthesis:
+        model = choose_synthesizer(services, list(requests), opts.synthesizer)
+        spec = services.config.catalog.model(model)
+        synthesis = spec.cost(prompt_tokens_at_most([]) + answers_tokens
+                              + len(opts.question.encode()), SYNTHESIS_MAX_TOKENS)
+    return total, synthesis
 
 
 class UserSpend:
@@ -92,7 +108,7 @@ class UserSpend:
         by the budget is not counted against the asks per minute."""
         if user is None:
             return AskHold(None)
-        held = AskHold(await self._reserve(user, opts))
+        held = await self._reserve(user, opts)
         if user.asks_per_minute is not None:
             wait = await self._limits.hit("user-asks", str(user.id), user.asks_per_minute)
             if wait is not None:
@@ -100,15 +116,17 @@ class UserSpend:
                 raise AsksPerMinuteExceeded(user.asks_per_minute, wait)
         return held
 
-    async def _reserve(self, user: UserInfo, opts: AskOptions) -> Hold | None:
+    async def _reserve(self, user: UserInfo, opts: AskOptions) -> AskHold:
         if user.daily_budget_usd is None:
-            return None
-        most = most_an_ask_costs(self._services, opts)
+            return AskHold(None)
+        answers, synthesis = most_an_ask_costs(self._services, opts)
+        most = answers + synthesis
         spent = await asyncio.to_thread(self._services.store.spend.spent_today, user.id)
         caps = Caps(budget_usd=user.daily_budget_usd, spent_usd=spent,
                     expire_seconds=_DAY_KEEP_SECONDS)
         try:
-            return await self._reserver.reserve(_subject(user.id), caps, usd=most, tokens=0)
+            hold = await self._reserver.reserve(_subject(user.id), caps, usd=most, tokens=0)
+            return AskHold(hold, synthesis_usd=synthesis)
         except OverBudget as over:
             raise DailyBudgetExceeded(user.daily_budget_usd,
                                       1.0 if over.busy else _until_midnight(),
@@ -127,6 +145,7 @@ class UserSpend:
             return
         try:
             cost = await asyncio.to_thread(self._services.store.spend.ask_cost, ask_id)
+            cost += held.synthesis_usd
         except DruxError:
             cost = held.hold.usd  # the store is away: keep the reservation counted
         await self._reserver.settle(held.hold, usd=cost, tokens=0)

@@ -22,10 +22,12 @@ from drux.records import (
     AskStatus,
     AskSummary,
     ConsensusRecord,
+    RoundRecord,
+    SynthesisRecord,
     ThreadPosition,
 )
 from drux.store._session import READ_FAILED, WRITE_FAILED, reading, writing
-from drux.store.models import Answer, Ask, utcnow
+from drux.store.models import Answer, Ask, AskRound, utcnow
 
 T = TypeVar("T")
 
@@ -41,6 +43,15 @@ ANSWER_FIELDS = {
 def _text(value: Any) -> Any:
     # PostgreSQL text cannot hold NUL (SQLite can); it carries nothing, so it is dropped everywhere.
     return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def _text_tree(value: Any) -> Any:
+    """``_text`` through JSON: a model's text may hold NUL wherever it is stored."""
+    if isinstance(value, dict):
+        return {k: _text_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_tree(v) for v in value]
+    return _text(value)
 
 
 def new_ask_id() -> str:
@@ -94,6 +105,17 @@ def ask_record(ask: Ask) -> AskRecord:
         consensus=None if ask.consensus is None else ConsensusRecord.model_validate(ask.consensus),
         answers=[answer_record(a) for a in ask.answers],
         thread=thread_position(ask.thread_id, ask.turn, ask.thread_trimmed),
+        rounds=[round_record(r) for r in ask.rounds],
+        synthesis=None if not ask.synthesis else SynthesisRecord.model_validate(ask.synthesis),
+    )
+
+
+def round_record(row: AskRound) -> RoundRecord:
+    return RoundRecord(
+        round=row.round, status=AskStatus(row.status), score=row.score, verdict=row.verdict,
+        consensus=None if row.consensus is None else ConsensusRecord.model_validate(row.consensus),
+        answers=[AnswerRecord.model_validate(a) for a in row.answers or []],
+        why=dict(row.why or {}), changed=list(row.changed or []),
     )
 
 
@@ -195,10 +217,36 @@ class AskRepository:
 
         self._write(fn)
 
+    def save_round(self, ask_id: str, record: RoundRecord) -> None:
+        """Store one deliberation round (again: a round is rewritten, never duplicated)."""
+        data = record.model_dump(mode="json")
+
+        def fn(session: Session) -> None:
+            row = session.scalars(select(AskRound).where(
+                AskRound.ask_id == ask_id, AskRound.round == record.round)).first()
+            if row is None:
+                row = AskRound(ask_id=ask_id, round=record.round)
+                session.add(row)
+            row.status, row.score, row.verdict = record.status, record.score, record.verdict
+            row.consensus, row.answers = data["consensus"], _text_tree(data["answers"])
+            row.why, row.changed = _text_tree(data["why"]), data["changed"]
+
+        self._write(fn)
+
+    def set_synthesis(self, ask_id: str, synthesis: SynthesisRecord) -> None:
+        def fn(session: Session) -> None:
+            ask = session.get(Ask, ask_id)
+            if ask is None:
+                raise StoreError(f"no ask {ask_id}")
+            ask.synthesis = _text_tree(synthesis.model_dump(mode="json"))
+
+        self._write(fn)
+
     def get(self, ask_id: str) -> AskRecord | None:
         with reading(self._sessions, READ_FAILED) as session:
             ask = session.scalars(
-                select(Ask).options(selectinload(Ask.answers)).where(Ask.id == ask_id)
+                select(Ask).options(selectinload(Ask.answers), selectinload(Ask.rounds))
+                .where(Ask.id == ask_id)
             ).first()
             return ask_record(ask) if ask else None
 

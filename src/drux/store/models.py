@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from drux.records import AnswerStatus, AskStatus
@@ -47,10 +57,35 @@ class Ask(Base):
     thread_id: Mapped[str | None] = mapped_column(String(32), index=True)
     turn: Mapped[int | None] = mapped_column(Integer)
     thread_trimmed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A SynthesisRecord (``--synthesize``): one model's answer from the panel's, never a vote.
+    synthesis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     answers: Mapped[list[Answer]] = relationship(
         back_populates="ask", cascade="all, delete-orphan", order_by="Answer.position"
     )
+    rounds: Mapped[list[AskRound]] = relationship(
+        cascade="all, delete-orphan", order_by="AskRound.round"
+    )
+
+
+class AskRound(Base):
+    """One deliberation round of an ask (``--rounds N``): the answer rows hold the last
+    finished round, these hold every round, each scored on its own."""
+
+    __tablename__ = "ask_rounds"
+    __table_args__ = (UniqueConstraint("ask_id", "round", name="uq_ask_rounds_ask_round"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ask_id: Mapped[str] = mapped_column(ForeignKey("asks.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=AskStatus.COMPLETE)
+    score: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(60))
+    consensus: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # AnswerRecords, and per model the "Why:" line and whether the answer changed.
+    answers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    why: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changed: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class Answer(Base):

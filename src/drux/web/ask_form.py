@@ -1,4 +1,5 @@
-"""The Ask form's options (max tokens, temperature), checked against the server's limits.
+"""The Ask form's options (max tokens, temperature, rounds, synthesis), checked against
+the server's limits.
 
 Form fields arrive as text: an empty field means "the default", anything else must
 be a number in range, or the form comes back with the question kept and one clear
@@ -11,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from drux.deliberation import MAX_ROUNDS
 from drux.errors import InputError
-from drux.services.options import MAX_ANSWER_TOKENS, MaxTokens
+from drux.services.options import MAX_ANSWER_TOKENS, MaxTokens, Rounds
 from drux.validation import MAX_TEMPERATURE, Temperature
 
 
@@ -22,6 +24,8 @@ class FormOptions(BaseModel):
     # The ask's own limits; the server's page cap is checked after.
     max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
+    rounds: Rounds = 1
+    synthesize: bool = False
 
     @field_validator("max_tokens", "temperature", mode="before")
     @classmethod
@@ -34,13 +38,18 @@ def max_tokens_cap(server_max: int | None) -> int:
     return min(server_max or MAX_ANSWER_TOKENS, MAX_ANSWER_TOKENS)
 
 
-def form_options(max_tokens: str, temperature: str, server_max: int | None) -> FormOptions:
+def form_options(max_tokens: str, temperature: str, server_max: int | None, *,
+                 rounds: str = "1", synthesize: str | None = None) -> FormOptions:
     """The options as typed; a blank max tokens becomes the server's page default."""
     cap = max_tokens_cap(server_max)
     try:
-        opts = FormOptions.model_validate({"max_tokens": max_tokens, "temperature": temperature})
+        opts = FormOptions.model_validate({"max_tokens": max_tokens, "temperature": temperature,
+                                           "rounds": rounds.strip() or 1,
+                                           "synthesize": synthesize == "on"})
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0])
+        if field == "rounds":
+            raise InputError(f"rounds must be a whole number from 1 to {MAX_ROUNDS}") from None
         if field == "max_tokens":
             raise InputError(f"max tokens must be a whole number from 1 to {cap}") from None
         raise InputError(f"temperature must be a number from 0 to {MAX_TEMPERATURE:g}") from None
@@ -52,7 +61,9 @@ def form_options(max_tokens: str, temperature: str, server_max: int | None) -> F
 
 
 def options_form(server_max: int | None, max_tokens: str = "",
-                 temperature: str = "") -> dict[str, Any]:
+                 temperature: str = "", rounds: str = "1",
+                 synthesize: str | None = None) -> dict[str, Any]:
     """What ask.html needs to show the options (as typed, so an error keeps them)."""
     return {"max_tokens": max_tokens, "temperature": temperature,
-            "max_tokens_cap": max_tokens_cap(server_max)}
+            "max_tokens_cap": max_tokens_cap(server_max), "rounds": rounds,
+            "max_rounds": MAX_ROUNDS, "synthesize": synthesize == "on"}

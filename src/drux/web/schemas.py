@@ -13,6 +13,7 @@ from drux.services.options import (
     Context,
     MaxTokens,
     Question,
+    Rounds,
     SystemPrompt,
     Temperature,
     Timeout,
@@ -37,6 +38,14 @@ class AskCreate(BaseModel):
         default=None, description="This ask's system prompt (wins over the panel's and the model's).")
     article_id: str | None = Field(default=None, max_length=200,
                                    description="Ask about this Hub article (used as context).")
+    rounds: Rounds = Field(default=1, description=(
+        "Deliberation rounds: from round 2 each model reads the others' answers (unnamed) "
+        "and answers again; every round is scored and returned in `rounds`."))
+    synthesize: bool = Field(default=False, description=(
+        "One model writes one answer from the panel's (returned in `synthesis`, never a vote)."))
+    synthesizer: str | None = Field(default=None, max_length=200, description=(
+        "The model that writes the synthesis (implies synthesize); default: qwen2.5-1.5b when "
+        "installed, else the strongest panel member."))
 
     @field_validator("models")
     @classmethod

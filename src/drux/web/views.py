@@ -18,8 +18,16 @@ from drux.records import (
     ConsensusRecord,
     ContradictionRecord,
     PositionRecord,
+    synthesis_label,
 )
 from drux.services.ask_events import substitute
+from drux.web.deliberation_view import (
+    RoundView,
+    SynthesisView,
+    round_view,
+    rounds_markdown,
+    synthesis_view,
+)
 from drux.web.markdown import escape_raw_html, render_markdown
 from drux.web.svg import gauge, heatmap
 
@@ -63,11 +71,14 @@ class ConsensusView:
     no_consensus: bool = False
     positions: list[PositionRecord] = field(default_factory=list)
     positions_line: str = ""
+    # Every deliberation round (--rounds), and the synthesis: never a vote.
+    rounds: list[RoundView] = field(default_factory=list)
+    synthesis: SynthesisView | None = None
 
 
 def _answer_label(c: ConsensusRecord) -> str:
     if c.consensus_kind == ConsensusKind.SYNTHESIS:
-        return f"synthesis by {c.synthesized_by or 'the judge model'}"
+        return synthesis_label(c.synthesized_by or "the judge model")
     return f"answer of {c.consensus_model}" if c.consensus_model else ""
 
 
@@ -135,6 +146,7 @@ def consensus_view(record: AskRecord) -> ConsensusView | None:
         no_consensus=c.without_consensus,
         positions=_positions(c) if c.without_consensus else [],
         positions_line=c.positions_line() if c.without_consensus else "",
+        rounds=[round_view(r) for r in record.rounds], synthesis=synthesis_view(record.synthesis),
     )
 
 
@@ -178,5 +190,6 @@ def to_markdown(record: AskRecord, url: str) -> str:
         if view.error:
             lines += [f"> {view.error}", ""]
         lines += [a.text.strip() or "_(no answer)_", ""]
+    lines += rounds_markdown(record)
     body = escape_raw_html("\n".join(lines).rstrip())
     return f"{heading}\n\nResult: <{url}>\n\n{body}\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -52,11 +53,13 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
                               "timeout": body.timeout, "system": body.system,
                               "owner_id": viewer.owner_id}
+    more: dict[str, Any] = {"rounds": body.rounds, "synthesize": body.synthesize, "synthesizer": body.synthesizer}
     if body.article_id:
-        opts = article_options(hub, body.article_id, source=AskSource.API, question=body.question,
-                               **params)
+        opts = replace(article_options(hub, body.article_id, source=AskSource.API,
+                                       question=body.question, **params), **more)
     else:
-        opts = AskOptions(question=body.question, context=body.context, source=AskSource.API, **params)
+        opts = AskOptions(question=body.question, context=body.context, source=AskSource.API,
+                          **params, **more)
     return started(request, await start_ask(request, opts, viewer.user))
 
 

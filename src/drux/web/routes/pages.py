@@ -138,22 +138,27 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                      panel: Annotated[str | None, Form(max_length=100)] = None,
                      models: Annotated[list[str] | None, Form(max_length=50)] = None,
                      max_tokens: Annotated[str, Form(max_length=100)] = "",
-                     temperature: Annotated[str, Form(max_length=100)] = ""
+                     temperature: Annotated[str, Form(max_length=100)] = "",
+                     rounds: Annotated[str, Form(max_length=10)] = "1",
+                     synthesize: Annotated[str | None, Form(max_length=10)] = None
                      ) -> Response:
     chosen = split_models(models) if mode == "models" else None
     again = {**_ask_form(services), "question": question, "chosen": chosen or [], "mode": mode,
-             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature)}
+             "panel": panel, **options_form(web.max_tokens, max_tokens, temperature, rounds,
+                                            synthesize)}
     try:
         # Limited here, not as a dependency, so a refused ask shows the form with the
         # question still in it rather than a bare error page.
         await limit_asks(request)
         if mode == "models" and not chosen:
             raise InputError("pick at least one model, or ask a panel")
-        options = form_options(max_tokens, temperature, web.max_tokens)
+        options = form_options(max_tokens, temperature, web.max_tokens, rounds=rounds,
+                               synthesize=synthesize)
         opts = AskOptions(question=question, models=chosen,
                           panel=None if chosen else panel or None, source=AskSource.WEB,
                           max_tokens=options.max_tokens, temperature=options.temperature,
-                          owner_id=viewer.owner_id)
+                          owner_id=viewer.owner_id, rounds=options.rounds,
+                          synthesize=options.synthesize)
         ask_id = await start_ask(request, opts, viewer.user)
     except RateLimited as err:
         wait = max(1, round(err.retry_after))
@@ -231,6 +236,17 @@ async def result_share(ask_id: str, request: Request, services: ServicesDep, vie
     the site; a private one by its owner only."""
     await changeable(request, viewer, ask_id)
     await asyncio.to_thread(services.store.asks.set_shared, ask_id, shared == "true")
+    return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
+
+
+@router.post("/r/{ask_id}/synthesize", name="result_synthesize")
+async def result_synthesize(ask_id: str, request: Request, services: ServicesDep,
+                            _origin: SameOrigin, viewer: ViewerDep) -> Response:
+    """The result page's Synthesize button: one answer written from a finished ask's."""
+    from drux.services.synthesis import synthesize_stored
+
+    await changeable(request, viewer, ask_id)
+    await synthesize_stored(services, await _record(services, ask_id))
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 

@@ -177,9 +177,39 @@
     }
   };
 
+  // Deliberation rounds (--rounds): each round's score as it ends, in a timeline that the
+  // server's rendering of the whole ask replaces once it is over.
+  function roundScored(ev) {
+    var list = document.getElementById("live-rounds");
+    if (!list) {
+      slot.textContent = "";
+      list = document.createElement("ol");
+      list.id = "live-rounds";
+      list.className = "round-timeline";
+      slot.appendChild(list);
+    }
+    var item = document.createElement("li");
+    item.className = "round";
+    var score = ev.score === null ? "—" : Math.round(ev.score);
+    var text = "Round " + ev.round + ": " + score + " (" + (ev.verdict || "n/a") + ")";
+    if (ev.round > 1) {
+      text += ev.changed.length ? "; changed their answer: " + ev.changed.join(", ") : "; nobody changed";
+    }
+    item.textContent = text;
+    list.appendChild(item);
+    announce(text);
+  }
+
+  function roundStarted(ev) {
+    ended = 0;  // "n of N done" counts this round's answers
+    announce("Round " + ev.round + ": each model reads the others' answers and answers again");
+  }
+
   function handle(ev) {
     var col = ev.model ? columns[ev.model] : null;
     if (col && handlers[ev.type]) { handlers[ev.type](col, ev); return; }
+    if (ev.type === "round_scored") roundScored(ev);
+    if (ev.type === "round_started") roundStarted(ev);
     if (ev.type === "scored") loadScore();
     if (ev.type === "error" && statusWord) statusWord.title = ev.error.message;
     if (ev.type === "done") {
