@@ -112,7 +112,7 @@ def test_synthesizing_an_unknown_ask_is_a_404(client: TestClient) -> None:
 
 def test_a_forgotten_asks_events_replay_its_rounds_and_synthesis(client: TestClient) -> None:
     ask_id, live = _api_ask(client, rounds=2, synthesize=True)
-    client.app.state.runner._runs.clear()  # type: ignore[attr-defined]
+    client.app.state.runner.events._runs.clear()  # type: ignore[attr-defined]
     stored = [e for _, e in sse_events(client.get(f"/api/asks/{ask_id}/events").text)]
     types = [e["type"] for e in stored]
     assert types[-5:] == ["round_scored", "round_scored", "synthesized", "scored", "done"]
