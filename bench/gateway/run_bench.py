@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +75,8 @@ class Run:
         self.out = Path(a.out) if a.out else HERE / "results" / time.strftime("run_%Y%m%d_%H%M%S")
         self.out.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.ports = {k: free_port() for k in ("up", "drux", "drux_sdk", "litellm", "dead")}
+        self.ports = {k: free_port() for k in ("up", "drux", "drux_sdk", "drux_redis", "litellm",
+                                               "dead", "redis")}
         self.keys: dict[str, str] = {}
         self.pids: dict[str, int] = {}
 
@@ -125,12 +126,18 @@ class Run:
         (self.work / "drux.toml").write_text(text)
         env = {**os.environ, **self.drux_env()}
         if "drux" not in self.keys:
-            made = subprocess.run([self.a.drux, "keys", "create", "bench"], env=env, check=True,
-                                  capture_output=True, text=True)
+            # --limits: a key with every limit set high, so each call runs the whole limit path
+            # (rate-limit hit, reservation, settle) and none is refused.
+            limits = (["--rpm", "1000000", "--tpm", "1000000000", "--budget", "1000000"]
+                      if self.a.limits else [])
+            made = subprocess.run([self.a.drux, "keys", "create", "bench", *limits], env=env,
+                                  check=True, capture_output=True, text=True)
             self.keys["drux"] = made.stdout.strip()
         self.keys[name] = self.keys["drux"]
         port = self.ports[name]
         extra = {"DRUX_GATEWAY_LEAN_OPENAI": "false"} if name == "drux_sdk" else {}
+        if name == "drux_redis":  # the same gateway and key, its limits on Redis
+            extra = {"DRUX_REDIS_URL": self.redis_url()}
         proc = self.start(name, [self.a.drux, "gateway", "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", str(self.a.workers)], {**self.drux_env(), **extra})
         if not wait_http(f"http://127.0.0.1:{port}/health", 60, proc):
@@ -140,6 +147,9 @@ class Run:
         cfg = (self.kit / "litellm_config.yaml").read_text()
         cfg = cfg.replace("127.0.0.1:9000", f"127.0.0.1:{self.ports['up']}")
         cfg = cfg.replace("127.0.0.1:9199", f"127.0.0.1:{self.ports['dead']}")
+        if self.a.litellm_redis:  # its router's own rpm/tpm tracking, on the same Redis
+            cfg = cfg.replace("router_settings:\n", "router_settings:\n  redis_host: 127.0.0.1\n"
+                              f"  redis_port: {self.ports['redis']}\n", 1)
         (self.work / "litellm_config.yaml").write_text(cfg)
         env = {}
         for line in (self.kit / "env.sh").read_text().splitlines():
@@ -162,7 +172,7 @@ class Run:
     def only(self, target: str) -> Iterator[None]:
         """Freeze the other gateway (SIGSTOP) while ``target`` is measured, so its idle
         background work is not charged to the target on this two-core machine."""
-        paused = [self.pids[g] for g in ("drux", "drux_sdk", "litellm")
+        paused = [self.pids[g] for g in ("drux", "drux_sdk", "drux_redis", "litellm")
                   if g != target and g in self.pids]
         for pid in paused:
             os.killpg(pid, signal.SIGSTOP)
@@ -206,6 +216,8 @@ class Run:
                 self.loadgen(f"warm_{target}", target, "fake-gpt", 4, False, 2, record=False)
                 self.loadgen(f"warm_{target}_s", target, "fake-gpt", 2, True, 1, record=False)
         for name, direct_model, gw_model, stream, duration in scenarios:
+            if self.a.scenarios and name not in self.a.scenarios:
+                continue
             for c in self.a.conc:
                 for target in targets:
                     model = direct_model if target == "direct" else gw_model
@@ -222,6 +234,21 @@ class Run:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             self.log(f"fallback drill {target} failed: {done.stderr.strip()[-300:]}")
+
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports['redis']}/0"
+
+    def start_redis(self) -> None:
+        """A throwaway redis-server on loopback, nothing on disk."""
+        port = self.ports["redis"]
+        self.start("redis", [shutil.which("redis-server") or "/usr/bin/redis-server", "--port",
+                             str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                return
+            time.sleep(0.2)  # starting up: poll, bounded by the deadline
+        raise SystemExit("redis-server did not start")
 
     def versions(self) -> None:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -257,14 +284,27 @@ def main() -> None:
     ap.add_argument("--skip-fallback", action="store_true")
     ap.add_argument("--with-sdk", action="store_true",
                     help="also measure drux with the openai SDK adapter instead of the lean client")
+    ap.add_argument("--limits", action="store_true",
+                    help="drux's key has rpm, tpm and budget (set high: none is refused)")
+    ap.add_argument("--redis", action="store_true",
+                    help="also drux with its limits on a throwaway Redis (target drux_redis)")
+    ap.add_argument("--litellm-redis", action="store_true",
+                    help="LiteLLM's router_settings point at the throwaway Redis")
+    ap.add_argument("--scenarios", type=lambda s: s.split(","), default=[],
+                    help="only these of d0,d50,stream")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     run = Run(a)
     try:
         run.versions()
         run.start_upstream()
+        if a.redis or a.litellm_redis:
+            run.start_redis()
         run.start_drux()
         targets = ["direct", "drux"]
+        if a.redis:
+            run.start_drux("drux_redis")
+            targets.append("drux_redis")
         if a.with_sdk:
             run.start_drux("drux_sdk")
             targets.append("drux_sdk")

@@ -7,7 +7,8 @@ key is presented (a key just created works straight away; at most once a second
 per unknown key and ten times a second overall).
 
 Requests per minute are a moving window (``drux.state.limits``); budgets and tokens per minute
-are reserved before the call and settled after it (``drux.state.reserve``). Both live in the
+are reserved before the call and settled after it, off the request path (``drux.state.reserve``
+and ``drux.state.settling``). Both live in the
 process, or in Redis with ``DRUX_REDIS_URL`` so that every worker shares them.
 """
 
@@ -195,6 +196,16 @@ class AccessControl:
         """Replace a call's reservation by what it used (nothing, if it failed)."""
         if hold is not None:
             await self._reserver.settle(hold, usd=cost_usd, tokens=tokens)
+
+    def settle_soon(self, hold: Hold | None, tokens: int, cost_usd: float) -> None:
+        """``settle`` without waiting: the answer is not held up by a round trip to Redis
+        (a settle only gives back, so a late one is only ever stricter for a moment)."""
+        if hold is not None:
+            self._reserver.settle_soon(hold, usd=cost_usd, tokens=tokens)
+
+    async def drain(self) -> None:
+        """Settle what ``settle_soon`` queued (on shutdown)."""
+        await self._reserver.drain()
 
     def flushed(self, spent: dict[int, float]) -> None:
         """Spend now in the store: move it from unflushed onto the cached key."""

@@ -112,6 +112,7 @@ class GatewayApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
             self._maintenance = None
+        await self.access.drain()
         await self.usage.flush()
         await self.directory.aclose()
         await self.services.health.shared.aclose()
@@ -247,8 +248,9 @@ class GatewayApp:
             exchange.record(_status_of(err), None)
             raise from_drux(err, self.redact) from None
         finally:
-            if hold is not None:  # shielded: a client leaving must not leak the reservation
-                await asyncio.shield(self.access.settle(hold, *exchange.used))
+            # Queued, not awaited: no round trip to Redis on the request path, and a client
+            # that leaves cannot cancel it (a call's reservation is never leaked).
+            self.access.settle_soon(hold, *exchange.used)
 
 
 
