@@ -102,3 +102,41 @@ def test_settles_still_queued_are_sent_when_the_gateway_stops(
     assert float(client.get(counter) or 0) == pytest.approx(0.01)
     assert client.zcard(f"drux:reserve:{{key:{key.id}}}:open") == 0
     client.close()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_key_is_charged_before_the_answer_goes_out(
+        stream: bool, fake_llm: FakeServer, drux_env: Path) -> None:
+    """A client's next call may reach the gateway as soon as the last byte of the previous
+    answer does: the reservation must be settled by then, or that call is admitted on the
+    balance from before (a key with a 10 USD budget answered a second 15 USD call)."""
+    fake_llm.script("up-thousand", Reply(input_tokens=5, output_tokens=5))
+    write_config(drux_env / "project.toml", fake_llm, None, CATALOG)
+    services = Services(load_config(Settings(timeout=10.0)))
+    app = create_gateway_app(services, GatewaySettings(models=["m-thousand", "m-solo"]))
+    _, secret = services.store.keys.create("b", budget_usd=0.005)
+    body = json.dumps({"model": "m-thousand", "max_tokens": 5, "stream": stream,
+                       "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
+             "headers": [(b"authorization", f"Bearer {secret}".encode())],
+             "client": ("127.0.0.1", 40000)}
+    balance_at_last_byte: list[float] = []
+    reserver = app.access._reserver  # type: ignore[attr-defined]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            account = reserver._accounts[next(iter(reserver._accounts))]
+            balance_at_last_byte.append(account.outstanding_usd)
+
+    await app.startup()
+    try:
+        await asyncio.wait_for(app(scope, receive, send), PATIENCE_S)
+    finally:
+        await app.shutdown()
+        await services.aclose()
+    # 10 tokens at 1,000 USD per million: what was used, not the reservation (max_tokens 5
+    # plus the prompt counted high) and not nothing.
+    assert balance_at_last_byte == [pytest.approx(0.01)]

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from drux.errors import DruxError, StoreError
 from drux.gateway.access import AccessControl, Caller
@@ -238,7 +239,8 @@ class GatewayApp:
             usd, tokens = self.directory.ceiling(call.model).most(
                 prompt_tokens_at_most(call.request.messages), call.request.max_tokens)
             hold = await self.access.admit(caller, call.model, usd=usd, tokens=tokens)
-        exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter())
+        exchange = Exchange(self.ledger, self.redact, caller, call, provider, time.perf_counter(),
+                            settle=partial(self.access.settle_soon, hold))
         try:
             if call.stream:
                 await respond_stream(exchange, send, receive)
@@ -248,9 +250,10 @@ class GatewayApp:
             exchange.record(_status_of(err), None)
             raise from_drux(err, self.redact) from None
         finally:
-            # Queued, not awaited: no round trip to Redis on the request path, and a client
-            # that leaves cannot cancel it (a call's reservation is never leaked).
-            self.access.settle_soon(hold, *exchange.used)
+            # Settled when booked (before the response goes out), else here. Queued, not
+            # awaited: no round trip to Redis on the request path, and a client that leaves
+            # cannot cancel it (a call's reservation is never leaked).
+            exchange.settle_now()
 
 
 

@@ -47,6 +47,11 @@ class Exchange:
     started: float
     deployment: str | None = None
     used: tuple[int, float] = (0, 0.0)  # tokens and USD, once booked (else nothing was used)
+    # Settles the caller's reservation with what was used. Called when the call is booked,
+    # which is before its response goes out: a client's next call must find the key charged
+    # (settled after the response, a quick next call could be admitted on the old balance).
+    settle: Callable[[int, float], None] | None = None
+    settled: bool = False
 
     def route_headers(self, deployment: str, substituted_for: str | None) -> list[tuple[bytes, bytes]]:
         self.deployment = deployment
@@ -59,6 +64,13 @@ class Exchange:
         """Queue the usage row and keep what the call used, to settle with (no I/O here)."""
         self.used = self.ledger.book(self.caller, self.call.model, self.deployment, status, usage,
                          answered_by, self.started)
+        self.settle_now()
+
+    def settle_now(self) -> None:
+        """Settle the reservation once (with nothing used if the call was never booked)."""
+        if self.settle is not None and not self.settled:
+            self.settled = True
+            self.settle(*self.used)
 
 
 async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
