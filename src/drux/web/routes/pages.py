@@ -46,6 +46,21 @@ def form_error(err: InputError) -> str:
     return err.spelled(FORM_FIELDS) if isinstance(err, InvalidFieldError) else str(err)
 
 
+AskRefused = RateLimited | UserLimitExceeded | InputError
+
+
+def refusal(err: AskRefused) -> tuple[str, int, dict[str, str]]:
+    """An ask refused on a page: the message the form shows, the status and headers."""
+    if isinstance(err, InputError):
+        return form_error(err), 422, {}
+    wait = max(1, round(err.retry_after))
+    if isinstance(err, RateLimited):
+        message = f"Slow down: too many asks; try again in {wait} s."
+    else:
+        message = f"{str(err)[:1].upper()}{str(err)[1:]}."
+    return message, 429, {"Retry-After": str(wait)}
+
+
 def _pages(total: int, per_page: int) -> int:
     return max(1, math.ceil(total / per_page))
 
@@ -160,18 +175,10 @@ async def ask_submit(request: Request, services: ServicesDep, runner: RunnerDep,
                           owner_id=viewer.owner_id, rounds=options.rounds,
                           synthesize=options.synthesize)
         ask_id = await start_ask(request, opts, viewer.user)
-    except RateLimited as err:
-        wait = max(1, round(err.retry_after))
-        return templates.TemplateResponse(request, "ask.html", {
-            **again, "error": f"Slow down: too many asks; try again in {wait} s."},
-            status_code=429, headers={"Retry-After": str(wait)})
-    except UserLimitExceeded as err:
-        return templates.TemplateResponse(request, "ask.html", {
-            **again, "error": f"{str(err)[:1].upper()}{str(err)[1:]}."},
-            status_code=429, headers={"Retry-After": str(max(1, round(err.retry_after)))})
-    except InputError as err:
-        return templates.TemplateResponse(request, "ask.html", {**again, "error": form_error(err)},
-                                          status_code=422)
+    except (RateLimited, UserLimitExceeded, InputError) as err:
+        message, status, headers = refusal(err)
+        return templates.TemplateResponse(request, "ask.html", {**again, "error": message},
+                                          status_code=status, headers=headers)
     return RedirectResponse(request.url_for("result_page", ask_id=ask_id), status_code=303)
 
 

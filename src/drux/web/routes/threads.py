@@ -34,7 +34,7 @@ from drux.web.deps import (
 )
 from drux.web.ratelimit import RateLimited
 from drux.web.routes.api import started
-from drux.web.routes.pages import form_error, result_context
+from drux.web.routes.pages import refusal, result_context
 from drux.web.schemas import AskFollowUp, AskStarted, ErrorPublic, ThreadPublic
 from drux.web.spending import start_ask
 from drux.web.threads_view import thread_markdown, turn_views
@@ -83,17 +83,11 @@ async def result_follow_up(ask_id: str, request: Request, services: ServicesDep,
         new_id = await start_ask(request, _follow_up(ask_id, question, viewer, web.max_tokens),
                                  viewer.user)
     except (RateLimited, UserLimitExceeded, InputError) as err:
-        limited = isinstance(err, RateLimited | UserLimitExceeded)
+        message, status, headers = refusal(err)
         context = await result_context(request, ask_id, services, hub, runner, viewer)
-        if isinstance(err, RateLimited):
-            message = f"Slow down: too many asks; try again in {max(1, round(err.retry_after))} s."
-        elif isinstance(err, UserLimitExceeded):
-            message = f"{str(err)[:1].upper()}{str(err)[1:]}."
-        else:
-            message = form_error(err)
         return templates.TemplateResponse(request, "result.html", {
             **context, "followup_question": question, "followup_error": message},
-            status_code=429 if limited else 422)
+            status_code=status, headers=headers)
     return RedirectResponse(request.url_for("result_page", ask_id=new_id), status_code=303)
 
 
