@@ -15,11 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drux.errors import DruxError
 from drux.types import ChatRequest, Chunk, Completion, Usage
+
+if TYPE_CHECKING:
+    from drux.services import Services
 
 
 class Gate:
@@ -158,3 +163,26 @@ family = "fam-c"
 [panels]
 default = ["alpha", "beta", "gamma"]
 """
+
+
+@contextlib.contextmanager
+def scripted_services(project_dir: Path, toml: str
+                      ) -> Iterator[Callable[[dict[str, ScriptedProvider]], Services]]:
+    """``make(providers)``: Services on this drux.toml with scripted providers behind the real
+    config and routing; every one made is closed at the end."""
+    from drux.config import load_config
+    from drux.services import Services
+
+    (project_dir / "project.toml").write_text(toml)
+    made: list[Services] = []
+
+    def make(providers: dict[str, ScriptedProvider]) -> Services:
+        services = Services(load_config(), provider_factory=factory(providers))
+        made.append(services)
+        return services
+
+    try:
+        yield make
+    finally:
+        for services in made:
+            asyncio.run(services.aclose())

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from drux.config import load_config
 from drux.deliberation import split_revision, synthesis_messages
 from drux.errors import InputError, ModelNotFoundError, UnknownModelError
 from drux.panel import Finished
@@ -16,7 +15,7 @@ from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
 from drux.services.rounds import RoundScored, RoundStarted, trend
 from drux.services.synthesis import Synthesized, choose_synthesizer
 
-from scripted import Hang, Raise, Reply, ScriptedProvider, factory
+from scripted import Hang, Raise, Reply, ScriptedProvider, scripted_services
 from waiting import PATIENCE_S
 
 TOML = """
@@ -34,17 +33,8 @@ family = "fam-c"
 
 @pytest.fixture
 def make_services(drux_env: Path):  # type: ignore[no-untyped-def]
-    (drux_env / "project.toml").write_text(TOML)
-    made: list[Services] = []
-
-    def make(providers: dict[str, ScriptedProvider]) -> Services:
-        services = Services(load_config(), provider_factory=factory(providers))
-        made.append(services)
-        return services
-
-    yield make
-    for s in made:
-        asyncio.run(s.aclose())
+    with scripted_services(drux_env, TOML) as make:
+        yield make
 
 
 async def _run(services: Services, opts: AskOptions) -> list[object]:

@@ -13,7 +13,7 @@ from drux.panel import Finished, Token
 from drux.services import Services
 from drux.services.ask import AskCreated, AskDone, AskOptions, Scored, run_ask
 
-from scripted import Hang, Raise, Reply, ScriptedProvider, factory
+from scripted import Hang, Raise, Reply, ScriptedProvider, scripted_services
 from waiting import PATIENCE_S
 
 TOML = """
@@ -50,17 +50,8 @@ max_tokens = 9
 
 @pytest.fixture
 def make_services(drux_env: Path):  # type: ignore[no-untyped-def]
-    (drux_env / "project.toml").write_text(TOML)
-    made: list[Services] = []
-
-    def make(providers: dict[str, ScriptedProvider]) -> Services:
-        services = Services(load_config(), provider_factory=factory(providers))
-        made.append(services)
-        return services
-
-    yield make
-    for s in made:
-        asyncio.run(s.aclose())
+    with scripted_services(drux_env, TOML) as make:
+        yield make
 
 
 async def _run(services: Services, opts: AskOptions) -> list[object]:

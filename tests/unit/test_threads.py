@@ -4,19 +4,17 @@ the ask says so), and the thread is stored and read back in turn order."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from drux.config import load_config
 from drux.errors import InputError
 from drux.records import AskRecord, ConsensusKind, ConsensusRecord
 from drux.services import Services
 from drux.services.ask import AskCreated, AskOptions, run_ask
 from drux.services.threads import ThreadHistory, turn_synthesis
 
-from scripted import Raise, Reply, ScriptedProvider, factory
+from scripted import Raise, Reply, ScriptedProvider, scripted_services
 
 TOML = """
 [models.alpha]
@@ -40,17 +38,8 @@ context = 300
 
 @pytest.fixture
 def make_services(drux_env: Path):  # type: ignore[no-untyped-def]
-    (drux_env / "project.toml").write_text(TOML)
-    made: list[Services] = []
-
-    def make(providers: dict[str, ScriptedProvider]) -> Services:
-        services = Services(load_config(), provider_factory=factory(providers))
-        made.append(services)
-        return services
-
-    yield make
-    for s in made:
-        asyncio.run(s.aclose())
+    with scripted_services(drux_env, TOML) as make:
+        yield make
 
 
 async def _ask(services: Services, question: str, **kw: object) -> AskRecord:
