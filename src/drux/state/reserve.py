@@ -19,9 +19,12 @@ A worker killed mid-call leaves its reservation counted (erring on the side of r
 open call is forgotten for the in-flight rule after ``STALE_SECONDS``.
 
 One process: ``MemoryReserver`` (no await between check and reserve, so it is atomic on the
-event loop). Several workers: ``RedisReserver``, one Lua script per reserve and one per settle;
-``settle_soon`` queues a settle and sends it with the others of the next 50 ms in one pipelined
-round trip, after the answer (``drux.state.settling``).
+event loop). Several workers: ``RedisReserver``, one Lua script per reserve and one per settle
+(``drux.state.reserve_lua``: the reserve command packed ahead of time, sent on a kept
+connection); ``settle_soon`` queues a settle and sends it with the others of the next 50 ms in
+one pipelined round trip, after the answer (``drux.state.settling``). On Redis the minute is
+counted in one bucket per second, each counted until its last call is 60 s old: never looser
+than the 60 s moving window, stricter by less than a second.
 Its budget counter starts from the spend stored in the database (a restarted or flushed Redis
 keeps the budget) and is the truth for admission after that; the database keeps the usage rows.
 
@@ -32,8 +35,6 @@ window, with a warning, until Redis answers again.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import itertools
 import logging
 import os
@@ -44,18 +45,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from drux.errors import SharedStateError
+from drux.state import reserve_lua as lua
 from drux.state import settling
 from drux.state.connection import describe, guarded, redis_client
+from drux.state.packed import send_packed
 from drux.state.settling import SettleQueue
 from drux.types import Message
 
 log = logging.getLogger("drux.state")
 
 WINDOW = 60.0
-STALE_SECONDS = 900  # longer than any call may take
+STALE_SECONDS = lua.STALE  # longer than any call may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,122 +251,29 @@ class MemoryReserver:
 
 
 # -- many workers: Redis ------------------------------------------------------------------------
-# Numbers go back to Redis as strings: a Lua number returned as a reply is cut to an integer.
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[8]))
-local busy = redis.call('ZCARD', KEYS[4]) > 0
-local want_usd, want_tokens = tonumber(ARGV[3]), tonumber(ARGV[5])
-local take_usd, fits_usd = 0, true
-if ARGV[1] ~= '' then
-  local budget = tonumber(ARGV[1])
-  local cur = tonumber(redis.call('GET', KEYS[1]) or '')
-  if cur == nil then
-    cur = tonumber(ARGV[2])
-    redis.call('SET', KEYS[1], ARGV[2])
-    if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[7]) end
-  end
-  if cur >= budget then
-    if busy then return {3, '0', 0, '1'} end
-    return {1, '0', 0, '0'}
-  end
-  fits_usd = want_usd <= budget - cur
-  take_usd = math.min(want_usd, budget - cur)
-end
-local take_tokens, fits_tokens = 0, true
-if ARGV[4] ~= '' then
-  local tpm = tonumber(ARGV[4])
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 60)
-  if #gone > 0 then
-    local drop = 0
-    for _, m in ipairs(gone) do drop = drop + tonumber(string.match(m, ':(%d+)$')) end
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
-    redis.call('DECRBY', KEYS[3], drop)
-  end
-  local used = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if used >= tpm then
-    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    local wait = 60
-    if #first > 0 then wait = tonumber(first[2]) + 60 - now end
-    return {2, '0', 0, tostring(wait)}
-  end
-  fits_tokens = want_tokens <= tpm - used
-  take_tokens = math.min(want_tokens, tpm - used)
-end
-if busy and not (fits_usd and fits_tokens) then
-  if not fits_usd then return {3, '0', 0, '1'} end
-  return {2, '0', 0, '1'}
-end
-if ARGV[9] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60)
-  if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[9]) then
-    local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-    return {4, '0', 0, tostring(tonumber(first[2]) + 60 - now)}
-  end
-  redis.call('ZADD', KEYS[5], now, ARGV[6])
-  redis.call('EXPIRE', KEYS[5], 120)
-end
-if ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[2], now, ARGV[6] .. ':' .. take_tokens)
-  redis.call('INCRBY', KEYS[3], take_tokens)
-  redis.call('EXPIRE', KEYS[2], 120)
-  redis.call('EXPIRE', KEYS[3], 120)
-end
-if take_usd > 0 then redis.call('INCRBYFLOAT', KEYS[1], tostring(take_usd)) end
-redis.call('ZADD', KEYS[4], now, ARGV[6])
-redis.call('EXPIRE', KEYS[4], ARGV[8])
-return {0, tostring(take_usd), take_tokens, '0'}
-"""
-
-_SETTLE = """
-redis.call('ZREM', KEYS[4], ARGV[4])
-if ARGV[1] ~= '0' and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-end
-if ARGV[2] ~= '' then
-  local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
-  if score then
-    local old = tonumber(string.match(ARGV[2], ':(%d+)$'))
-    redis.call('ZREM', KEYS[2], ARGV[2])
-    redis.call('ZADD', KEYS[2], score, ARGV[4] .. ':' .. ARGV[3])
-    redis.call('INCRBY', KEYS[3], tonumber(ARGV[3]) - old)
-  end
-end
-return 0
-"""
-
-
-_RESERVE_SHA = hashlib.sha1(_RESERVE.encode()).hexdigest()
-_SETTLE_SHA = hashlib.sha1(_SETTLE.encode()).hexdigest()
-_SCRIPTS = {_RESERVE_SHA: _RESERVE, _SETTLE_SHA: _SETTLE}
-
-
-async def _run(client: Redis, sha: str, keys: Sequence[str], args: list[str]) -> Any:
-    """The script by its digest (a short command), sent whole only when Redis does not
-    have it yet (first use, or after a restart)."""
+async def _run(client: Redis, sha: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+    """A script by its digest (a short command), sent whole only when Redis does not have it
+    yet (first use, or after a restart)."""
     try:
         return await client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
     except NoScriptError:
-        return await client.eval(_SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
+        return await client.eval(lua.SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
 
 
-@functools.lru_cache(maxsize=4096)
-def _keys(subject: str) -> tuple[str, ...]:
-    # One hash tag per subject: the script's keys stay on one node of a Redis Cluster. Made
-    # once per subject (a few allocations less on every call; callers never change them).
-    base = f"drux:reserve:{{{subject}}}"
-    return (f"{base}:usd", f"{base}:tpm", f"{base}:tpm-sum", f"{base}:open", f"{base}:rpm")
-
-
-def _settle_args(hold: Hold, usd: float, tokens: int) -> list[str]:
-    delta = usd - hold.usd
-    return ["0" if delta == 0 else repr(delta), f"{hold.ticket}:{hold.tokens}",
-            str(max(tokens, 0)), hold.ticket]
-
-
-def _opt(value: float | int | None) -> str:
-    return "" if value is None else repr(value)
+async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: int,
+                   ticket: str) -> Any:
+    """The reserve script, packed ahead of time (``drux.state.packed``). A connection that
+    fails there is retried through the client, as every other command is (its retries and
+    reconnection), and a script Redis does not have (a restart) is sent whole."""
+    head = lua.reserve_head(subject, caps.budget_usd, caps.spent_usd, caps.tpm,
+                            caps.expire_seconds, caps.rpm)
+    try:
+        return await send_packed(client, head + lua.reserve_tail(usd, tokens, ticket))
+    except (RedisConnectionError, RedisTimeoutError, NoScriptError):
+        pass
+    args = lua.reserve_args(caps.budget_usd, caps.spent_usd, caps.tpm, caps.expire_seconds,
+                            caps.rpm, usd, tokens, ticket)
+    return await _run(client, lua.RESERVE_SHA, lua.keys(subject), args)
 
 
 class RedisReserver:
@@ -375,14 +287,12 @@ class RedisReserver:
             else settle_every)
 
     async def reserve(self, subject: str, caps: Caps, *, usd: float, tokens: int) -> Hold:
-        args = [_opt(caps.budget_usd), repr(caps.spent_usd), repr(max(usd, 0.0)),
-                _opt(caps.tpm), str(max(tokens, 0)), os.urandom(8).hex(),
-                _opt(caps.expire_seconds), str(STALE_SECONDS), _opt(caps.rpm)]
+        ticket = os.urandom(8).hex()
         try:
             async with guarded(self._url):
-                client = redis_client(self._url)
-                status, took_usd, took_tokens, wait = await _run(
-                    client, _RESERVE_SHA, _keys(subject), args)
+                status, took_usd, took_tokens, last = await _reserve(
+                    redis_client(self._url), subject, caps, max(usd, 0.0), max(tokens, 0),
+                    ticket)
         except SharedStateError as err:
             if caps.budget_usd is not None:
                 raise  # fail closed: money is at stake
@@ -392,10 +302,12 @@ class RedisReserver:
         if status in (1, 3):
             raise OverBudget(caps.budget_usd or 0.0, busy=status == 3)
         if status == 4:
-            raise OverRequests(caps.rpm or 0, float(wait))
+            raise OverRequests(caps.rpm or 0, float(last))
         if status == 2:
-            raise OverTokens(caps.tpm or 0, float(wait))
-        return Hold(subject, float(took_usd), int(took_tokens), args[5], shared=True)
+            raise OverTokens(caps.tpm or 0, float(last))
+        if last:  # the second the tokens were counted in: the settle corrects that bucket
+            ticket = f"{ticket}:{last.decode()}"
+        return Hold(subject, float(took_usd), int(took_tokens), ticket, shared=True)
 
     async def settle(self, hold: Hold, *, usd: float, tokens: int) -> None:
         if not hold.shared:
@@ -415,18 +327,19 @@ class RedisReserver:
     async def _settle_batch(self, batch: Sequence[tuple[Hold, float, int]]) -> None:
         """One pipelined round trip for the whole batch; a script Redis does not have yet
         (first use, or after a restart) is sent whole for the settles that missed it."""
-        calls = [(_keys(hold.subject), _settle_args(hold, usd, tokens))
+        calls = [(lua.keys(hold.subject),
+                  lua.settle_args(hold.ticket, usd - hold.usd, max(tokens, 0) - hold.tokens))
                  for hold, usd, tokens in batch]
         try:
             async with guarded(self._url):
                 client = redis_client(self._url)
                 pipe = client.pipeline(transaction=False)
                 for keys, args in calls:
-                    pipe.evalsha(_SETTLE_SHA, len(keys), *keys, *args)
+                    pipe.evalsha(lua.SETTLE_SHA, len(keys), *keys, *args)
                 results = await pipe.execute(raise_on_error=False)
                 for (keys, args), result in zip(calls, results, strict=True):
                     if isinstance(result, NoScriptError):
-                        await _run(client, _SETTLE_SHA, keys, args)
+                        await _run(client, lua.SETTLE_SHA, keys, args)
                     elif isinstance(result, Exception):
                         raise result
         except SharedStateError as err:

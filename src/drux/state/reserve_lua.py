@@ -1,0 +1,224 @@
+"""The two Lua scripts behind ``RedisReserver`` and their commands, packed ahead of time.
+
+A subject (a key, a user) has three keys, all with one hash tag so a Redis Cluster keeps them
+on one node:
+
+- ``drux:reserve:{subject}:usd``   the budget counter (spent + reserved, USD, a string); it
+  starts from the spend stored in the database and never expires (a user's day: it does);
+- ``drux:reserve:{subject}:open``  the calls in flight (a sorted set: ticket -> start time),
+  what the rule for calls that do not fit looks at; a call is forgotten after ``STALE`` seconds;
+- ``drux:reserve:{subject}:win``   requests and tokens of the last minute, one bucket per second
+  (a hash: ``r<second>`` requests, ``t<second>`` tokens, ``m<second>`` the last call's time in
+  microseconds, ``R``/``T`` the sums of the buckets held, ``lo`` the oldest second held).
+
+The window counts a bucket until its LAST call is 60 s old, so it never lets more through than
+a 60-second moving window would: it is stricter by less than a second (the earlier calls of a
+bucket are counted until the bucket's last one leaves). A refused call is told to retry when the
+oldest bucket leaves. This replaces a sorted-set member per call and five EXPIREs per call (the
+window's expiry is refreshed at most once a second, when its oldest second moves): about a third
+of the script's time in Redis.
+
+Rolling upgrade: the budget counter and the in-flight set keep their names and layout, so old
+and new workers share budgets; the old per-call sorted sets (``:tpm``, ``:tpm-sum``, ``:rpm``)
+are no longer read, so while both versions serve one key its requests and tokens per minute are
+counted per version (up to twice the limit for that minute) and the old keys expire by
+themselves within two minutes.
+
+The reserve command is sent as bytes packed once per subject and limits (keys and caps), with
+only the three per-call arguments (USD, tokens, ticket) packed per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+STALE = 900  # seconds: longer than any call may take
+# The window's own expiry: refreshed when its oldest second moves, which happens at least once
+# every 60 s while calls come, so a bucket outlives its last call by more than a minute.
+WINDOW_KEEP = 125
+
+# Numbers go back to Redis as strings: a Lua number returned as a reply is cut to an integer.
+# ARGV: 1 budget, 2 spent, 3 tpm, 4 expire, 5 rpm (per subject and caps; '' when unset),
+#       6 USD wanted, 7 tokens wanted, 8 ticket (per call).
+# Reply: {status, USD taken, tokens taken, wait or window second}; status 0 admitted (4th: the
+# second the tokens were counted in, '' without a tokens limit), 1 budget spent, 2 tokens,
+# 3 budget busy, 4 requests (4th: seconds to wait).
+RESERVE = """
+local t = redis.call('TIME')
+local sec = tonumber(t[1])
+local now = sec * 1000000 + tonumber(t[2])
+local open, win = KEYS[3], KEYS[2]
+local busy_seen, busy_is = false, false
+local function busy()
+  if not busy_seen then
+    redis.call('ZREMRANGEBYSCORE', open, '-inf', now / 1000000 - STALE)
+    busy_is, busy_seen = redis.call('EXISTS', open) == 1, true
+  end
+  return busy_is
+end
+local want_usd, want_tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
+local take_usd, fits_usd = 0, true
+if ARGV[1] ~= '' then
+  local budget = tonumber(ARGV[1])
+  local cur = tonumber(redis.call('GET', KEYS[1]) or '')
+  if cur == nil then
+    cur = tonumber(ARGV[2])
+    if ARGV[4] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+    else redis.call('SET', KEYS[1], ARGV[2]) end
+  end
+  if cur >= budget then
+    if busy() then return {3, '0', 0, '1'} end
+    return {1, '0', 0, '0'}
+  end
+  fits_usd = want_usd <= budget - cur
+  take_usd = math.min(want_usd, budget - cur)
+end
+local take_tokens, fits_tokens = 0, true
+local reqs, used, r_now, t_now, lo = 0, 0, 0, 0, sec
+local function wait()
+  -- seconds until the oldest bucket leaves the window
+  local fields = {}
+  for b = lo, sec do fields[#fields + 1] = 'm' .. b end
+  local last = redis.call('HMGET', win, unpack(fields))
+  for i = 1, #last do
+    if last[i] then return tostring((tonumber(last[i]) + 60000000 - now) / 1000000) end
+  end
+  return '60'
+end
+local windowed, refresh = ARGV[3] ~= '' or ARGV[5] ~= '', false
+if windowed then
+  local w = redis.call('HMGET', win, 'lo', 'R', 'T', 'r' .. sec, 't' .. sec, 'm' .. (sec - 60))
+  reqs, used = tonumber(w[2]) or 0, tonumber(w[3]) or 0
+  r_now, t_now = tonumber(w[4]) or 0, tonumber(w[5]) or 0
+  local held = tonumber(w[1])
+  local moved = held == nil
+  if held ~= nil then
+    lo = held
+    -- buckets before sec - 60 are out; bucket sec - 60 once its last call is 60 s old
+    local last = sec - 61
+    if w[6] and tonumber(w[6]) <= now - 60000000 then last = sec - 60 end
+    if last >= lo then
+      if last - lo >= 60 then
+        redis.call('DEL', win)  -- every bucket held is older than that
+        reqs, used = 0, 0
+      else
+        local fields = {}
+        for b = lo, last do
+          fields[#fields + 1] = 'r' .. b
+          fields[#fields + 1] = 't' .. b
+          fields[#fields + 1] = 'm' .. b
+        end
+        local old = redis.call('HMGET', win, unpack(fields))
+        for i = 1, #old, 3 do
+          reqs = reqs - (tonumber(old[i]) or 0)
+          used = used - (tonumber(old[i + 1]) or 0)
+        end
+        redis.call('HDEL', win, unpack(fields))
+      end
+      lo, moved = last + 1, true
+    end
+  end
+  refresh = moved
+  if moved then
+    redis.call('HSET', win, 'lo', lo, 'R', reqs, 'T', used)
+    redis.call('EXPIRE', win, WINDOW_KEEP)
+  end
+  if ARGV[3] ~= '' then
+    local tpm = tonumber(ARGV[3])
+    if used >= tpm then return {2, '0', 0, wait()} end
+    fits_tokens = want_tokens <= tpm - used
+    take_tokens = math.min(want_tokens, tpm - used)
+  end
+end
+if not (fits_usd and fits_tokens) and busy() then
+  if not fits_usd then return {3, '0', 0, '1'} end
+  return {2, '0', 0, '1'}
+end
+local bucket = ''
+if windowed then
+  if ARGV[5] ~= '' then
+    if reqs >= tonumber(ARGV[5]) then return {4, '0', 0, wait()} end
+    reqs, r_now = reqs + 1, r_now + 1
+  end
+  if ARGV[3] ~= '' then
+    used, t_now, bucket = used + take_tokens, t_now + take_tokens, tostring(sec)
+  end
+  -- a Lua number goes to Redis as '%.17g': exact for these integers
+  redis.call('HSET', win, 'R', reqs, 'T', used, 'r' .. sec, r_now, 't' .. sec, t_now,
+             'm' .. sec, now)
+end
+if take_usd > 0 then redis.call('INCRBYFLOAT', KEYS[1], tostring(take_usd)) end
+redis.call('ZADD', open, now / 1000000, ARGV[8])
+-- Kept while its newest call may be in flight. With a window, refreshed when the window's
+-- oldest second moves (within 60 s of any call, hence the extra minute) or the set is new.
+if not windowed or refresh or redis.call('ZCARD', open) == 1 then
+  redis.call('EXPIRE', open, STALE + 61)
+end
+return {0, tostring(take_usd), take_tokens, bucket}
+""".replace("WINDOW_KEEP", str(WINDOW_KEEP)).replace("STALE", str(STALE))
+
+# ARGV: 1 USD to add to the counter ('0': none), 2 ticket, 3 the second its tokens were counted
+# in ('' for none), 4 tokens used minus tokens reserved. A bucket already out of the window is
+# left alone (what it held no longer counts).
+SETTLE = """
+redis.call('ZREM', KEYS[3], ARGV[2])
+if ARGV[1] ~= '0' and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+end
+if ARGV[3] ~= '' and ARGV[4] ~= '0' and redis.call('HEXISTS', KEYS[2], 't' .. ARGV[3]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 't' .. ARGV[3], ARGV[4])
+  redis.call('HINCRBY', KEYS[2], 'T', ARGV[4])
+end
+return 0
+"""
+
+RESERVE_SHA = hashlib.sha1(RESERVE.encode()).hexdigest()
+SETTLE_SHA = hashlib.sha1(SETTLE.encode()).hexdigest()
+SCRIPTS = {RESERVE_SHA: RESERVE, SETTLE_SHA: SETTLE}
+
+
+@functools.lru_cache(maxsize=4096)
+def keys(subject: str) -> tuple[str, str, str]:
+    # Made once per subject: callers never change them.
+    base = f"drux:reserve:{{{subject}}}"
+    return f"{base}:usd", f"{base}:win", f"{base}:open"
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _opt(value: float | int | None) -> str:
+    return "" if value is None else repr(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def reserve_head(subject: str, budget_usd: float | None, spent_usd: float, tpm: int | None,
+                 expire_seconds: int | None, rpm: int | None) -> bytes:
+    """``EVALSHA`` of the reserve script up to its per-call arguments, in the wire format
+    (RESP): what stays the same for a subject and its limits is encoded once."""
+    parts = [b"EVALSHA", RESERVE_SHA.encode(), b"3", *(k.encode() for k in keys(subject)),
+             *(a.encode() for a in (_opt(budget_usd), repr(spent_usd), _opt(tpm),
+                                    _opt(expire_seconds), _opt(rpm)))]
+    return b"*%d\r\n%s" % (len(parts) + 3, b"".join(_bulk(p) for p in parts))
+
+
+def reserve_tail(usd: float, tokens: int, ticket: str) -> bytes:
+    """The per-call arguments, packed."""
+    return _bulk(repr(usd).encode()) + _bulk(b"%d" % tokens) + _bulk(ticket.encode())
+
+
+def reserve_args(budget_usd: float | None, spent_usd: float, tpm: int | None,
+                 expire_seconds: int | None, rpm: int | None, usd: float, tokens: int,
+                 ticket: str) -> list[str]:
+    """The reserve script's arguments as strings (for the client's own ``EVALSHA``/``EVAL``)."""
+    return [_opt(budget_usd), repr(spent_usd), _opt(tpm), _opt(expire_seconds), _opt(rpm),
+            repr(usd), str(tokens), ticket]
+
+
+def settle_args(ticket: str, usd_delta: float, tokens_delta: int) -> list[str]:
+    """A hold's ticket is the in-flight set's member, then ``:second`` when its tokens were
+    counted in the window."""
+    member, _, second = ticket.partition(":")
+    return ["0" if usd_delta == 0 else repr(usd_delta), member, second, str(tokens_delta)]
