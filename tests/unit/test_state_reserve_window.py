@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from drux.state import reserve_lua
+from drux.state.connection import redis_client
 from drux.state.reserve import Caps, OverRequests, OverTokens, RedisReserver
 
 pytestmark = pytest.mark.redis
@@ -151,3 +152,35 @@ async def test_a_cancelled_reservation_does_not_hand_its_reply_to_the_next(
         await asyncio.gather(task, return_exceptions=True)
         hold = await worker.reserve("key:c", caps, usd=0, tokens=7)
         assert hold.tokens == 7
+
+
+async def test_scripts_flushed_under_a_kept_connection_are_sent_again(redis_url: str) -> None:
+    worker = RedisReserver(redis_url, settle_every=3600)
+    caps = Caps(budget_usd=5.0, tpm=1000)
+    first = await worker.reserve("key:f", caps, usd=1.0, tokens=100)
+    client = sync_client(redis_url)
+    client.script_flush()  # the connection stays up; the scripts are gone
+    second = await worker.reserve("key:f", caps, usd=1.0, tokens=100)
+    client.script_flush()
+    worker.settle_soon(first, usd=0.25, tokens=10)
+    worker.settle_soon(second, usd=0.25, tokens=10)
+    await worker.drain()  # both settles in one batch, each missing its script
+    usd, win, open_ = reserve_lua.keys("key:f")
+    assert float(client.get(usd) or 0) == pytest.approx(0.5)
+    assert client.hget(win, "T") == b"20" and client.zcard(open_) == 0
+    client.close()
+
+
+async def test_an_outage_does_not_pile_up_connections(redis_server: Any, redis_url: str) -> None:
+    worker = RedisReserver(redis_url)
+    await worker.reserve("key:o", Caps(tpm=100), usd=0, tokens=1)
+    pool = redis_client(redis_url).connection_pool
+    before = len(pool._in_use_connections) + len(pool._available_connections)
+    redis_server.stop()
+    try:
+        for _ in range(5):  # tokens per minute fail open: each call tries Redis first
+            assert not (await worker.reserve("key:o", Caps(tpm=100), usd=0, tokens=1)).shared
+    finally:
+        redis_server.start()
+    assert len(pool._in_use_connections) + len(pool._available_connections) <= before + 1
+    assert (await worker.reserve("key:o", Caps(tpm=100), usd=0, tokens=1)).shared

@@ -53,7 +53,7 @@ from drux.errors import SharedStateError
 from drux.state import reserve_lua as lua
 from drux.state import settling
 from drux.state.connection import describe, guarded, redis_client
-from drux.state.packed import send_packed
+from drux.state.packed import send_packed, send_packed_many
 from drux.state.settling import SettleQueue
 from drux.types import Message
 
@@ -276,6 +276,22 @@ async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: 
     return await _run(client, lua.RESERVE_SHA, lua.keys(subject), args)
 
 
+async def _settle_all(client: Redis, calls: Sequence[tuple[str, list[str]]]) -> list[Any]:
+    """The settles of a batch in one round trip, packed (``drux.state.packed``); on a
+    connection that fails there, through the client's pipeline (its retries)."""
+    try:
+        return await send_packed_many(
+            client, b"".join(lua.settle_command(subject, args) for subject, args in calls),
+            len(calls))
+    except (RedisConnectionError, RedisTimeoutError):
+        pass
+    pipe = client.pipeline(transaction=False)
+    for subject, args in calls:
+        keys = lua.keys(subject)
+        pipe.evalsha(lua.SETTLE_SHA, len(keys), *keys, *args)
+    return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+
 class RedisReserver:
     def __init__(self, url: str, fallback: MemoryReserver | None = None, *,
                  settle_every: float | None = None) -> None:
@@ -327,19 +343,16 @@ class RedisReserver:
     async def _settle_batch(self, batch: Sequence[tuple[Hold, float, int]]) -> None:
         """One pipelined round trip for the whole batch; a script Redis does not have yet
         (first use, or after a restart) is sent whole for the settles that missed it."""
-        calls = [(lua.keys(hold.subject),
+        calls = [(hold.subject,
                   lua.settle_args(hold.ticket, usd - hold.usd, max(tokens, 0) - hold.tokens))
                  for hold, usd, tokens in batch]
         try:
             async with guarded(self._url):
                 client = redis_client(self._url)
-                pipe = client.pipeline(transaction=False)
-                for keys, args in calls:
-                    pipe.evalsha(lua.SETTLE_SHA, len(keys), *keys, *args)
-                results = await pipe.execute(raise_on_error=False)
-                for (keys, args), result in zip(calls, results, strict=True):
+                results = await _settle_all(client, calls)
+                for (subject, args), result in zip(calls, results, strict=True):
                     if isinstance(result, NoScriptError):
-                        await _run(client, lua.SETTLE_SHA, keys, args)
+                        await _run(client, lua.SETTLE_SHA, lua.keys(subject), args)
                     elif isinstance(result, Exception):
                         raise result
         except SharedStateError as err:

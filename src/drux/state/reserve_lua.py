@@ -217,6 +217,17 @@ def reserve_args(budget_usd: float | None, spent_usd: float, tpm: int | None,
             repr(usd), str(tokens), ticket]
 
 
+@functools.lru_cache(maxsize=4096)
+def _settle_head(subject: str) -> bytes:
+    parts = [b"EVALSHA", SETTLE_SHA.encode(), b"3", *(k.encode() for k in keys(subject))]
+    return b"*%d\r\n%s" % (len(parts) + 4, b"".join(_bulk(p) for p in parts))
+
+
+def settle_command(subject: str, args: list[str]) -> bytes:
+    """``EVALSHA`` of the settle script with ``args`` (``settle_args``), packed."""
+    return _settle_head(subject) + b"".join(_bulk(a.encode()) for a in args)
+
+
 def settle_args(ticket: str, usd_delta: float, tokens_delta: int) -> list[str]:
     """A hold's ticket is the in-flight set's member, then ``:second`` when its tokens were
     counted in the window."""
