@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """One reservation's cost, without a gateway around it: ``RedisReserver.reserve`` in a loop
-against a Redis on loopback, next to a bare ``PING`` on the same client (the floor: one round
-trip through redis-py). Wall and CPU microseconds per call; the script's time inside Redis is
-in ``redis-cli info commandstats`` (``evalsha``). Usage (a throwaway redis-server, yours):
+against a Redis on loopback, then a reservation and its queued settle (what a gateway call
+costs: the settles go in batches, off the request path), next to a bare ``PING`` on the same
+client (one round trip through redis-py's ``execute_command``). Wall and CPU microseconds per
+call; the scripts' time inside Redis is in ``redis-cli info commandstats`` (``evalsha``).
+Usage (a throwaway redis-server, yours; the same script measures older code through
+PYTHONPATH, it only uses the ``Reserver`` protocol):
 
   PYTHONPATH=src .venv/bin/python bench/gateway/reserve_micro.py redis://127.0.0.1:PORT/0
 """
@@ -28,6 +31,13 @@ async def main(url: str) -> None:
     for _ in range(CALLS):
         await reserver.reserve("key:bench", caps, usd=0.001, tokens=100)
     print(f"reserve: {(time.perf_counter() - wall) / CALLS * 1e6:.1f} us wall, "
+          f"{(time.process_time() - cpu) / CALLS * 1e6:.1f} us CPU")
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(CALLS):
+        hold = await reserver.reserve("key:bench", caps, usd=0.001, tokens=100)
+        reserver.settle_soon(hold, usd=0.0005, tokens=50)
+    await reserver.drain()
+    print(f"reserve + settle_soon: {(time.perf_counter() - wall) / CALLS * 1e6:.1f} us wall, "
           f"{(time.process_time() - cpu) / CALLS * 1e6:.1f} us CPU")
     client = redis_client(url)
     wall, cpu = time.perf_counter(), time.process_time()

@@ -184,3 +184,27 @@ async def test_an_outage_does_not_pile_up_connections(redis_server: Any, redis_u
         redis_server.start()
     assert len(pool._in_use_connections) + len(pool._available_connections) <= before + 1
     assert (await worker.reserve("key:o", Caps(tpm=100), usd=0, tokens=1)).shared
+
+
+async def test_one_batch_settles_many_calls_and_skips_buckets_gone(redis_url: str) -> None:
+    client = sync_client(redis_url)
+    worker = RedisReserver(redis_url, settle_every=3600)
+    caps = Caps(budget_usd=10.0, tpm=10_000)
+    holds = [await worker.reserve(s, caps, usd=1.0, tokens=1000) for s in ("key:a", "key:b")
+             for _ in range(3)]
+    gone = {hold.ticket.partition(":")[2] for hold in holds[:3]}
+    usd_a, win_a, open_a = reserve_lua.keys("key:a")
+    # As if key:a's buckets had left the window before its settles came.
+    client.hdel(win_a, *(f"{kind}{second}" for second in gone for kind in "rtm"))
+    client.hset(win_a, "T", 0)
+    for hold in holds:
+        worker.settle_soon(hold, usd=0.5, tokens=100)
+    await worker.drain()
+    assert client.hget(win_a, "T") == b"0"
+    assert not any(client.hexists(win_a, f"t{second}") for second in gone)
+    usd_b, win_b, open_b = reserve_lua.keys("key:b")
+    assert client.hget(win_b, "T") == b"300"
+    for usd, open_ in ((usd_a, open_a), (usd_b, open_b)):
+        assert float(client.get(usd) or 0) == pytest.approx(1.5)
+        assert client.zcard(open_) == 0
+    client.close()

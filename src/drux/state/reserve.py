@@ -341,11 +341,14 @@ class RedisReserver:
         await self._queue.drain()
 
     async def _settle_batch(self, batch: Sequence[tuple[Hold, float, int]]) -> None:
-        """One pipelined round trip for the whole batch; a script Redis does not have yet
-        (first use, or after a restart) is sent whole for the settles that missed it."""
-        calls = [(hold.subject,
-                  lua.settle_args(hold.ticket, usd - hold.usd, max(tokens, 0) - hold.tokens))
-                 for hold, usd, tokens in batch]
+        """One round trip for the whole batch, one script call per subject; a script Redis
+        does not have yet (first use, or after a restart) is sent whole for the calls that
+        missed it."""
+        by_subject: dict[str, list[tuple[str, float, int]]] = {}
+        for hold, usd, tokens in batch:
+            by_subject.setdefault(hold.subject, []).append(
+                (hold.ticket, usd - hold.usd, max(tokens, 0) - hold.tokens))
+        calls = [(subject, lua.settle_args(settles)) for subject, settles in by_subject.items()]
         try:
             async with guarded(self._url):
                 client = redis_client(self._url)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 
 STALE = 900  # seconds: longer than any call may take
 # The window's own expiry: refreshed when its oldest second moves, which happens at least once
@@ -158,18 +159,24 @@ end
 return {0, tostring(take_usd), take_tokens, bucket}
 """.replace("WINDOW_KEEP", str(WINDOW_KEEP)).replace("STALE", str(STALE))
 
-# ARGV: 1 USD to add to the counter ('0': none), 2 ticket, 3 the second its tokens were counted
-# in ('' for none), 4 tokens used minus tokens reserved. A bucket already out of the window is
-# left alone (what it held no longer counts).
+# The settles of one subject in one call. ARGV: 1 USD to add to the counter ('0': none), 2 how
+# many calls end (n), 3 .. 2+n their tickets, then pairs: a second the tokens were counted in,
+# tokens used minus reserved. A bucket already out of the window is left alone (what it held
+# no longer counts).
 SETTLE = """
-redis.call('ZREM', KEYS[3], ARGV[2])
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('ZREM', KEYS[3], unpack(ARGV, 3, 2 + n)) end
 if ARGV[1] ~= '0' and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 end
-if ARGV[3] ~= '' and ARGV[4] ~= '0' and redis.call('HEXISTS', KEYS[2], 't' .. ARGV[3]) == 1 then
-  redis.call('HINCRBY', KEYS[2], 't' .. ARGV[3], ARGV[4])
-  redis.call('HINCRBY', KEYS[2], 'T', ARGV[4])
+local total = 0
+for i = 3 + n, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[2], 't' .. ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[2], 't' .. ARGV[i], ARGV[i + 1])
+    total = total + tonumber(ARGV[i + 1])
+  end
 end
+if total ~= 0 then redis.call('HINCRBY', KEYS[2], 'T', total) end
 return 0
 """
 
@@ -220,16 +227,27 @@ def reserve_args(budget_usd: float | None, spent_usd: float, tpm: int | None,
 @functools.lru_cache(maxsize=4096)
 def _settle_head(subject: str) -> bytes:
     parts = [b"EVALSHA", SETTLE_SHA.encode(), b"3", *(k.encode() for k in keys(subject))]
-    return b"*%d\r\n%s" % (len(parts) + 4, b"".join(_bulk(p) for p in parts))
+    return b"".join(_bulk(p) for p in parts)
 
 
 def settle_command(subject: str, args: list[str]) -> bytes:
     """``EVALSHA`` of the settle script with ``args`` (``settle_args``), packed."""
-    return _settle_head(subject) + b"".join(_bulk(a.encode()) for a in args)
+    return (b"*%d\r\n" % (len(args) + 6) + _settle_head(subject)
+            + b"".join(_bulk(a.encode()) for a in args))
 
 
-def settle_args(ticket: str, usd_delta: float, tokens_delta: int) -> list[str]:
-    """A hold's ticket is the in-flight set's member, then ``:second`` when its tokens were
-    counted in the window."""
-    member, _, second = ticket.partition(":")
-    return ["0" if usd_delta == 0 else repr(usd_delta), member, second, str(tokens_delta)]
+def settle_args(settles: Sequence[tuple[str, float, int]]) -> list[str]:
+    """The settle script's arguments for one subject's ``(ticket, USD used minus reserved,
+    tokens used minus reserved)``. A ticket is the in-flight set's member, then ``:second``
+    when its tokens were counted in the window."""
+    usd = 0.0
+    members: list[str] = []
+    tokens: dict[str, int] = {}
+    for ticket, usd_delta, tokens_delta in settles:
+        member, _, second = ticket.partition(":")
+        members.append(member)
+        usd += usd_delta
+        if second and tokens_delta:
+            tokens[second] = tokens.get(second, 0) + tokens_delta
+    return ["0" if usd == 0 else repr(usd), str(len(members)), *members,
+            *(str(x) for pair in tokens.items() for x in pair)]
