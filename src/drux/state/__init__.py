@@ -11,7 +11,9 @@ Modules, by concern:
                   failure
 - ``limits``      moving-window rate limits (the ``limits`` library: memory or Redis storage)
 - ``reserve``     budgets and tokens per minute: reserve the most a call can cost, atomically,
-                  settle the difference after it
+                  settle the difference after it (``reserve_lua``: its Redis scripts and
+                  their commands packed ahead of time; ``packed``: sending those; ``settling``:
+                  settles in batches off the request path)
 - ``sessions``    web sign-in sessions: in the database, or in Redis (expiring by themselves)
 - ``breakers``    circuit-breaker state shared by every worker (one half-open probe for all)
 - ``events``      the live event log of each ask (Redis Streams; ids resume on any worker)

@@ -14,18 +14,21 @@ on one node:
 The window counts a bucket until its LAST call is 60 s old, so it never lets more through than
 a 60-second moving window would: it is stricter by less than a second (the earlier calls of a
 bucket are counted until the bucket's last one leaves). A refused call is told to retry when the
-oldest bucket leaves. This replaces a sorted-set member per call and five EXPIREs per call (the
-window's expiry is refreshed at most once a second, when its oldest second moves): about a third
-of the script's time in Redis.
+oldest bucket leaves. This replaces a sorted-set member per call, and five EXPIREs per call by
+two about once a second (when the window's oldest second moves; one per call for a subject
+with a budget only); the in-flight set is pruned
+and counted only when the answer depends on it (a call that does not fit, a budget spent).
+The settles of a batch make one script call per subject.
 
 Rolling upgrade: the budget counter and the in-flight set keep their names and layout, so old
-and new workers share budgets; the old per-call sorted sets (``:tpm``, ``:tpm-sum``, ``:rpm``)
-are no longer read, so while both versions serve one key its requests and tokens per minute are
-counted per version (up to twice the limit for that minute) and the old keys expire by
-themselves within two minutes.
+and new workers share budgets and the in-flight rule; the old per-call sorted sets (``:tpm``,
+``:tpm-sum``, ``:rpm``) are no longer read, so while both versions serve one key its requests
+and tokens per minute are counted per version (up to twice the limit for that minute), and
+the old keys expire by themselves within two minutes.
 
 The reserve command is sent as bytes packed once per subject and limits (keys and caps), with
-only the three per-call arguments (USD, tokens, ticket) packed per call.
+only the three per-call arguments (USD, tokens, ticket) packed per call
+(``drux.state.packed``).
 """
 
 from __future__ import annotations
