@@ -19,10 +19,10 @@ A worker killed mid-call leaves its reservation counted (erring on the side of r
 open call is forgotten for the in-flight rule after ``STALE_SECONDS``.
 
 One process: ``MemoryReserver`` (no await between check and reserve, so it is atomic on the
-event loop). Several workers: ``RedisReserver``, one Lua script per reserve and one per settle
-(``drux.state.reserve_lua``: the reserve command packed ahead of time, sent on a kept
-connection); ``settle_soon`` queues a settle and sends it with the others of the next 50 ms in
-one pipelined round trip, after the answer (``drux.state.settling``). On Redis the minute is
+event loop). Several workers: ``RedisReserver``, one Lua script per reserve
+(``drux.state.reserve_lua``: its command packed ahead of time, sent on a kept connection);
+``settle_soon`` queues a settle and sends it with the others of the next 50 ms in one round
+trip (one script call per subject), after the answer (``drux.state.settling``). On Redis the minute is
 counted in one bucket per second, each counted until its last call is 60 s old: never looser
 than the 60 s moving window, stricter by less than a second.
 Its budget counter starts from the spend stored in the database (a restarted or flushed Redis
