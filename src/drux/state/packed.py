@@ -39,6 +39,8 @@ async def _take(client: Redis) -> tuple[list[AbstractConnection], AbstractConnec
             await conn.connect_check_health(check_health=False, retry_socket_connect=False)
         except BaseException:
             idle.append(conn)  # kept for the next try: an outage does not pile them up
+            if conn.is_connected:  # cut short mid-handshake (AUTH, SELECT): start afresh
+                await conn.disconnect(nowait=True)
             raise
     return idle, conn
 
