@@ -269,7 +269,11 @@ async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: 
                             caps.expire_seconds, caps.rpm)
     try:
         return await send_packed(client, head + lua.reserve_tail(usd, tokens, ticket))
-    except (RedisConnectionError, RedisTimeoutError, NoScriptError):
+    except NoScriptError:  # a restarted Redis, or its scripts flushed
+        args = lua.reserve_args(caps.budget_usd, caps.spent_usd, caps.tpm,
+                                caps.expire_seconds, caps.rpm, usd, tokens, ticket)
+        return await client.eval(lua.RESERVE, 3, *lua.keys(subject), *args)  # type: ignore[misc]
+    except (RedisConnectionError, RedisTimeoutError):
         pass
     args = lua.reserve_args(caps.budget_usd, caps.spent_usd, caps.tpm, caps.expire_seconds,
                             caps.rpm, usd, tokens, ticket)
