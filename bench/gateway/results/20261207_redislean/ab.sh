@@ -2,7 +2,7 @@
 # limits_bench.py: main's code (before) and this branch's (after), interleaved, 3 pairs.
 cd /work/wt/redislean
 OUT=bench/gateway/results/20261207_redislean
-for r in 1 2 3; do
+for r in ${ROUNDS:-1 2 3}; do
   for side in before after; do
     if [ $side = before ]; then SRC=/work/main/src; else SRC=/work/wt/redislean/src; fi
     echo "=== $side round $r $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
