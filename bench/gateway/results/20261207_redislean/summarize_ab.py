@@ -27,7 +27,7 @@ def limits() -> None:
             mem = [r for r in rows if r["label"] == "memory"]
             red = [r for r in rows if r["label"] == "redis"]
             # each Redis round against the memory round just before it (same moment)
-            added = [float(b["p50_ms"]) - float(a["p50_ms"]) for a, b in zip(mem, red)]
+            added = [float(b["p50_ms"]) - float(a["p50_ms"]) for a, b in zip(mem, red, strict=True)]
             print(f"| {workers} | {side} | {spread([r['p50_ms'] for r in mem])} | "
                   f"{spread([r['p50_ms'] for r in red])} | "
                   f"{statistics.median(added):+.3f} ({min(added):+.3f} to {max(added):+.3f}) | "
