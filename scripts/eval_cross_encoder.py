@@ -31,10 +31,12 @@ import numpy as np
 from xenc_data import (
     DEFAULT_DATA,
     REWORDINGS,
+    key_pool,
     load_questions,
     negate,
     random_rewording,
     split_questions,
+    substitute,
 )
 from xenc_score import evaluate, first_text, headline, load_bench_eval, pair_probs, validation_items
 
@@ -77,6 +79,7 @@ def _hedge_unseen(s: str, rng: random.Random) -> str:
 def guards(scorer: OnnxScorer, val_qs: list, seed: int) -> dict[str, dict]:
     """Share of validation answers passing each check, right and wrong answers apart."""
     rng = random.Random(seed)
+    pool = key_pool(val_qs)  # names and numbers of the validation answers (training never saw)
     checks: dict[str, list[tuple[str, str, str, bool]]] = {}  # name -> (q, a, b, is_right)
 
     def add(name: str, q: str, a: str, b: str | None, right: bool) -> None:
@@ -91,12 +94,14 @@ def guards(scorer: OnnxScorer, val_qs: list, seed: int) -> dict[str, dict]:
             add("combined", q.text, ans, random_rewording(ans, rng), right)
             add("hedge_unseen", q.text, ans, _hedge_unseen(ans, rng), right)
             add("negation", q.text, ans, negate(ans, rng), right)
+            swapped = substitute(ans, pool, rng)
+            add("swap", q.text, ans, swapped[0] if swapped else None, right)
     probs = pair_probs(scorer, [(q, a, b) for rows in checks.values() for q, a, b, _ in rows])
     out: dict[str, dict] = {}
     for name, rows in checks.items():
         for right in (True, False):
             ps = [probs[(q, a, b)] for q, a, b, r in rows if r == right]
-            ok = [p <= 0.1 for p in ps] if name == "negation" else [p >= 0.9 for p in ps]
+            ok = [p <= 0.1 for p in ps] if name in ("negation", "swap") else [p >= 0.9 for p in ps]
             out[f"{name}/{'right' if right else 'wrong'}"] = {
                 "n": len(ps), "share_pass": float(np.mean(ok)), "median_p": float(np.median(ps))}
     return out

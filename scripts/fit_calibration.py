@@ -16,7 +16,12 @@
    evidence either way", where an answer that only echoes the question is held).
 3. The chosen variant is fitted on all of dev, checked to leave both AUROCs
    exactly as they were, and with ``--write`` stored in
-   src/drux/consensus/score_calibration.json for the fast backend.
+   src/drux/consensus/score_calibration.json for ``--backend`` (the other backends' maps
+   are kept).
+
+The cross-encoder (``--backend cross``) was trained on part of dev, so its scores on those
+questions are not those of unseen ones: fit it ``--raw in-sample`` on the questions it never
+saw (``--data`` a folder from scripts/xenc_split.py).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drux.consensus.backends import FastBackend
+from drux.consensus.backends import AgreementBackend, CrossBackend, FastBackend
 from drux.consensus.calibrate import (
     CALIBRATION_FILE,
     DECIMALS,
@@ -67,17 +72,20 @@ def fold_of(qids: list[str], seed: int) -> dict[str, int]:
     return {q: i % FOLDS for i, q in enumerate(order)}
 
 
-def raw_score(backend: FastBackend, item: dict) -> float:
+def raw_score(backend: AgreementBackend, item: dict) -> float:
     ids = [f"m{i}" for i in range(len(item["answers"]))]
     result = score_with(backend, item["question"], dict(zip(ids, item["answers"], strict=True)),
                         {m: m for m in ids})
     return float(result.breakdown["raw_score"])
 
 
-def raw_scores(items: list[dict], data: Path, mode: str, seed: int) -> list[float]:
+def raw_scores(items: list[dict], data: Path, mode: str, seed: int,
+               which: str = "fast") -> list[float]:
     if mode == "in-sample":
-        backend = FastBackend()
+        backend: AgreementBackend = CrossBackend() if which == "cross" else FastBackend()
         return [raw_score(backend, it) for it in items]
+    if which != "fast":
+        raise SystemExit("--raw pair-cv refits the fast backend's pair model; use --raw in-sample")
     pairs = tc.training_pairs(data)
     y = np.array([p[4] for p in pairs], dtype=float)
     x = tc.featurise(pairs)
@@ -188,6 +196,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=tc.DEFAULT_DATA)
     ap.add_argument("--raw", choices=("pair-cv", "in-sample"), default="pair-cv")
+    ap.add_argument("--backend", choices=("fast", "cross"), default="fast")
     ap.add_argument("--seed", type=int, default=0, help="how questions are dealt into folds")
     ap.add_argument("--cache", type=Path, help="raw scores: read if present, else computed and stored")
     ap.add_argument("--variant", choices=VARIANTS, help="skip the choice by CV ECE")
@@ -198,7 +207,7 @@ def main() -> None:
     if args.cache is not None and args.cache.is_file():
         raw = np.array(json.loads(args.cache.read_text(encoding="utf-8")))
     else:
-        raw = np.array(raw_scores(items, args.data, args.raw, args.seed))
+        raw = np.array(raw_scores(items, args.data, args.raw, args.seed, args.backend))
         if args.cache is not None:
             args.cache.write_text(json.dumps(raw.tolist()), encoding="utf-8")
     y = np.array([it["label"] for it in items], dtype=float)
@@ -234,14 +243,18 @@ def main() -> None:
     print(f"chosen: {chosen}; " + "; ".join(f"{g}: {m.model_dump()}" for g, m in final.items()))
     if args.write:
         note: dict[str, str | int | float] = {
-            "data": "agreement benchmark, dev split (sets + pairs)", "raw": args.raw,
+            "data": f"agreement benchmark, dev items in {args.data.name} (sets + pairs)",
+            "raw": args.raw,
             "variant": chosen, "seed": args.seed, "items": len(items),
             "cv_ece_sets": round(rows[chosen]["ece_sets"], 4),
             "cv_ece_pairs": round(rows[chosen]["ece_pairs"], 4),
             "script": "scripts/fit_calibration.py",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
         maps = {g: m.model_dump() for g, m in final.items()}
-        calibration = ScoreCalibration.model_validate({"maps": {"fast": maps}, "fitted": note})
+        old = ScoreCalibration.model_validate_json(CALIBRATION_FILE.read_text(encoding="utf-8"))
+        calibration = ScoreCalibration.model_validate({
+            "maps": {**{b: m.model_dump() for b, m in old.maps.items()}, args.backend: maps},
+            "fitted": {**old.fitted, args.backend: note}})
         CALIBRATION_FILE.write_text(calibration.model_dump_json(indent=1) + "\n", encoding="utf-8")
         print(f"wrote {CALIBRATION_FILE}")
 

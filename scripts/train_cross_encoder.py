@@ -50,7 +50,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from xenc_data import DEFAULT_DATA, augment, bench_pairs, load_questions, split_questions
+from xenc_data import (
+    DEFAULT_DATA,
+    augment,
+    bench_pairs,
+    key_pool,
+    load_questions,
+    split_questions,
+    substitutions,
+)
 from xenc_score import evaluate, headline, load_bench_eval, validation_items
 
 
@@ -77,12 +85,21 @@ class Scorer:
 
 
 def epoch_batches(train_qs, rng: random.Random, with_augment: bool, batch: int,
-                  identity: bool = False) -> list[list[tuple[str, str, str, int]]]:
-    """One epoch's batches: each example in one random order; batches of similar length (a
+                  identity: bool = False,
+                  both_orders: bool = False,
+                  swaps: tuple[list[str], list[str]] | None = None
+                  ) -> list[list[tuple[str, str, str, int]]]:
+    """One epoch's batches: each example in one random order (with both_orders, each benchmark
+    pair in both orders, as in MODELS.md's measured run); batches of similar length (a
     shuffled window of 20 batches is sorted by length) so padding stays short, in random order."""
     examples = bench_pairs(train_qs) + (augment(train_qs, rng, identity) if with_augment else [])
+    if swaps is not None:
+        examples += substitutions(train_qs, rng, swaps)
     rows = []
     for ex in examples:
+        if both_orders and ex.kind == "bench":
+            rows += [(ex.question, ex.a, ex.b, ex.label), (ex.question, ex.b, ex.a, ex.label)]
+            continue
         a, b = (ex.a, ex.b) if rng.random() < 0.5 else (ex.b, ex.a)
         rows.append((ex.question, a, b, ex.label))
     rng.shuffle(rows)
@@ -110,8 +127,9 @@ def train(args: argparse.Namespace) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(start)
     model = AutoModelForSequenceClassification.from_pretrained(start, num_labels=1)
     scorer = Scorer(model, tokenizer, args.max_len)
+    swaps = key_pool(train_qs) if args.substitutions else None
     probe = epoch_batches(train_qs, random.Random(0), not args.no_augment, args.batch,
-                          args.identity_pairs)
+                          args.identity_pairs, args.both_orders, swaps)
     n_per_epoch = sum(len(b) for b in probe)
     steps = args.epochs * len(probe)
     if args.freeze_word_embeddings:
@@ -133,7 +151,7 @@ def train(args: argparse.Namespace) -> Path:
     for epoch in range(1, args.epochs + 1):
         t0, total = time.time(), 0.0
         batches = epoch_batches(train_qs, rng, not args.no_augment, args.batch,
-                                args.identity_pairs)
+                                args.identity_pairs, args.both_orders, swaps)
         model.train()
         for step, chunk in enumerate(batches, start=1):
             enc = scorer.encode([f"{q} [SEP] {a}" for q, a, _, _ in chunk], [b for _, _, b, _ in chunk])
@@ -211,6 +229,11 @@ def main() -> None:
     ap.add_argument("--freeze-word-embeddings", action="store_true")
     ap.add_argument("--identity-pairs", action="store_true",
                     help="also train each answer against itself as agreeing")
+    ap.add_argument("--both-orders", action="store_true",
+                    help="every benchmark pair in both orders each epoch (augmentation: one)")
+    ap.add_argument("--substitutions", action="store_true",
+                    help="also each answer with a number or name swapped for another = disagree, "
+                         "and bare names/numbers against each other (xenc_data.substitutions)")
     ap.add_argument("--no-augment", action="store_true", help="benchmark pairs only (ablation)")
     ap.add_argument("--init", type=Path,
                     help="start from this saved epoch instead of the base model (a new schedule)")

