@@ -144,7 +144,7 @@ def test_another_apps_database_is_refused_and_left_as_it_was(drux_env: Path) -> 
     (["ask", "hi", "--max-tokens", "0"], "--max-tokens must be between 1 and 8192"),
     (["ask", "hi", "--timeout", "0"], "--timeout must be above 0 and at most 3600 seconds"),
     (["ask", "hi", "--temperature", "2.5"], "--temperature must be between 0 and 2"),
-    (["ask", "hi", "--backend", "nope"], "--backend must be fast, judge or hybrid"),
+    (["ask", "hi", "--backend", "nope"], "--backend must be cross, fast, judge or hybrid"),
     (["ask", " "], "the question is empty"),
     (["ask", "hi", "--system", "s" * 4001], "--system has 4001 characters; the limit is 4000"),
     (["hub", "faq", "lunar-night-lander", "--max-tokens", "9000"],

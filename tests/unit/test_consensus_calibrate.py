@@ -44,6 +44,7 @@ def test_the_score_is_calibrated_and_the_raw_score_is_kept_in_the_breakdown():
                           "c": "No, it is not safe because of bacteria."}, FAMS)
     assert r.score is not None
     raw = r.breakdown["raw_score"]
+    assert r.backend == "fast" and load_calibration().is_calibrated("fast")
     assert r.score == load_calibration().apply("fast", raw, 3)
     assert r.to_dict()["breakdown"]["raw_score"] == pytest.approx(raw)
 

@@ -167,7 +167,7 @@ def test_permutation_invariance_with_the_fast_backend(texts, rnd):
 def test_hybrid_backend_averages_fast_and_judge():
     q = "What is the capital of Australia?"
     answers = {"a": "Canberra is the capital.", "b": "The capital is Canberra."}
-    fast = score_answers(q, answers, FAMS)
+    fast = score_answers(q, answers, FAMS, backend="fast")
     yes = score_answers(q, answers, FAMS, backend="hybrid", judge=JudgeBackend(lambda *_: "yes"))
     no = score_answers(q, answers, FAMS, backend="hybrid", judge=JudgeBackend(lambda *_: "no"))
     assert yes.backend == "hybrid"

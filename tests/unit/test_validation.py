@@ -93,7 +93,7 @@ def test_routing_policies_check_values_built_in_code_too() -> None:
     ({"max_tokens": "many"}, "max_tokens", "must be a whole number between 1 and 8192"),
     ({"timeout": 0}, "timeout", "must be above 0 and at most 3600 seconds"),
     ({"temperature": 2.5}, "temperature", "must be between 0 and 2"),
-    ({"consensus_backend": "nope"}, "consensus_backend", "must be fast, judge or hybrid"),
+    ({"consensus_backend": "nope"}, "consensus_backend", "must be cross, fast, judge or hybrid"),
     ({"colour": "red"}, "", "unknown keys: colour"),
     ({"system": " "}, "system", "is empty"),
     ({"system": "s" * 4001}, "system", "has 4001 characters; the limit is 4000"),

@@ -37,7 +37,7 @@ def ask(
     timeout: Annotated[float | None, typer.Option(help="Seconds each model may take.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Answer length cap.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    backend: Annotated[str, typer.Option(help="Consensus backend: fast, judge or hybrid.")] = "fast",
+    backend: Annotated[str, typer.Option(help="Consensus backend: fast (default), cross, judge or hybrid.")] = "fast",
     judge: Annotated[str | None, typer.Option(
         help="Judge model for the judge/hybrid backends (default qwen2.5-1.5b).")] = None,
     system: Annotated[str | None, typer.Option(

@@ -37,11 +37,11 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 def _judge(services: Any, backend: str, judge_model: str | None) -> Any:
     """The judge for the judge/hybrid backends: a configured model, by default the offline
     Qwen2.5-Coder-1.5B (``make models-judge``)."""
-    from drux.consensus.engine import BACKENDS
+    from drux.consensus.engine import BACKENDS, NEEDS_JUDGE
 
     if backend not in BACKENDS:
         raise fail(f"unknown consensus backend {backend!r}; choose from {', '.join(BACKENDS)}", 2)
-    if backend == "fast":
+    if backend not in NEEDS_JUDGE:
         return None
     from drux.services.judge import make_judge
 
@@ -51,7 +51,7 @@ def _judge(services: Any, backend: str, judge_model: str | None) -> Any:
 @eval_app.command("agreement")
 def agreement(
     data: Annotated[Path | None, typer.Option(help="Benchmark folder (dev_sets.jsonl, dev_pairs.jsonl).")] = None,
-    backend: Annotated[str, typer.Option(help="fast, judge or hybrid.")] = "fast",
+    backend: Annotated[str, typer.Option(help="fast (default), cross, judge or hybrid.")] = "fast",
     judge: Annotated[str | None, typer.Option(help="Judge model id (judge/hybrid).")] = None,
     split: Annotated[str, typer.Option(help="Which split's files to read.")] = "dev",
     limit: Annotated[int | None, typer.Option(min=1, help="Sample this many items per task.")] = None,
@@ -78,7 +78,7 @@ def calibration(
     limit: Annotated[int | None, typer.Option(min=1, help="First N questions.")] = None,
     panel: Annotated[str | None, typer.Option(help="Panel to ask (default: the default panel).")] = None,
     answers: Annotated[Path | None, typer.Option(help="Where recorded answers are cached.")] = None,
-    backend: Annotated[str, typer.Option(help="fast, judge or hybrid.")] = "fast",
+    backend: Annotated[str, typer.Option(help="fast (default), cross, judge or hybrid.")] = "fast",
     judge: Annotated[str | None, typer.Option(help="Judge model id (judge/hybrid).")] = None,
     max_tokens: Annotated[int, typer.Option(
         "--max-tokens", min=1, max=512, help="Answer length cap per model.")] = 32,

@@ -4,8 +4,11 @@ A backend turns (question, answers) into a ``PairJudgment`` for every pair. The
 rest of the engine (clusters, score, claims) only sees judgments, so backends are
 interchangeable:
 
-- ``FastBackend`` (offline, milliseconds): MiniLM embeddings plus contradiction
-  signals, combined by a logistic regression fitted on the dev split.
+- ``FastBackend`` (offline, milliseconds, the default): MiniLM embeddings plus
+  contradiction signals, combined by a logistic regression fitted on the dev split.
+- ``CrossBackend`` (offline, ``--backend cross``): the agreement cross-encoder
+  (``crossenc.py``), MiniLM fine-tuned to read the question and both answers together;
+  the fast backend's contradiction signals name what clashes and cap a clashing pair.
 - ``JudgeBackend``: an LLM (a ``TextJudge``: any ``Provider``, e.g. the offline
   Qwen2.5-1.5B) asked whether both answers can be true at once, constrained to a
   one-word reply and parsed strictly; unparseable replies count as "unrelated"
@@ -18,6 +21,8 @@ backend keeps the pair in order, as its reasons quote "a vs b".
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +32,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from drux.consensus.crossenc import CrossEncoder, shared_cross_encoder
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
@@ -34,6 +40,7 @@ from drux.types import ChatRequest, Completion
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
+CROSS_WEIGHT = 1.0  # the cross-encoder's share of a pair's log-odds (the fast backend's the rest)
 ECHO_CAP = 0.5  # most agreement an answer that only echoes the question can show
 NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is only noise
 
@@ -179,6 +186,108 @@ class FastBackend:
             self._cache.put(key, judgment)
             out[(i, j)] = judgment
         return out
+
+
+class CrossBackend:
+    """The agreement cross-encoder's probability for each pair (``cross_weight`` 1). Two rules
+    sit around it: answers with the same words agree outright, and a clash the fast backend's
+    reader finds (another number, date or name, yes against no) caps the pair at the fast
+    backend's probability. The fast backend also gives the reasons a contradiction is listed
+    with, the echoes of the question, and the embedder for the claim map.
+
+    ``cross_weight`` below 1 blends in the fast backend's log-odds: half and half ranked the
+    validation questions' answer sets a little better but let a third of the generated
+    negations and most name swaps read as agreeing (bench/RESULTS.md), so it is not the default.
+    """
+
+    name = "cross"
+
+    def __init__(self, fast: FastBackend | None = None, model: CrossEncoder | None = None,
+                 cross_weight: float = CROSS_WEIGHT) -> None:
+        self.fast = fast or FastBackend()
+        self._model = model
+        self._cache = JudgmentCache()
+        self.cross_weight = cross_weight
+
+    @property
+    def model(self) -> CrossEncoder:
+        if self._model is None:
+            self._model = shared_cross_encoder()
+        return self._model
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.fast.embedder
+
+    def probabilities(self, question: str, answers: list[str]) -> dict[tuple[int, int], float]:
+        """The model's P(agree) for every pair, cached by the unordered pair (it is the mean of
+        both orders, so the order the answers come in changes nothing)."""
+        out: dict[tuple[int, int], float] = {}
+        todo: dict[tuple[int, int], str] = {}
+        for i, j in combinations(range(len(answers)), 2):
+            if same_statement(answers[i], answers[j]):
+                # The same words (up to case, punctuation and spacing) are the same statement:
+                # the model is not asked (it was trained on answers that differ).
+                out[(i, j)] = 1.0
+                continue
+            key = JudgmentCache.key(self.name, question, answers[i], answers[j])
+            hit = self._cache.get(key)
+            if hit is not None:
+                out[(i, j)] = hit.agreement
+            else:
+                todo[(i, j)] = key
+        ps = self.model.agreement(question, [(answers[i], answers[j]) for i, j in todo])
+        for (pair, key), p in zip(todo.items(), ps, strict=True):
+            self._cache.put(key, PairJudgment(p, "agree" if p >= 0.5 else "contradict"))
+            out[pair] = p
+        return out
+
+    def judge_pairs(self, question: str, answers: list[str]) -> dict[tuple[int, int], PairJudgment]:
+        probs = self.probabilities(question, answers)
+        quick = self.fast.judge_pairs(question, answers)
+        views = self.fast.views(question, answers)
+        out: dict[tuple[int, int], PairJudgment] = {}
+        w = self.cross_weight
+        for (i, j), p in probs.items():
+            fast = quick[(i, j)]
+            same = same_statement(answers[i], answers[j])
+            if not same:
+                p = _sigmoid(w * _logit(p) + (1.0 - w) * _logit(fast.agreement))
+            if fast.reasons:
+                # A clash the reader found (another number, date or name, yes against no) is
+                # what the cross-encoder reads worst: it learned from answers that differ in
+                # whole claims, and scores "Canberra" against "Sydney" as agreeing.
+                p = min(p, fast.agreement)
+            if (views[i].echoes_question or views[j].echoes_question) \
+                    and not _same_unread(question, answers[i], answers[j]) \
+                    and not (same and not same_statement(answers[i], question)):
+                # Repeating the question back is not evidence of agreement; two answers that
+                # say the same thing still agree, unless what they say is the question itself.
+                p = min(p, ECHO_CAP)
+            out[(i, j)] = PairJudgment(p, _relation(p, fast.reasons), list(fast.reasons))
+        return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+_WORDS = re.compile(r"-(?=\d)|\w+")
+
+
+def same_statement(a: str, b: str) -> bool:
+    """The same words once case, punctuation and spacing are set aside ("Paris." and "paris");
+    a minus sign before a number counts ("-89" is not "89")."""
+    def words(text: str) -> list[str]:
+        return _WORDS.findall(text.casefold().replace("\u2212", "-"))
+
+    first = words(a)
+    return bool(first) and first == words(b)
 
 
 def _same_unread(question: str, a: str, b: str) -> bool:

@@ -6,6 +6,7 @@ map fitted on the agreement benchmark's dev split (scripts/fit_calibration.py,
 seeded) so that a calibrated score of s means that about s % of dev answer sets
 scored s were mutually consistent. It says nothing about whether they are right.
 
+The cross-encoder's map is fitted on the dev questions it was not trained on.
 A backend without a fitted map (judge and hybrid: fitting them means running the
 judge model over all of dev) keeps its raw score, and ``is_calibrated`` says so.
 The map is strictly increasing, so it never changes the order of two panels.
@@ -95,7 +96,8 @@ class ScoreCalibration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     maps: dict[str, SizeMaps]
-    fitted: dict[str, str | int | float] = Field(default_factory=dict)
+    # How each backend's map was fitted, by backend name.
+    fitted: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
 
     def apply(self, backend: str, raw: float, n_answers: int) -> float:
         """The calibrated 0-100 score; raw when no map is fitted. Four decimals (shown as whole

@@ -5,7 +5,7 @@ Two things keep a cut answer's missing end from reading as disagreement:
 - its last sentence, when the limit stopped it half-way (no closing punctuation), is
   left out of the judging (unless it is all the answer said): "...are red, blue, and"
   states no list, and a number cut in two is no clash;
-- with the fast backend, the pair of a cut answer and a complete one is judged on the
+- with the cross-encoder and fast backends, the pair of a cut answer and a complete one is judged on the
   complete answer's opening, about as long as the cut one: what the cut answer never
   reached is not counted as something it failed to say.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from itertools import combinations
 
-from drux.consensus.backends import FastBackend, PairJudgment
+from drux.consensus.backends import AgreementBackend, PairJudgment
 from drux.consensus.signals import split_sentences
 
 CLOSED = re.compile(r"[.!?;:)\]\"'”’*`]\s*$")
@@ -44,7 +44,7 @@ def opening(text: str, words: int) -> str:
     return " ".join(kept) if kept else text
 
 
-def judge_cut_pairs(backend: FastBackend, question: str, texts: list[str],
+def judge_cut_pairs(backend: AgreementBackend, question: str, texts: list[str],
                     cut: list[bool]) -> dict[tuple[int, int], PairJudgment]:
     """Each pair of one cut and one complete answer, judged on the complete one's opening."""
     out: dict[tuple[int, int], PairJudgment] = {}

@@ -55,6 +55,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def locate_tokenizer() -> Path:
+    """MiniLM's tokenizer.json (the embedder's and the agreement cross-encoder's)."""
+    path = _package_dir(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"
+    if not path.is_file():
+        raise WeightsError(f"{path} is missing; {INSTALL_HINT}")
+    return path
+
+
 def locate_model() -> tuple[Path, Path]:
     """(model.onnx, tokenizer.json), verified; ``WeightsError`` naming the fix otherwise."""
     model = _package_dir(MODEL_PACKAGE) / "model.onnx"

@@ -14,6 +14,7 @@ from drux.consensus import clustering, score
 from drux.consensus.backends import (
     JUDGE_PROMPT,
     AgreementBackend,
+    CrossBackend,
     FastBackend,
     HybridBackend,
     Judge,
@@ -31,13 +32,21 @@ from drux.errors import DruxError, InputError
 from drux.types import ChatRequest, Completion, Message
 from drux.verdicts import has_consensus
 
-BACKENDS = ("fast", "judge", "hybrid")
+BACKENDS = ("cross", "fast", "judge", "hybrid")
+DEFAULT_BACKEND = "fast"
+NEEDS_JUDGE = ("judge", "hybrid")
 _fast_backends: dict[int, FastBackend] = {}
+_cross_backends: dict[int, CrossBackend] = {}
 
 
 def fast_backend() -> FastBackend:
     """One fast backend per process (its embedder and judgment cache are shared)."""
     return _fast_backends.setdefault(0, FastBackend())
+
+
+def cross_backend() -> CrossBackend:
+    """One cross-encoder backend per process (on the fast backend's reading of answers)."""
+    return _cross_backends.setdefault(0, CrossBackend(fast_backend()))
 
 
 async def build_judge(provider: ModelLoader | TextJudge) -> AgreementBackend | TextJudge:
@@ -60,6 +69,8 @@ def _kinds(reasons: list[str]) -> list[str]:
 
 
 def make_backend(backend: str, judge: Judge | None) -> AgreementBackend:
+    if backend == "cross":
+        return cross_backend()
     if backend == "fast":
         return fast_backend()
     if backend in ("judge", "hybrid"):
@@ -107,9 +118,10 @@ def score_with(backend: AgreementBackend, question: str, answers: dict[str, str]
     texts = [judged[m] for m in ids]
     fams = [families.get(m, m) for m in ids]
     judgments = backend.judge_pairs(question, texts)
-    if cut and isinstance(backend, FastBackend):
+    if cut and isinstance(backend, FastBackend | CrossBackend):
         judgments.update(judge_cut_pairs(backend, question, texts, [m in cut for m in ids]))
-    embed = backend.embedder.encode if isinstance(backend, FastBackend | HybridBackend) else None
+    embed = (backend.embedder.encode
+             if isinstance(backend, FastBackend | CrossBackend | HybridBackend) else None)
     claims = build_claims(question, judged, embed=embed, truncated=cut,
                           pair_clash=_pair_clash(ids, judgments))
     judgments = with_claim_clashes(judgments, claims, ids)
@@ -204,7 +216,7 @@ def _blank(text: str) -> bool:
 
 
 def score_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                  backend: str = "fast", judge: Judge | None = None,
+                  backend: str = DEFAULT_BACKEND, judge: Judge | None = None,
                   truncated: frozenset[str] = frozenset()) -> ConsensusResult:
     """``truncated``: the models whose answers the token limit cut (finish reason "length")."""
     usable = validate(question, answers)
@@ -216,7 +228,7 @@ def score_answers(question: str, answers: dict[str, str], families: dict[str, st
 
 
 async def ascore_answers(question: str, answers: dict[str, str], families: dict[str, str], *,
-                         backend: str = "fast", judge: Judge | None = None,
+                         backend: str = DEFAULT_BACKEND, judge: Judge | None = None,
                          synthesize: bool = False,
                          truncated: frozenset[str] = frozenset()) -> ConsensusResult:
     """Async twin for services: a text judge is awaited on the caller's event loop.
@@ -226,7 +238,7 @@ async def ascore_answers(question: str, answers: dict[str, str], families: dict[
     there is a consensus.
     """
     usable = validate(question, answers)
-    if backend not in ("judge", "hybrid") or not isinstance(judge, TextJudge) or len(usable) < 2:
+    if backend not in NEEDS_JUDGE or not isinstance(judge, TextJudge) or len(usable) < 2:
         result = await asyncio.to_thread(score_answers, question, answers, families,
                                          backend=backend, judge=judge, truncated=truncated)
     else:

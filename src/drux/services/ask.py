@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from drux.catalog import PanelOptions
 from drux.consensus import ascore_answers
+from drux.consensus.engine import NEEDS_JUDGE
 from drux.errors import ContextWindowExceededError, DruxError, InputError
 from drux.panel import Failed, Finished, PanelEvent, Started, Token, run_panel
 from drux.records import AnswerStatus, AskStatus, ConsensusRecord, ThreadPosition
@@ -153,7 +154,7 @@ async def score(services: Services, question: str, answers: dict[str, str],
 
     try:
         judge = None
-        if backend != "fast" and len(answers) >= 2:
+        if backend in NEEDS_JUDGE and len(answers) >= 2:
             judge = await make_judge(services, judge_model)
         # A configured text judge also writes the consensus answer, labelled a synthesis,
         # unless the ask has its own synthesis (--synthesize): one synthesis per ask.
@@ -173,7 +174,7 @@ def check_scoring(services: Services, opts: AskOptions) -> None:
     was only noticed after the whole panel had answered ("scoring failed", exit 0)."""
     if opts.judge_model is not None:
         services.config.catalog.model(opts.judge_model)
-    if opts.consensus_backend == "fast":
+    if opts.consensus_backend not in NEEDS_JUDGE:
         return
 
     model_id = opts.judge_model or DEFAULT_JUDGE

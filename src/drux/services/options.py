@@ -35,7 +35,7 @@ SystemPrompt = Annotated[str, StringConstraints(strip_whitespace=True, min_lengt
                                                 max_length=MAX_SYSTEM_CHARS)]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_ANSWER_TOKENS)]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S), Unit("seconds")]
-Backend = Literal["fast", "judge", "hybrid"]
+Backend = Literal["cross", "fast", "judge", "hybrid"]
 # Deliberation rounds: each is a whole panel run, so a few at most (``drux.deliberation``).
 Rounds = Annotated[int, Field(ge=1, le=MAX_ROUNDS)]
 

@@ -1,0 +1,46 @@
+"""It measures agreement, not truth: the shipped backend on the agreement benchmark's dev
+answers of the questions its cross-encoder never saw (scripts/xenc_guards.py), a seeded sample.
+
+Every answer, right or wrong, must agree with itself and its rewordings (P >= 0.9) and disagree
+with its negation and with itself with a name or number swapped (P <= 0.1). The model is not
+perfect, so each check asks for a share of answers (what bench/RESULTS.md reports for the full
+set, less a margin for the sample), and right and wrong answers must pass alike: a gap would
+mean the score tells right from wrong, which is not what it is for."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import xenc_guards  # noqa: E402
+
+CANDIDATES = [Path(os.environ["DRUX_AGREEMENT_DATA"])] if "DRUX_AGREEMENT_DATA" in os.environ \
+    else [ROOT.parent / "shared" / "bench" / "agreement", Path("/work/shared/bench/agreement")]
+DATA = next((p for p in CANDIDATES if (p / "dev_pairs.jsonl").is_file()), None)
+pytestmark = pytest.mark.skipif(DATA is None, reason="the agreement benchmark's dev split "
+                                "(../shared/bench/agreement) is not on this machine")
+SAMPLE = 160
+# check -> least share of answers passing, right and wrong answers each
+FLOOR = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 0.88, "hedge_unseen": 0.88,
+         "reorder": 0.8, "combined": 0.88, "negation": 0.9, "swap": 0.65}
+GAP = 0.15  # most that right and wrong answers' passing shares may differ
+
+
+@pytest.fixture(scope="module")
+def guards() -> dict[str, dict]:
+    assert DATA is not None
+    rows = xenc_guards.checks(xenc_guards.validation_questions(DATA), seed=0, limit=SAMPLE)
+    return xenc_guards.run(xenc_guards.backend_score("cross"), rows)
+
+
+@pytest.mark.parametrize("check", sorted(FLOOR))
+def test_right_and_wrong_answers_pass_alike(guards: dict[str, dict], check: str):
+    right, wrong = guards[f"{check}/right"], guards[f"{check}/wrong"]
+    for cell in (right, wrong):
+        assert cell["share"] >= FLOOR[check], (check, cell["share"], cell["failures"][:3])
+    if min(right["n"], wrong["n"]) >= 30:
+        assert abs(right["share"] - wrong["share"]) <= GAP, (check, right["share"], wrong["share"])
