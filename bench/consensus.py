@@ -60,7 +60,7 @@ def bench_backend(backend: str, words: int, runs: int) -> None:
     from drux.consensus import score_answers
     from drux.consensus.embeddings import Embedder
 
-    rng = random.Random(words)
+    rng = random.Random(f"{backend}-{words}")  # texts of their own: no cache shared across runs
     families = {f"model{i + 1}": f"family{i % 3}" for i in range(5)}
     first = make_answers(rng, words=words)
     t0 = time.perf_counter()
