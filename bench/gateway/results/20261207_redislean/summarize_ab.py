@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Medians (and min-max) of this folder's runs: limits_bench A/B (before_N.json / after_N.json)
-and the LiteLLM comparison (litellm_wW_rN/loadgen.jsonl). Usage: python summarize_ab.py"""
+"""Medians (and min-max) of a results folder's runs: limits_bench A/B (before_N.json /
+after_N.json) and the LiteLLM comparison (litellm_wW_rN/ or wW_rN/ loadgen.jsonl).
+Usage: python summarize_ab.py [FOLDER] (default: this script's folder)."""
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parent
 
 
 def spread(values: list[float], fmt: str = "{:.3f}") -> str:
@@ -47,7 +49,8 @@ def litellm() -> None:
             got: dict[str, list[dict[str, float]]] = {"drux": [], "drux_redis": [],
                                                      "litellm": []}
             ratios = []
-            for run in sorted(HERE.glob(f"litellm_w{workers}_r*")):
+            runs = sorted(HERE.glob(f"litellm_w{workers}_r*")) or sorted(HERE.glob(f"w{workers}_r*"))
+            for run in runs:
                 rows = {}
                 for line in (run / "loadgen.jsonl").read_text().splitlines():
                     row = json.loads(line)
@@ -68,5 +71,6 @@ def litellm() -> None:
 
 
 if __name__ == "__main__":
-    limits()
+    if any(HERE.glob("before_*.json")):
+        limits()
     litellm()
