@@ -101,14 +101,10 @@ class CrossEncoder:
         return [float(0.5 * (probs[2 * n] + probs[2 * n + 1])) for n in range(len(pairs))]
 
 
-_shared: CrossEncoder | None = None
-_shared_lock = threading.Lock()
+# Made at import: a CrossEncoder loads nothing until first used, and loads under its own lock.
+_shared = CrossEncoder()
 
 
 def shared_cross_encoder() -> CrossEncoder:
     """The process-wide model (loaded once, on first use)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = CrossEncoder()
-        return _shared
+    return _shared

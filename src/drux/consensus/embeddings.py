@@ -166,14 +166,10 @@ class Embedder:
         return np.stack(rows)
 
 
-_shared: Embedder | None = None
-_shared_lock = threading.Lock()
+# Made at import: an Embedder loads nothing until its first encode, under its own lock.
+_shared = Embedder()
 
 
 def shared_embedder() -> Embedder:
     """The process-wide encoder (the model is loaded once, on first encode)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = Embedder()
-        return _shared
+    return _shared

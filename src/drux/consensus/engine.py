@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import unicodedata
 from collections.abc import Awaitable, Callable
 from itertools import combinations
@@ -35,18 +36,18 @@ from drux.verdicts import has_consensus
 BACKENDS = ("cross", "fast", "judge", "hybrid")
 DEFAULT_BACKEND = "fast"
 NEEDS_JUDGE = ("judge", "hybrid")
-_fast_backends: dict[int, FastBackend] = {}
-_cross_backends: dict[int, CrossBackend] = {}
 
 
+@functools.cache
 def fast_backend() -> FastBackend:
     """One fast backend per process (its embedder and judgment cache are shared)."""
-    return _fast_backends.setdefault(0, FastBackend())
+    return FastBackend()
 
 
+@functools.cache
 def cross_backend() -> CrossBackend:
     """One cross-encoder backend per process (on the fast backend's reading of answers)."""
-    return _cross_backends.setdefault(0, CrossBackend(fast_backend()))
+    return CrossBackend(fast_backend())
 
 
 async def build_judge(provider: ModelLoader | TextJudge) -> AgreementBackend | TextJudge:
