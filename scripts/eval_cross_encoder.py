@@ -9,7 +9,8 @@ Prints, per model file:
   - AUROC on pairs and on sets (a set's score is its weakest pair) with eval.py's 95% CI
     (bootstrap over questions);
   - guard checks on the validation answers, right and wrong apart: P(answer, itself) and
-    P(answer, each generated rewording family) >= 0.9; P(answer, generated negation) <= 0.1.
+    P(answer, each generated rewording family) >= 0.9; P(answer, its generated negation) and
+    P(answer, itself with a name or number swapped) <= 0.1 (scripts/xenc_guards.py's checks).
     "hedge_unseen" uses lead-ins the training never generated;
   - speed: 5 short answers and 5 answers of 300 words (10 pairs x 2 orders = 20 inputs, one
     batch), median ms of 7 runs after a warm-up; short at 128 tokens, long at 128 and 256 (longer
@@ -21,26 +22,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import statistics
 import time
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from xenc_data import (
-    DEFAULT_DATA,
-    REWORDINGS,
-    key_pool,
-    load_questions,
-    negate,
-    random_rewording,
-    split_questions,
-    substitute,
-)
+import xenc_guards
+from xenc_data import DEFAULT_DATA, load_questions, split_questions
 from xenc_score import evaluate, first_text, headline, load_bench_eval, pair_probs, validation_items
-
-UNSEEN_HEDGES = ("I'm fairly sure", "My answer:", "If I remember correctly,", "Probably")
 
 
 def tokenizer_path() -> Path:
@@ -72,39 +62,11 @@ class OnnxScorer:
         return self.session.run(None, feed)[0][:, 0]
 
 
-def _hedge_unseen(s: str, rng: random.Random) -> str:
-    return f"{rng.choice(UNSEEN_HEDGES)} {s[:1].lower() + s[1:] if s[:2] != 'I ' else s}"
-
-
 def guards(scorer: OnnxScorer, val_qs: list, seed: int) -> dict[str, dict]:
-    """Share of validation answers passing each check, right and wrong answers apart."""
-    rng = random.Random(seed)
-    pool = key_pool(val_qs)  # names and numbers of the validation answers (training never saw)
-    checks: dict[str, list[tuple[str, str, str, bool]]] = {}  # name -> (q, a, b, is_right)
-
-    def add(name: str, q: str, a: str, b: str | None, right: bool) -> None:
-        if b is not None:
-            checks.setdefault(name, []).append((q, a, b, right))
-
-    for q in val_qs:
-        for ans, right in [(a, True) for a in q.right] + [(a, False) for a in q.wrong]:
-            add("self", q.text, ans, ans, right)
-            for name, fn in REWORDINGS.items():
-                add(name, q.text, ans, fn(ans, rng), right)
-            add("combined", q.text, ans, random_rewording(ans, rng), right)
-            add("hedge_unseen", q.text, ans, _hedge_unseen(ans, rng), right)
-            add("negation", q.text, ans, negate(ans, rng), right)
-            swapped = substitute(ans, pool, rng)
-            add("swap", q.text, ans, swapped[0] if swapped else None, right)
-    probs = pair_probs(scorer, [(q, a, b) for rows in checks.values() for q, a, b, _ in rows])
-    out: dict[str, dict] = {}
-    for name, rows in checks.items():
-        for right in (True, False):
-            ps = [probs[(q, a, b)] for q, a, b, r in rows if r == right]
-            ok = [p <= 0.1 for p in ps] if name in ("negation", "swap") else [p >= 0.9 for p in ps]
-            out[f"{name}/{'right' if right else 'wrong'}"] = {
-                "n": len(ps), "share_pass": float(np.mean(ok)), "median_p": float(np.median(ps))}
-    return out
+    """xenc_guards' checks on the validation answers, scored in batches by this model file."""
+    rows = xenc_guards.checks(val_qs, seed)
+    probs = pair_probs(scorer, [(q, a, b) for _, q, a, b, _ in rows])
+    return xenc_guards.run(lambda q, a, b: probs[(q, a, b)], rows)
 
 
 def long_answers(val_qs: list, words: int) -> list[str]:
@@ -170,7 +132,7 @@ def main() -> None:
         if "guards" not in args.skip:
             rep["guards"] = guards(scorer, val_qs, args.seed)
             for name, g in rep["guards"].items():
-                print(f"  guard {name:22s} pass {g['share_pass']:.3f} of {g['n']} "
+                print(f"  guard {name:22s} pass {g['share']:.3f} of {g['n']} "
                       f"(median P {g['median_p']:.3f})", flush=True)
         if "speed" not in args.skip:
             short = [a for q in val_qs for a in (*q.right, *q.wrong) if 12 <= len(a.split()) <= 40][:5]

@@ -90,7 +90,7 @@ _HEDGES = ("I think", "I believe", "In my view,", "As far as I know,", "I'd say"
            "Honestly,", "To my knowledge,")
 
 
-def _lower_first(s: str) -> str:
+def lower_first(s: str) -> str:
     # keep "I", acronyms and names that start with two capitals as they are
     if len(s) > 1 and (s[:2] == "I " or s[:2].isupper()):
         return s
@@ -116,7 +116,7 @@ def reword_punctuation(s: str, rng: random.Random) -> str:
 
 
 def reword_hedge(s: str, rng: random.Random) -> str:
-    return f"{rng.choice(_HEDGES)} {_lower_first(s.strip())}"
+    return f"{rng.choice(_HEDGES)} {lower_first(s.strip())}"
 
 
 _SUBORDINATE = re.compile(r"^(.+?),?\s+(because|since|as long as|if|when|unless|although)\s+(.+)$",
@@ -138,7 +138,7 @@ def reword_reorder(s: str, rng: random.Random) -> str | None:
     m = _SUBORDINATE.match(body)
     if m and len(m.group(1).split()) >= 2 and len(m.group(3).split()) >= 2:
         main, conj, sub = m.groups()
-        return f"{conj.capitalize()} {sub}, {_lower_first(main)}."
+        return f"{conj.capitalize()} {sub}, {lower_first(main)}."
     return None
 
 
@@ -188,7 +188,7 @@ def _negate_clause(s: str, rng: random.Random) -> str:
         if word.lower() == "can":
             return s[: m.start()] + word[0] + "annot" + s[m.end():]
         return f"{s[: m.end()]} not{s[m.end():]}"
-    return f"{rng.choice(_NOT_TRUE)} {_lower_first(_END_PUNCT.sub('', s.strip()))}."
+    return f"{rng.choice(_NOT_TRUE)} {lower_first(_END_PUNCT.sub('', s.strip()))}."
 
 
 def negate(s: str, rng: random.Random) -> str:
@@ -198,7 +198,7 @@ def negate(s: str, rng: random.Random) -> str:
     if m:
         flipped = "No" if m.group(1).lower() == "yes" else "Yes"
         rest = s[m.end():]
-        return f"{flipped}, {_lower_first(_negate_clause(rest, rng))}" if rest else flipped
+        return f"{flipped}, {lower_first(_negate_clause(rest, rng))}" if rest else flipped
     return _negate_clause(s, rng)
 
 

@@ -10,7 +10,8 @@ answers measures truth, not agreement.
 
     PYTHONPATH=src .venv/bin/python scripts/xenc_guards.py [--backend cross] [--limit N]
 
-tests/unit/test_consensus_guards.py runs the same checks on a sample. Dev only.
+tests/unit/test_consensus_guards.py runs the same checks on a sample, and
+scripts/eval_cross_encoder.py on an exported model file. Dev only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ from xenc_data import (
     Question,
     key_pool,
     load_questions,
+    lower_first,
     negate,
     random_rewording,
     split_questions,
@@ -67,8 +70,7 @@ def checks(questions: list[Question], seed: int = 0, limit: int | None = None
         for name, fn in REWORDINGS.items():
             add(name, q, ans, fn(ans, rng), right)
         add("combined", q, ans, random_rewording(ans, rng), right)
-        hedge = rng.choice(UNSEEN_HEDGES)
-        add("hedge_unseen", q, ans, f"{hedge} {ans[:1].lower() + ans[1:]}", right)
+        add("hedge_unseen", q, ans, f"{rng.choice(UNSEEN_HEDGES)} {lower_first(ans)}", right)
         add("negation", q, ans, negate(ans, rng), right)
         swapped = substitute(ans, pool, rng)
         add("swap", q, ans, swapped[0] if swapped else None, right)
@@ -76,19 +78,21 @@ def checks(questions: list[Question], seed: int = 0, limit: int | None = None
 
 
 def run(score: PairScore, rows: list[tuple[str, str, str, str, bool]]) -> dict[str, dict]:
-    """Share passing per check, right and wrong apart, with the failures' texts."""
+    """Share passing and median P per check, right and wrong apart, with the failures' texts."""
     out: dict[str, dict] = {}
     for name, question, a, b, right in rows:
         p = score(question, a, b)
         ok = p <= 0.1 if name in DISAGREE else p >= 0.9
         cell = out.setdefault(f"{name}/{'right' if right else 'wrong'}",
-                              {"n": 0, "passed": 0, "failures": []})
+                              {"n": 0, "passed": 0, "failures": [], "ps": []})
         cell["n"] += 1
         cell["passed"] += ok
+        cell["ps"].append(p)
         if not ok:
             cell["failures"].append((a, b, round(p, 3)))
     for cell in out.values():
         cell["share"] = cell["passed"] / cell["n"]
+        cell["median_p"] = statistics.median(cell.pop("ps"))
     return out
 
 
