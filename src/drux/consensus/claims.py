@@ -203,8 +203,7 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
                                _stance(view, yes_no)))
     sims = None
     if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
-        vectors = embed([it.text for it in items])
-        sims = vectors @ vectors.T
+        sims = _needed_sims(items, embed)
     memo: dict[tuple[int, int], tuple[str, list[str]]] = {}
 
     def relation(a: _Item, b: _Item) -> tuple[str, list[str]]:
@@ -222,6 +221,42 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
     for item in items:
         by_model.setdefault(item.model, []).append(item)
     return [_judge_claim(head, by_model, relation, truncated, pair_clash) for head in heads]
+
+
+# One cosine from each band ``_relation`` tells apart: below RELATED_COSINE (as no embedding),
+# from it to SAME_COSINE, and from SAME_COSINE up.
+_COSINE_BANDS = (0.0, RELATED_COSINE, SAME_COSINE)
+
+
+def _needs_cosine(a: _Item, b: _Item, probe: np.ndarray) -> bool:
+    """Whether the two claims' relation (either way round) depends on how close their
+    embeddings are: most pairs are decided by their words alone (the same words, a shared
+    fact, nothing in common). ``probe``: a scratch matrix of every claim."""
+    outcomes = set()
+    for cosine in _COSINE_BANDS:
+        probe[a.index, b.index] = probe[b.index, a.index] = cosine
+        for x, y in ((a, b), (b, a)):
+            kind, reasons = _relation(x, y, probe)
+            outcomes.add((x.index, kind, tuple(reasons)))
+    return len(outcomes) > 2  # one outcome per order whatever the cosine
+
+
+def _needed_sims(items: list[_Item], embed: Embed) -> np.ndarray:
+    """Claim-to-claim cosines for the pairs of different models whose relation depends on
+    one; the others stay 0 (the same outcome as no embedding, shown by ``_needs_cosine``).
+    Only the claims in such pairs are embedded: the same claim map for less model time."""
+    sims = np.zeros((len(items), len(items)), dtype=np.float32)
+    pairs = [(a, b) for i, a in enumerate(items) for b in items[i + 1:]
+             if a.model != b.model and _needs_cosine(a, b, sims)]
+    sims[:] = 0.0
+    needed = sorted({it.index for pair in pairs for it in pair})
+    if not needed:
+        return sims
+    vectors = embed([items[i].text for i in needed])
+    row = {index: n for n, index in enumerate(needed)}
+    for a, b in pairs:
+        sims[a.index, b.index] = sims[b.index, a.index] = vectors[row[a.index]] @ vectors[row[b.index]]
+    return sims
 
 
 def _judge_claim(head: _Item, by_model: dict[str, list[_Item]],
