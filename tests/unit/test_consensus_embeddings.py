@@ -43,3 +43,13 @@ def test_shipped_pair_model_matches_the_features():
     model = load_pair_model()
     assert model.features == FEATURES and len(model.weights) == len(FEATURES)
     assert "dev" in model.trained_on
+
+
+def test_two_threads_give_the_same_vectors_as_one():
+    from drux.consensus.embeddings import default_threads
+
+    texts = ["Water boils at 100 degrees Celsius at sea level.", "Paris.",
+             "The capital of Australia is Canberra, not Sydney, since 1913."]
+    one, two = Embedder(threads=1).encode(texts), Embedder(threads=2).encode(texts)
+    assert np.array_equal(one, two)
+    assert 1 <= default_threads() <= 2

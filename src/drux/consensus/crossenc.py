@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from drux.consensus.embeddings import locate_tokenizer
+from drux.consensus.embeddings import default_threads, locate_tokenizer
 from drux.errors import WeightsError
 
 MODEL_FILE = Path(__file__).with_name("agreement-xenc-int8.onnx")
@@ -47,9 +47,9 @@ class CrossEncoder:
     """Thread-safe and lazily loaded."""
 
     def __init__(self, model: Path = MODEL_FILE, sha256: str = MODEL_SHA256, *,
-                 threads: int = 1) -> None:
+                 threads: int | None = None) -> None:
         self._model, self._sha256 = model, sha256
-        self._threads = threads
+        self._threads = threads or default_threads()
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
