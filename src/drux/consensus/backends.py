@@ -178,9 +178,14 @@ class FastBackend:
                 # benchmark it learned from has no near-duplicate answers. A float32
                 # cosine of identical texts can exceed 1 by a rounding error.
                 p = max(p, min(1.0, float(sims[i, j])))
+            same = same_statement(answers[i], answers[j])
+            if same:
+                p = 1.0  # the same words up to case, punctuation and spacing: the same statement
             if (views[i].echoes_question or views[j].echoes_question) and not _same_unread(
-                    question, answers[i], answers[j]):
-                # Repeating the question back is not evidence of agreement.
+                    question, answers[i], answers[j]) \
+                    and not (same and not same_statement(answers[i], question)):
+                # Repeating the question back is not evidence of agreement; two answers that
+                # say the same thing still agree, unless what they say is the question itself.
                 p = min(p, ECHO_CAP)
             judgment = PairJudgment(p, _relation(p, signals.reasons), signals.reasons)
             self._cache.put(key, judgment)
