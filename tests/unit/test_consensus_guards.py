@@ -27,20 +27,44 @@ SAMPLE = 160
 # check -> least share of answers passing, right and wrong answers each
 FLOOR = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 0.88, "hedge_unseen": 0.88,
          "reorder": 0.8, "combined": 0.88, "negation": 0.9, "swap": 0.65}
+# The default fast backend: its pair model's probabilities are milder, so negations and swaps
+# rarely reach P <= 0.1 (bench/RESULTS.md has the shares); what it must hold is the same-words
+# rule and no gap between right and wrong answers.
+FAST_FLOOR = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 0.6, "hedge_unseen": 0.45,
+              "reorder": 0.75, "combined": 0.7, "negation": 0.18, "swap": 0.0}
 GAP = 0.15  # most that right and wrong answers' passing shares may differ
 
 
 @pytest.fixture(scope="module")
-def guards() -> dict[str, dict]:
+def rows() -> list:
     assert DATA is not None
-    rows = xenc_guards.checks(xenc_guards.validation_questions(DATA), seed=0, limit=SAMPLE)
+    return xenc_guards.checks(xenc_guards.validation_questions(DATA), seed=0, limit=SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def guards(rows) -> dict[str, dict]:
     return xenc_guards.run(xenc_guards.backend_score("cross"), rows)
+
+
+@pytest.fixture(scope="module")
+def fast_guards(rows) -> dict[str, dict]:
+    return xenc_guards.run(xenc_guards.backend_score("fast"), rows)
+
+
+def _alike(guards: dict[str, dict], check: str, floor: float) -> None:
+    right, wrong = guards[f"{check}/right"], guards[f"{check}/wrong"]
+    for cell in (right, wrong):
+        assert cell["share"] >= floor, (check, cell["share"], cell["failures"][:3])
+    if min(right["n"], wrong["n"]) >= 30:
+        assert abs(right["share"] - wrong["share"]) <= GAP, (check, right["share"], wrong["share"])
 
 
 @pytest.mark.parametrize("check", sorted(FLOOR))
 def test_right_and_wrong_answers_pass_alike(guards: dict[str, dict], check: str):
-    right, wrong = guards[f"{check}/right"], guards[f"{check}/wrong"]
-    for cell in (right, wrong):
-        assert cell["share"] >= FLOOR[check], (check, cell["share"], cell["failures"][:3])
-    if min(right["n"], wrong["n"]) >= 30:
-        assert abs(right["share"] - wrong["share"]) <= GAP, (check, right["share"], wrong["share"])
+    _alike(guards, check, FLOOR[check])
+
+
+@pytest.mark.parametrize("check", sorted(FAST_FLOOR))
+def test_the_default_fast_backend_passes_right_and_wrong_answers_alike(
+        fast_guards: dict[str, dict], check: str):
+    _alike(fast_guards, check, FAST_FLOOR[check])
