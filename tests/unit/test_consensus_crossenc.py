@@ -87,3 +87,20 @@ def test_the_blend_weight_moves_between_the_model_and_the_fast_backend():
     fast_p = cross_backend().fast.judge_pairs(q, answers)[(0, 1)].agreement
     assert only_model.judge_pairs(q, answers)[(0, 1)].agreement == pytest.approx(model_p, abs=1e-9)
     assert only_fast.judge_pairs(q, answers)[(0, 1)].agreement == pytest.approx(fast_p, abs=1e-9)
+
+
+def test_a_name_swapped_inside_a_sentence_is_not_agreement():
+    # The model alone scores these 0.99; the reader now finds the name that opens a sentence.
+    from drux.consensus import score_answers
+
+    q = "What is the capital of Australia?"
+    r = score_answers(q, {"a": "The capital of Australia is Canberra.",
+                          "b": "Canberra is the capital city of Australia.",
+                          "c": "The capital of Australia is Sydney."},
+                      {"a": "a", "b": "b", "c": "c"}, backend="cross")
+    assert ["a", "b"] in [sorted(c) for c in r.clusters]
+    two = score_answers(q, {"a": "Sydney is the capital of Australia.",
+                            "b": "Canberra is the capital of Australia."},
+                        {"a": "a", "b": "b"}, backend="cross")
+    assert two.clusters == [["a"], ["b"]] or sorted(map(sorted, two.clusters)) == [["a"], ["b"]]
+    assert two.verdict not in {"strong consensus", "consensus"}

@@ -72,11 +72,17 @@ def test_clusters_and_claim_map():
                           "b": "Canberra is the capital city of Australia.",
                           "c": "The capital of Australia is Sydney."}, FAMS)
     assert ["a", "b"] in [sorted(c) for c in r.clusters]
-    assert r.consensus_model in {"a", "b"} and r.consensus_answer is not None
+    # Two against one: either a consensus answer from the two, or (below the threshold) the
+    # two positions side by side; never Sydney as the consensus.
+    if r.consensus_answer is not None:
+        assert r.consensus_model in {"a", "b"}
+    else:
+        assert sorted(sorted(p.models) for p in r.positions) == [["a", "b"], ["c"]]
     shared = [c for c in r.claims if len(c.models) > 1]
     assert shared and set(shared[0].models) == {"a", "b"}
     sydney = next(c for c in r.claims if "Sydney" in c.text)
-    assert set(sydney.contradicted_by) & {"a", "b"}
+    # "Canberra is the capital city" opens with the name: both a and b contradict Sydney.
+    assert set(sydney.contradicted_by) == {"a", "b"}
     assert not sydney.unique
 
 

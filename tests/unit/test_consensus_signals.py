@@ -158,3 +158,47 @@ def test_entity_reason_keeps_multi_word_names_in_order():
     assert s.reasons == ["entity: San Francisco vs Los Angeles"]
     s = compare(view("It was Paris and later Rome.", "Where?"), view("It was Lyon.", "Where?"))
     assert s.reasons == ["entity: Paris, Rome vs Lyon"]
+
+
+# -- names that open a sentence, and one fact swapped -------------------------------------------
+CAPITAL = "What is the capital of Australia?"
+
+
+def _pair(a: str, b: str, question: str = CAPITAL):
+    return compare(read_answer(a, question), read_answer(b, question))
+
+
+def test_a_name_that_opens_the_sentence_clashes_with_a_name_the_other_states():
+    s = _pair("The capital of Australia is Sydney.", "Canberra is the capital city of Australia.")
+    assert s.entity_clash and "entity: Sydney vs Canberra" in s.reasons
+    assert not _pair("The capital of Australia is Canberra.", "Canberra is the capital.").entity_clash
+
+
+def test_an_ordinary_word_that_opens_the_sentence_is_not_a_name():
+    q = "At what temperature does water boil?"
+    s = _pair("It boils at 100 degrees Celsius in Paris.", "Boiling starts at 100 degrees.", q)
+    assert not s.entity_clash  # not the subject of "X is ..."
+    s = _pair("At sea level the heat is 100 degrees in Denver.", "Heat is what makes it boil.", q)
+    assert not s.entity_clash  # "heat" is written in lower case in the other answer
+
+
+@pytest.mark.parametrize("a, b, reason", [
+    ("Sydney is the capital of Australia.", "Canberra is the capital of Australia.",
+     "entity: Sydney vs Canberra"),
+    ("Irvin Kershner directed Return of the Jedi", "Richard Marquand directed Return of the Jedi",
+     "entity: Irvin Kershner vs Richard Marquand"),
+    ("Oxford began 200 years before.", "Oxford began 199 years before.", "number: 200 vs 199"),
+])
+def test_one_name_or_number_swapped_is_a_clash(a, b, reason):
+    s = _pair(a, b)
+    assert s.swapped and reason in s.reasons
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Sydney is the capital.", "sydney is the capital"),  # the same words
+    ("Canberra.", "Sydney."),  # nothing shared around them: not a swap
+    ("It is in Paris.", "It is in the north of France."),  # more than a name changed
+    ("The city is Paris.", "The city is big."),  # not a name
+])
+def test_not_a_swap(a, b):
+    assert not _pair(a, b).swapped

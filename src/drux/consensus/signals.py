@@ -110,6 +110,31 @@ def _entities(text: str, exclude: set[str], unit_words: set[str]) -> dict[str, s
     return found
 
 
+COPULAS = frozenset({"is", "was", "are", "were"})
+
+
+def _lead_names(text: str, exclude: set[str], unit_words: set[str],
+                entities: dict[str, str]) -> dict[str, str]:
+    """Sentence-initial capitalised words that may be names: the subject of "X is/was ..."
+    ("Canberra is the capital"), not a stop word, a question term or a unit, and never written
+    in lower case in the text. Whether one is a name or an ordinary word ("Water is wet") cannot
+    be told from the answer alone, so ``compare`` reads them only against an answer that names
+    something."""
+    lowered = {w for w in WORD.findall(text) if w[0].islower()}
+    found: dict[str, str] = {}
+    for sentence in split_sentences(text):
+        tokens = WORD.findall(sentence)
+        if len(tokens) < 2 or not tokens[0][0].isupper() or tokens[1].lower() not in COPULAS:
+            continue
+        tok, low = tokens[0], tokens[0].lower()
+        key = _entity_key(low)
+        if (low in STOPWORDS or low in exclude or low in UNIT_NAMES or tok in unit_words
+                or low in lowered or key in entities or low in QUESTION_WORDS):
+            continue
+        found.setdefault(key, tok)
+    return found
+
+
 def _as_written(term: str, *texts: str) -> str:
     """The first word of the texts whose stem is ``term``, as written (the term if none)."""
     for text in texts:
@@ -167,6 +192,7 @@ class AnswerView:
     absolute: bool = False
     quantities: tuple[Quantity, ...] = ()  # numbers with their units; ``numbers`` are their values
     names: dict[str, str] = field(default_factory=dict)  # entity key -> the name as written
+    lead_names: dict[str, str] = field(default_factory=dict)  # sentence-initial, maybe names
 
     @property
     def echoes_question(self) -> bool:
@@ -212,6 +238,7 @@ def read_answer(text: str, question: str = "", q_terms: set[str] | None = None) 
         negated = any(t in NEGATORS or t.endswith("n't") for t in tokens)
     quantities, years, unit_words = _numbers(text, exclude)
     names = _entities(text, exclude, unit_words)
+    lead_names = _lead_names(text, exclude, unit_words, names)
     content = frozenset(stem_word(t) for t in tokens
                         if t not in STOPWORDS and t not in exclude and len(t) >= 3)
     return AnswerView(
@@ -219,7 +246,7 @@ def read_answer(text: str, question: str = "", q_terms: set[str] | None = None) 
         abstains=bool(ABSTAIN.match(text)), numbers=frozenset(q.value for q in quantities),
         years=years, entities=frozenset(names), content=content, asserted=asserted, denied=denied,
         contrastive=contrast is not None, absolute=any(t in ABSOLUTES for t in tokens),
-        quantities=quantities, names=names,
+        quantities=quantities, names=names, lead_names=lead_names,
     )
 
 
@@ -241,6 +268,8 @@ class PairSignals:
     content_jaccard: float = 0.0
     abstain_any: bool = False
     absolute_mismatch: bool = False
+    # Word for word the same answer but for one name or number: one fact swapped.
+    swapped: bool = False
     reasons: list[str] = field(default_factory=list)
 
 
@@ -271,9 +300,61 @@ def _compare_numbers(a: AnswerView, b: AnswerView, s: PairSignals) -> None:
         s.reasons.append(f"number: {_shown(a.quantities, with_unit)} vs {_shown(b.quantities, with_unit)}")
 
 
-def _names(view: AnswerView) -> str:
+def _pair_entities(a: AnswerView, b: AnswerView) -> tuple[frozenset[str], frozenset[str]]:
+    """The names each answer states, for comparing the two: an answer that names nothing
+    mid-sentence is read for its sentence-initial names when the other names something
+    ("Canberra is the capital" against "The capital is Sydney"), unless the other writes that
+    word in lower case (an ordinary word: "Water boils" against "... boiling water ...")."""
+    ea, eb = a.entities, b.entities
+    if ea and not eb:
+        eb = _leads(b, a)
+    elif eb and not ea:
+        ea = _leads(a, b)
+    return ea, eb
+
+
+SWAP_SPAN = 3  # most words a swapped name may have ("Richard Marquand")
+
+
+def _fact_swap(a: str, b: str) -> tuple[str, str] | None:
+    """What was swapped when the answers are word for word the same but for one name or one
+    number ("Sydney is the capital." against "Canberra is the capital.", "200 years" against
+    "199 years"): the two as written, or None."""
+    wa, wb = WORD.findall(a), WORD.findall(b)
+    head = 0
+    while head < min(len(wa), len(wb)) and wa[head].lower() == wb[head].lower():
+        head += 1
+    tail = 0
+    while (tail < min(len(wa), len(wb)) - head
+           and wa[-1 - tail].lower() == wb[-1 - tail].lower()):
+        tail += 1
+    xs, ys = wa[head:len(wa) - tail], wb[head:len(wb) - tail]
+    if not xs or not ys or len(xs) > SWAP_SPAN or len(ys) > SWAP_SPAN or head + tail == 0:
+        return None
+    def numbers(span: list[str]) -> bool:
+        return len(span) == 1 and span[0][0].isdigit()
+
+    def names(span: list[str]) -> bool:
+        return all(w[0].isupper() and w.lower() not in STOPWORDS for w in span)
+
+    if (numbers(xs) and numbers(ys)) or (names(xs) and names(ys)):
+        return " ".join(xs), " ".join(ys)
+    return None
+
+
+def _leads(view: AnswerView, other: AnswerView) -> frozenset[str]:
+    if not view.lead_names:
+        return frozenset()
+    lowered = {w for w in WORD.findall(other.text) if w[0].islower()}
+    return frozenset(k for k, tok in view.lead_names.items() if tok.lower() not in lowered)
+
+
+def _names(view: AnswerView, keys: frozenset[str] | None = None) -> str:
     """The first two names, in the answer's order and spelling ("San Francisco", "Paris, Rome")."""
-    shown = list(view.names.values())[:2] or sorted(view.entities)[:2]
+    used = view.entities if keys is None or view.entities else keys
+    written = view.names if used is view.entities else {
+        k: v for k, v in view.lead_names.items() if k in used}
+    shown = list(written.values())[:2] or sorted(used)[:2]
     joined = " ".join(shown)
     return joined if len(shown) == 2 and joined in view.text else ", ".join(shown)
 
@@ -293,11 +374,19 @@ def compare(a: AnswerView, b: AnswerView) -> PairSignals:
         s.year_clash = not s.year_match
         if s.year_clash:
             s.reasons.append(f"date: {_fmt(a.years)} vs {_fmt(b.years)}")
-    if a.entities and b.entities:
-        s.entity_overlap = _jaccard(a.entities, b.entities)
+    ea, eb = _pair_entities(a, b)
+    if ea and eb:
+        s.entity_overlap = _jaccard(ea, eb)
         s.entity_clash = s.entity_overlap == 0.0
         if s.entity_clash:
-            s.reasons.append(f"entity: {_names(a)} vs {_names(b)}")
+            s.reasons.append(f"entity: {_names(a, ea)} vs {_names(b, eb)}")
+    swap = _fact_swap(a.text, b.text)
+    if swap:
+        s.swapped = True
+        if not (s.entity_clash or s.number_clash or s.year_clash):
+            s.entity_clash = not swap[0][0].isdigit()
+            kind = "entity" if s.entity_clash else "number"
+            s.reasons.append(f"{kind}: {swap[0]} vs {swap[1]}")
     # Answers that affirm and deny the very same terms ("not digested ... digested
     # partly", twice) only qualify themselves alike: nothing clashes between them.
     same_terms = a.asserted == b.asserted and a.denied == b.denied
