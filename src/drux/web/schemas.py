@@ -10,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from drux.records import AnswerRecord, AskRecord, AskSummary, ThreadRecord
 from drux.services.options import (
+    Backend,
     Context,
     MaxTokens,
     Question,
@@ -46,6 +47,11 @@ class AskCreate(BaseModel):
     synthesizer: str | None = Field(default=None, max_length=200, description=(
         "The model that writes the synthesis (implies synthesize); default: qwen2.5-1.5b when "
         "installed, else the strongest panel member."))
+    backend: Backend = Field(default="fast", description=(
+        "How agreement is judged: fast (default), cross (the agreement cross-encoder: slower), "
+        "judge or hybrid (both need `judge`)."))
+    judge: str | None = Field(default=None, max_length=200, description=(
+        "The judge model of the judge and hybrid backends."))
 
     @field_validator("models")
     @classmethod

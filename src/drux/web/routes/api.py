@@ -53,7 +53,8 @@ async def api_start_ask(body: AskCreate, request: Request, runner: RunnerDep, hu
                               "max_tokens": body.max_tokens, "temperature": body.temperature,
                               "timeout": body.timeout, "system": body.system,
                               "owner_id": viewer.owner_id}
-    more: dict[str, Any] = {"rounds": body.rounds, "synthesize": body.synthesize, "synthesizer": body.synthesizer}
+    more: dict[str, Any] = {"rounds": body.rounds, "synthesize": body.synthesize, "synthesizer": body.synthesizer,
+                            "consensus_backend": body.backend, "judge_model": body.judge}
     if body.article_id:
         opts = replace(article_options(hub, body.article_id, source=AskSource.API,
                                        question=body.question, **params), **more)
