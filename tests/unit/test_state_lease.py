@@ -232,3 +232,24 @@ async def test_small_limits_never_try_a_lease(redis_url: str) -> None:
         await worker.settle(hold, usd=0.01, tokens=100)
     assert script_calls(client) - before == 6  # three reserves and three settles
     client.close()
+
+
+async def test_a_window_idle_for_a_minute_keeps_a_lease_bucket_still_in_it(
+        redis_url: str) -> None:
+    # The last writes, a minute ago: a call at second S - 60 (the window's oldest second then
+    # S - 120) and the lease taken with it, counted in S - 59. At S the call's bucket is out,
+    # the lease's is not: dropping the whole window would forget that request.
+    client = sync_client(redis_url)
+    while (now := redis_now_us(client)) % 1_000_000 > 500_000:
+        pass
+    s = now // 1_000_000
+    _, win, _ = reserve_lua.keys("key:idle")
+    client.hset(win, mapping={"lo": s - 120, "R": 2, "T": 0,
+                              f"r{s - 60}": 1, f"t{s - 60}": 0, f"m{s - 60}": (s - 60) * 10**6,
+                              f"r{s - 59}": 1, f"t{s - 59}": 0,
+                              f"m{s - 59}": (s - 59) * 10**6 + 900_000})
+    worker = RedisReserver(redis_url)
+    await worker.reserve("key:idle", Caps(rpm=2), usd=0, tokens=0)
+    with pytest.raises(OverRequests):
+        await worker.reserve("key:idle", Caps(rpm=2), usd=0, tokens=0)
+    client.close()
