@@ -28,6 +28,14 @@ than the 60 s moving window, stricter by less than a second.
 Its budget counter starts from the spend stored in the database (a restarted or flushed Redis
 keeps the budget) and is the truth for admission after that; the database keeps the usage rows.
 
+Quota leases (``RedisReserver(leases=True)``, the gateway's keys; ``drux.state.lease``): when a
+key is far from its limits, a worker takes a slice of what is left (1/16 of each limit's
+headroom, only if that covers 8 calls' maximum) in one script call, counted in Redis like a
+reservation, and admits calls whose maximum fits in what the slice has left without a round
+trip. A lease lives a second, is counted in the window's bucket of the second it ends, and
+gives back what it did not lend when it ends; while it is out it counts as a call in flight.
+Other calls, and every call once a key nears a limit, take the per-call path above.
+
 Outage policy: budgets fail CLOSED (a ``SharedStateError``, a 503 naming Redis: money is at
 stake); a subject with only a tokens-per-minute limit fails OPEN onto this process's memory
 window, with a warning, until Redis answers again.

@@ -1,4 +1,4 @@
-"""The two Lua scripts behind ``RedisReserver`` and their commands, packed ahead of time.
+"""The Lua scripts behind ``RedisReserver`` (reserve, settle, lease) and their commands.
 
 A subject (a key, a user) has three keys, all with one hash tag so a Redis Cluster keeps them
 on one node:
@@ -11,20 +11,25 @@ on one node:
   (a hash: ``r<second>`` requests, ``t<second>`` tokens, ``m<second>`` the last call's time in
   microseconds, ``R``/``T`` the sums of the buckets held, ``lo`` the oldest second held).
 
-The window counts a bucket until its LAST call is 60 s old, so it never lets more through than
-a 60-second moving window would: it is stricter by less than a second (the earlier calls of a
-bucket are counted until the bucket's last one leaves). A refused call is told to retry when the
+A quota lease (``drux.state.lease``) counts its requests and tokens in the bucket of the second
+it ENDS (a second ahead) and sets that bucket's time to its end: a bucket's time is the latest
+of its calls' and leases' times. The window counts a bucket until that time is 60 s old, so it
+never lets more through than a 60-second moving window would: it is stricter by less than a
+second (the earlier calls of a bucket are counted until the bucket's last one leaves). A refused call is told to retry when the
 oldest bucket leaves. This replaces a sorted-set member per call, and five EXPIREs per call by
 two about once a second (when the window's oldest second moves; one per call for a subject
 with a budget only); the in-flight set is pruned
 and counted only when the answer depends on it (a call that does not fit, a budget spent).
-The settles of a batch make one script call per subject.
+The settles of a batch make one script call per subject; a lease (taken, and the previous one
+returned) is one call of the lease script.
 
 Rolling upgrade: the budget counter and the in-flight set keep their names and layout, so old
 and new workers share budgets and the in-flight rule; the old per-call sorted sets (``:tpm``,
 ``:tpm-sum``, ``:rpm``) are no longer read, so while both versions serve one key its requests
 and tokens per minute are counted per version (up to twice the limit for that minute), and
-the old keys expire by themselves within two minutes.
+the old keys expire by themselves within two minutes. Workers from before quota leases set a
+bucket's time to their call's, not the latest: do not mix them with leasing workers on one key
+(a lease's bucket could leave the window up to a second early).
 
 The reserve command is sent as bytes packed once per subject and limits (keys and caps), with
 only the three per-call arguments (USD, tokens, ticket) packed per call
