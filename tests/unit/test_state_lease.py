@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 
+from drux.errors import SharedStateError
 from drux.state import lease, reserve_lua
 from drux.state.reserve import Caps, Hold, OverBudget, OverRequests, OverTokens, RedisReserver
 
@@ -68,10 +69,12 @@ async def test_a_key_far_from_its_limits_makes_few_script_calls(redis_url: str,
     client.close()
 
 
+@pytest.mark.parametrize("waves", [1, 10])
 @pytest.mark.parametrize("binding", ["rpm", "tpm", "budget"])
-async def test_two_workers_with_leases_never_pass_a_limit(redis_url: str, binding: str) -> None:
+async def test_two_workers_with_leases_never_pass_a_limit(redis_url: str, binding: str,
+                                                          waves: int) -> None:
     # Sized so that leases are taken first (each covers 8 calls or more) and the per-call path
-    # takes over as the limit nears: 200 calls at once against room for 150.
+    # takes over as the limit nears: 200 calls against room for 150, all at once or in waves.
     caps = {"rpm": Caps(rpm=150, tpm=10**6),
             "tpm": Caps(tpm=15_000, rpm=10**4),
             "budget": Caps(budget_usd=1.5, tpm=10**6)}[binding]
@@ -90,9 +93,13 @@ async def test_two_workers_with_leases_never_pass_a_limit(redis_url: str, bindin
             await asyncio.sleep(0)  # in flight a while, interleaved with the others
         worker.settle_soon(hold, usd=0.01, tokens=100)
 
-    await asyncio.gather(*(one(i) for i in range(200)))
+    size = 200 // waves
+    for wave in range(waves):
+        await asyncio.gather(*(one(wave * size + i) for i in range(size)))
     assert any(from_lease(h) for h in served) and not all(from_lease(h) for h in served)
     assert len(served) <= 150
+    # Refused while the other worker held unused lease: at most what two leases hold.
+    assert len(served) >= 150 - 2 * (150 // lease.LEASE_FRACTION + 1)
     for worker in workers:
         await worker.drain()
     client = sync_client(redis_url)
@@ -253,3 +260,28 @@ async def test_a_window_idle_for_a_minute_keeps_a_lease_bucket_still_in_it(
     with pytest.raises(OverRequests):
         await worker.reserve("key:idle", Caps(rpm=2), usd=0, tokens=0)
     client.close()
+
+
+async def test_an_outage_lends_from_the_lease_held_then_budgets_fail_closed(
+        redis_server: Any, redis_url: str) -> None:
+    worker = RedisReserver(redis_url, leases=True)
+    hold = await worker.reserve("key:down", Caps(budget_usd=1000.0), usd=1.0, tokens=0)
+    assert from_lease(hold)
+    leases = worker._leases
+    assert leases is not None
+    redis_server.stop()
+    try:
+        # What the lease holds was counted when it was taken: lent without Redis.
+        again = await worker.reserve("key:down", Caps(budget_usd=1000.0), usd=1.0, tokens=0)
+        assert again.ticket == hold.ticket
+        real = leases._clock
+        leases._clock = lambda: real() + lease.LEASE_SECONDS  # the lease has ended
+        with pytest.raises(SharedStateError, match="Redis"):
+            await worker.reserve("key:down", Caps(budget_usd=1000.0), usd=1.0, tokens=0)
+        tokens_only = await worker.reserve("key:tpm", Caps(tpm=10**6), usd=0, tokens=10)
+        assert not tokens_only.shared  # fails open onto this process's window
+    finally:
+        redis_server.start()
+    fresh = await worker.reserve("key:down", Caps(budget_usd=1000.0), usd=1.0, tokens=0)
+    assert from_lease(fresh) and fresh.ticket != hold.ticket
+    await worker.drain()
