@@ -42,14 +42,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from drux.errors import SharedStateError
 from drux.state import reserve_lua as lua
 from drux.state.connection import guarded, redis_client
-
-if TYPE_CHECKING:
-    from drux.state.reserve import Caps
 
 log = logging.getLogger("drux.state")
 
@@ -61,6 +58,21 @@ LEASE_MIN_CALLS = 8  # ... and only when that covers this many calls' maximum
 RETURN_GRACE = 0.05
 
 LIVE, ENDING, DONE = 0, 1, 2
+
+class Caps(Protocol):
+    """What a subject is held to (``drux.state.reserve.Caps``, which imports this module)."""
+
+    @property
+    def budget_usd(self) -> float | None: ...
+    @property
+    def spent_usd(self) -> float: ...
+    @property
+    def tpm(self) -> int | None: ...
+    @property
+    def rpm(self) -> int | None: ...
+    @property
+    def expire_seconds(self) -> int | None: ...
+
 
 # A call's settle that must go to Redis: (ticket, USD reserved, tokens reserved).
 Settle = tuple[str, float, int]
@@ -198,11 +210,9 @@ class Leases:
         self._current[subject] = self._members[member] = lease
 
     async def _call(self, subject: str, args: list[str]) -> Any:
-        from drux.state.reserve import run_script  # reserve imports this module
-
         async with guarded(self._url):
-            return await run_script(redis_client(self._url), lua.LEASE_SHA, lua.keys(subject),
-                                    args)
+            return await lua.run_script(redis_client(self._url), lua.LEASE_SHA,
+                                        lua.keys(subject), args)
 
     def _end(self, lease: Lease) -> lua.Return:
         """Stop lending from ``lease``; what to give back."""

@@ -263,15 +263,6 @@ class MemoryReserver:
 
 
 # -- many workers: Redis ------------------------------------------------------------------------
-async def run_script(client: Redis, sha: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-    """A script by its digest (a short command), sent whole only when Redis does not have it
-    yet (first use, or after a restart)."""
-    try:
-        return await client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
-    except NoScriptError:
-        return await client.eval(lua.SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
-
-
 async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: int,
                    ticket: str) -> Any:
     """The reserve script, packed ahead of time (``drux.state.packed``). A connection that
@@ -289,7 +280,7 @@ async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: 
         pass
     args = lua.reserve_args(caps.budget_usd, caps.spent_usd, caps.tpm, caps.expire_seconds,
                             caps.rpm, usd, tokens, ticket)
-    return await run_script(client, lua.RESERVE_SHA, lua.keys(subject), args)
+    return await lua.run_script(client, lua.RESERVE_SHA, lua.keys(subject), args)
 
 
 async def _settle_all(client: Redis, calls: Sequence[tuple[str, list[str]]]) -> list[Any]:
@@ -332,6 +323,7 @@ class RedisReserver:
                         ticket = await leases.acquire(subject, caps, usd, tokens)
                     except SharedStateError as err:
                         return await self._outage(err, subject, caps, usd, tokens)
+                    self._note_back()
                 if ticket is not None:
                     return Hold(subject, usd if caps.budget_usd is not None else 0.0,
                                 tokens if caps.tpm is not None else 0, ticket, shared=True)
@@ -412,7 +404,7 @@ class RedisReserver:
                 results = await _settle_all(client, calls)
                 for (subject, args), result in zip(calls, results, strict=True):
                     if isinstance(result, NoScriptError):
-                        await run_script(client, lua.SETTLE_SHA, lua.keys(subject), args)
+                        await lua.run_script(client, lua.SETTLE_SHA, lua.keys(subject), args)
                     elif isinstance(result, Exception):
                         raise result
         except SharedStateError as err:

@@ -41,6 +41,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 STALE = 900  # seconds: longer than any call may take
 # The window's own expiry: refreshed when its oldest second moves, which happens at least once
@@ -367,3 +371,12 @@ def lease_args(budget_usd: float | None, spent_usd: float, tpm: int | None,
         "1" if back[5] else "0"]
     return [_opt(budget_usd), repr(spent_usd), _opt(tpm), _opt(expire_seconds), _opt(rpm),
             repr(want[0]), str(want[1]), member, str(sizing[0]), str(sizing[1]), *old]
+
+
+async def run_script(client: Redis, sha: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+    """A script by its digest (a short command), sent whole only when Redis does not have it
+    yet (first use, or after a restart)."""
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
+    except NoScriptError:
+        return await client.eval(SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
