@@ -23,6 +23,10 @@ reservations are, so the limits hold as they do per call:
   settled, so the rule for calls that do not fit (admitted only while nothing else is in
   flight) sees it.
 
+One lease is taken at a time per subject: calls that come while it is on its way wait for it,
+and those it cannot cover then take the per-call path (two round trips for them: only when a
+burst is larger than the lease, i.e. for keys with moderate limits).
+
 Under-admission: a worker may be refused while another holds unused lease; that is bounded by
 the leases out (each at most ``1 / LEASE_FRACTION`` of what was left when it was taken, so
 small near the limit) and lasts at most a second.
