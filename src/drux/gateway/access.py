@@ -9,7 +9,9 @@ per unknown key and ten times a second overall).
 Requests per minute are a moving window (``drux.state.limits``); budgets and tokens per minute
 are reserved before the call and settled after it, off the request path (``drux.state.reserve``
 and ``drux.state.settling``). Both live in the
-process, or in Redis with ``DRUX_REDIS_URL`` so that every worker shares them.
+process, or in Redis with ``DRUX_REDIS_URL`` so that every worker shares them; there a key far
+from its limits is served from quota leases, without a round trip per call
+(``drux.state.lease``).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class GatewayApp:
         self.access = AccessControl(self._load_keys, open_loopback=settings.open_loopback,
                                     refresh_seconds=settings.key_refresh_seconds,
                                     rate_limits=rate_limits(redis_url),
-                                    reserver=reserver(redis_url))
+                                    reserver=reserver(redis_url, leases=True))
         self.usage = UsageRecorder(self._write_usage, on_written=self.access.flushed)
         self.ledger = UsageLedger(self.usage, self.directory.spec)
         self._timeout = services.settings.timeout

@@ -13,7 +13,8 @@ Modules, by concern:
 - ``reserve``     budgets and tokens per minute: reserve the most a call can cost, atomically,
                   settle the difference after it (``reserve_lua``: its Redis scripts and
                   their commands packed ahead of time; ``packed``: sending those; ``settling``:
-                  settles in batches off the request path)
+                  settles in batches off the request path; ``lease``: quota leases, calls
+                  at a key far from its limits admitted without a round trip)
 - ``sessions``    web sign-in sessions: in the database, or in Redis (expiring by themselves)
 - ``breakers``    circuit-breaker state shared by every worker (one half-open probe for all)
 - ``events``      the live event log of each ask (Redis Streams; ids resume on any worker)

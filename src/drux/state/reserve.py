@@ -28,6 +28,14 @@ than the 60 s moving window, stricter by less than a second.
 Its budget counter starts from the spend stored in the database (a restarted or flushed Redis
 keeps the budget) and is the truth for admission after that; the database keeps the usage rows.
 
+Quota leases (``RedisReserver(leases=True)``, the gateway's keys; ``drux.state.lease``): when a
+key is far from its limits, a worker takes a slice of what is left (1/16 of each limit's
+headroom, only if that covers 8 calls' maximum) in one script call, counted in Redis like a
+reservation, and admits calls whose maximum fits in what the slice has left without a round
+trip. A lease lives a second, is counted in the window's bucket of the second it ends, and
+gives back what it did not lend when it ends; while it is out it counts as a call in flight.
+Other calls, and every call once a key nears a limit, take the per-call path above.
+
 Outage policy: budgets fail CLOSED (a ``SharedStateError``, a 503 naming Redis: money is at
 stake); a subject with only a tokens-per-minute limit fails OPEN onto this process's memory
 window, with a warning, until Redis answers again.
@@ -53,6 +61,7 @@ from drux.errors import SharedStateError
 from drux.state import reserve_lua as lua
 from drux.state import settling
 from drux.state.connection import describe, guarded, redis_client
+from drux.state.lease import Leases, Settle, worth_leasing
 from drux.state.packed import send_packed, send_packed_many
 from drux.state.settling import SettleQueue
 from drux.types import Message
@@ -91,6 +100,9 @@ class Hold:
     tokens: int
     ticket: str
     shared: bool = False  # made in Redis (else in this process's memory)
+
+
+_EMPTY = Hold("", 0.0, 0, "", shared=True)  # a settle with nothing to send
 
 
 class OverBudget(Exception):
@@ -251,15 +263,6 @@ class MemoryReserver:
 
 
 # -- many workers: Redis ------------------------------------------------------------------------
-async def _run(client: Redis, sha: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-    """A script by its digest (a short command), sent whole only when Redis does not have it
-    yet (first use, or after a restart)."""
-    try:
-        return await client.evalsha(sha, len(keys), *keys, *args)  # type: ignore[misc]
-    except NoScriptError:
-        return await client.eval(lua.SCRIPTS[sha], len(keys), *keys, *args)  # type: ignore[misc]
-
-
 async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: int,
                    ticket: str) -> Any:
     """The reserve script, packed ahead of time (``drux.state.packed``). A connection that
@@ -277,7 +280,7 @@ async def _reserve(client: Redis, subject: str, caps: Caps, usd: float, tokens: 
         pass
     args = lua.reserve_args(caps.budget_usd, caps.spent_usd, caps.tpm, caps.expire_seconds,
                             caps.rpm, usd, tokens, ticket)
-    return await _run(client, lua.RESERVE_SHA, lua.keys(subject), args)
+    return await lua.run_script(client, lua.RESERVE_SHA, lua.keys(subject), args)
 
 
 async def _settle_all(client: Redis, calls: Sequence[tuple[str, list[str]]]) -> list[Any]:
@@ -298,15 +301,43 @@ async def _settle_all(client: Redis, calls: Sequence[tuple[str, list[str]]]) -> 
 
 class RedisReserver:
     def __init__(self, url: str, fallback: MemoryReserver | None = None, *,
-                 settle_every: float | None = None) -> None:
+                 settle_every: float | None = None, leases: bool = False) -> None:
         self._url = url
         self._fallback = fallback or MemoryReserver()
         self._failing = False
         self._queue: SettleQueue[tuple[Hold, float, int]] = SettleQueue(
             self._settle_batch, every=settling.SETTLE_EVERY if settle_every is None
             else settle_every)
+        # Quota leases (``drux.state.lease``): calls at a key far from its limits admitted
+        # from a slice of its headroom this worker holds, without a round trip.
+        self._leases = Leases(url, self._send_late) if leases else None
 
     async def reserve(self, subject: str, caps: Caps, *, usd: float, tokens: int) -> Hold:
+        leases = self._leases
+        if leases is not None:
+            usd, tokens = max(usd, 0.0), max(tokens, 0)
+            if worth_leasing(caps, usd, tokens):
+                ticket = leases.lend(subject, caps, usd, tokens)
+                if ticket is None:
+                    try:
+                        ticket = await leases.acquire(subject, caps, usd, tokens)
+                    except SharedStateError as err:
+                        return await self._outage(err, subject, caps, usd, tokens)
+                    self._note_back()
+                if ticket is not None:
+                    return Hold(subject, usd if caps.budget_usd is not None else 0.0,
+                                tokens if caps.tpm is not None else 0, ticket, shared=True)
+        return await self._reserve_one(subject, caps, usd, tokens)
+
+    async def _outage(self, err: SharedStateError, subject: str, caps: Caps, usd: float,
+                      tokens: int) -> Hold:
+        if caps.budget_usd is not None:
+            raise err  # fail closed: money is at stake
+        self._note_outage(err)
+        return await self._fallback.reserve(subject, caps, usd=usd, tokens=tokens)
+
+    async def _reserve_one(self, subject: str, caps: Caps, usd: float, tokens: int) -> Hold:
+        """The per-call path: one reserve script call."""
         ticket = os.urandom(8).hex()
         try:
             async with guarded(self._url):
@@ -314,10 +345,7 @@ class RedisReserver:
                     redis_client(self._url), subject, caps, max(usd, 0.0), max(tokens, 0),
                     ticket)
         except SharedStateError as err:
-            if caps.budget_usd is not None:
-                raise  # fail closed: money is at stake
-            self._note_outage(err)
-            return await self._fallback.reserve(subject, caps, usd=usd, tokens=tokens)
+            return await self._outage(err, subject, caps, usd, tokens)
         self._note_back()
         if status in (1, 3):
             raise OverBudget(caps.budget_usd or 0.0, busy=status == 3)
@@ -333,15 +361,32 @@ class RedisReserver:
         if not hold.shared:
             self._fallback.settle_soon(hold, usd=usd, tokens=tokens)
             return
-        await self._settle_batch([(hold, usd, tokens)])
+        hold = self._from_lease(hold, usd, tokens)
+        if hold.ticket:
+            await self._settle_batch([(hold, usd, tokens)])
 
     def settle_soon(self, hold: Hold, *, usd: float, tokens: int) -> None:
-        if hold.shared:
-            self._queue.put((hold, usd, tokens))
-        else:
+        if not hold.shared:
             self._fallback.settle_soon(hold, usd=usd, tokens=tokens)
+            return
+        hold = self._from_lease(hold, usd, tokens)
+        if hold.ticket:
+            self._queue.put((hold, usd, tokens))
+
+    def _from_lease(self, hold: Hold, usd: float, tokens: int) -> Hold:
+        """A call lent to by a lease: settled into the lease while it lives (an empty ticket:
+        nothing to send), else the settle Redis needs."""
+        if not hold.ticket.startswith("L") or self._leases is None:
+            return hold
+        late = self._leases.settle(hold.ticket, (hold.usd, hold.tokens), usd, tokens)
+        return _EMPTY if late is None else Hold(hold.subject, late[1], late[2], late[0], True)
+
+    def _send_late(self, subject: str, settle: Settle, usd: float, tokens: int) -> None:
+        self._queue.put((Hold(subject, settle[1], settle[2], settle[0], True), usd, tokens))
 
     async def drain(self) -> None:
+        if self._leases is not None:
+            await self._leases.drain()
         await self._queue.drain()
 
     async def _settle_batch(self, batch: Sequence[tuple[Hold, float, int]]) -> None:
@@ -359,7 +404,7 @@ class RedisReserver:
                 results = await _settle_all(client, calls)
                 for (subject, args), result in zip(calls, results, strict=True):
                     if isinstance(result, NoScriptError):
-                        await _run(client, lua.SETTLE_SHA, lua.keys(subject), args)
+                        await lua.run_script(client, lua.SETTLE_SHA, lua.keys(subject), args)
                     elif isinstance(result, Exception):
                         raise result
         except SharedStateError as err:
@@ -384,5 +429,7 @@ class RedisReserver:
                         describe(self._url))
 
 
-def reserver(redis_url: str | None) -> Reserver:
-    return RedisReserver(redis_url) if redis_url else MemoryReserver()
+def reserver(redis_url: str | None, *, leases: bool = False) -> Reserver:
+    """``leases``: let calls at subjects far from their limits be admitted from quota leases
+    (``drux.state.lease``; the gateway's keys, whose calls are many and small)."""
+    return RedisReserver(redis_url, leases=leases) if redis_url else MemoryReserver()
