@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -32,11 +33,18 @@ def without_secret(error: E, secret: str | None) -> E:
 def secret_forms(secret: str) -> list[str]:
     """``secret`` as a server may echo it: as sent, URL-encoded (``%2F``, ``%2f`` or ``+``
     for a space) or JSON-escaped (``\\/`` too); longest first."""
+    return list(_forms(secret))
+
+
+# Every answer's text is masked with its adapter's key: the forms are worked out once per key
+# (a handful of keys per process), not on every call.
+@lru_cache(maxsize=64)
+def _forms(secret: str) -> tuple[str, ...]:
     url = quote(secret, safe="")
     escaped = json.dumps(secret)[1:-1]
     forms = {secret, url, quote_plus(secret, safe=""), escaped, escaped.replace("/", "\\/"),
              re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), url)}
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def mask_secret(text: str, secret: str | None) -> str:
@@ -44,7 +52,7 @@ def mask_secret(text: str, secret: str | None) -> str:
     characters are not masked (they would mask ordinary words)."""
     if not secret or len(secret) < 8:
         return text
-    forms = secret_forms(secret)
+    forms = _forms(secret)
     for form in forms:
         text = text.replace(form, "***")
     if text.endswith("…"):

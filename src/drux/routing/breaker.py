@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -299,7 +298,7 @@ class BreakerProvider:
         cap = self._attempt_timeout
         if cap is None or (request.timeout is not None and request.timeout <= cap):
             return request
-        return replace(request, timeout=cap)
+        return request.narrowed(cap)
 
     async def _claim_probe(self) -> None:
         """The half-open probe ``before_call`` admitted: take the cluster's slot for it."""

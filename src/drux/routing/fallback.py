@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from drux.errors import (
@@ -109,7 +109,7 @@ class _Call:
 
     def sub_request(self, index: int) -> ChatRequest:
         dep = self.route.deployments[index]
-        return replace(self.request, model=dep.model, timeout=max(0.0, self.remaining()))
+        return self.request.narrowed(max(0.0, self.remaining()), dep.model)
 
     def note_failure(self, index: int, exc: BaseException) -> ProviderError:
         dep = self.route.deployments[index]

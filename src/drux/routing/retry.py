@@ -16,7 +16,6 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import TypeVar
 
 from pydantic import ConfigDict
@@ -93,7 +92,7 @@ class RetryingProvider:
 
     def _bounded_request(self, request: ChatRequest, deadline_at: float | None) -> ChatRequest:
         budget = self._budget(deadline_at)
-        return request if budget is None else replace(request, timeout=budget)
+        return request if budget is None else request.narrowed(budget)
 
     async def _within(self, awaitable: Awaitable[T], deadline_at: float | None) -> T:
         budget = self._budget(deadline_at)
