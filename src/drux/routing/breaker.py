@@ -313,8 +313,11 @@ class BreakerProvider:
             await self._claim_probe()
         start = self._clock()
         with self._outcome():
-            async with asyncio.timeout(self._attempt_timeout):
-                completion = await self._inner.complete(self._capped(request))
+            if self._attempt_timeout is None:  # the default: no timer to arm and disarm
+                completion = await self._inner.complete(request)
+            else:
+                async with asyncio.timeout(self._attempt_timeout):
+                    completion = await self._inner.complete(self._capped(request))
         self._succeeded(self._clock() - start, None)
         return completion
 
