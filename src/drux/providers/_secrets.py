@@ -80,10 +80,24 @@ class StreamMasker:
         text = self._held + text
         for form in self._forms:
             text = text.replace(form, "***")
-        keep = next((size for size in range(min(len(text), len(self._forms[0]) - 1), 0, -1)
-                     if any(f.startswith(text[-size:]) for f in self._forms)), 0)
+        keep = self._held_back(text)
         self._held = text[len(text) - keep:] if keep else ""
         return text[:len(text) - keep]
+
+    def _held_back(self, text: str) -> int:
+        """The length of the longest tail of ``text``, shorter than the longest form, that
+        begins a form. Only the places where a form's first character occurs are tried
+        (``str.find``), not every length with every form: this runs on every chunk."""
+        start = max(0, len(text) - len(self._forms[0]) + 1)
+        best = 0
+        for form in self._forms:
+            at = text.find(form[0], start)
+            while at != -1 and len(text) - at > best:  # earlier places: longer tails
+                if form.startswith(text[at:]):
+                    best = len(text) - at
+                    break
+                at = text.find(form[0], at + 1)
+        return best
 
     def flush(self) -> str:
         """The held tail: masked if it is a long enough piece of the secret to matter."""
