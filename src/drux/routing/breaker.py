@@ -42,6 +42,7 @@ from drux.errors import (
 )
 from drux.routing._streams import aclose_quietly
 from drux.state.breakers import BreakerStates, BreakerVerdict, LocalBreakers
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, CountFromZero, Fraction, Seconds
 
@@ -316,7 +317,7 @@ class BreakerProvider:
             if self._attempt_timeout is None:  # the default: no timer to arm and disarm
                 completion = await self._inner.complete(request)
             else:
-                async with asyncio.timeout(self._attempt_timeout):
+                async with timeout(self._attempt_timeout):
                     completion = await self._inner.complete(self._capped(request))
         self._succeeded(self._clock() - start, None)
         return completion
@@ -351,7 +352,7 @@ class BreakerProvider:
     async def _next(self, inner: AsyncIterator[Chunk], *, started: bool) -> Chunk | None:
         limit = self._idle_timeout if started else self._attempt_timeout
         try:
-            async with asyncio.timeout(limit):
+            async with timeout(limit):
                 return await anext(inner)
         except StopAsyncIteration:
             return None

@@ -23,6 +23,7 @@ from pydantic.dataclasses import dataclass
 
 from drux.errors import CircuitOpenError, ProviderError, ProviderTimeoutError
 from drux.routing._streams import aclose_quietly, read_until_visible
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, Seconds
 
@@ -99,7 +100,7 @@ class RetryingProvider:
         if budget is None:
             return await awaitable
         try:
-            async with asyncio.timeout(budget):
+            async with timeout(budget):
                 return await awaitable
         except TimeoutError:
             raise ProviderTimeoutError(f"{self.name}: no answer within {budget:.3g} s",
