@@ -29,3 +29,7 @@ $PY bench/gateway/inproc_cpu.py --before /tmp/gwcpu-before --after . \
   --kit /work/shared/bench/gateway --py /work/bench-venv/bin/python --pairs 6 -n 3000 \
   --out $OUT/inproc 2>&1 | tail -4
 load "inproc_cpu DONE"
+# Run by hand afterwards (04:02 UTC), the same A/B with the key's limits on a throwaway Redis
+# (redis-server --port 18999 --bind 127.0.0.1 --save "" --appendonly no):
+#   DRUX_REDIS_URL=redis://127.0.0.1:18999/0 $PY bench/gateway/ab_trees.py --before /tmp/gwcpu-before \
+#     --after . $COMMON --limits --rounds 4 --conc 1 --scenarios d0 --out $OUT/ab_redis
