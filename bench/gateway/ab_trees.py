@@ -8,7 +8,7 @@ the after ÷ before ratio of server CPU ms per request, round by round. No LiteL
 
   git archive <commit> | tar -x -C /tmp/gw-before
   python bench/gateway/ab_trees.py --before /tmp/gw-before --after . \\
-      --drux .venv/bin/drux --py .venv/bin/python --kit /tmp/kit-copy [--swap-start]
+      --drux .venv/bin/drux --py .venv/bin/python --kit /tmp/kit-copy [--swap-start] [--limits]
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ class Trees(rb.Run):
         (self.work / "drux.toml").write_text(text)
         env = {**self.drux_env(), "PYTHONPATH": self.src[name]}
         if "key" not in self.keys:
-            made = rb.subprocess.run([self.a.drux, "keys", "create", "bench"], check=True,
+            # --limits: rpm, tpm and budget set high (none refuses), as run_bench.py --limits.
+            limits = (["--rpm", "1000000", "--tpm", "1000000000", "--budget", "1000000"]
+                      if self.a.limits else [])
+            made = rb.subprocess.run([self.a.drux, "keys", "create", "bench", *limits], check=True,
                                      env={**os.environ, **env}, capture_output=True, text=True)
             self.keys["key"] = made.stdout.strip()
         self.keys[name] = self.keys["key"]
@@ -102,6 +105,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--scenarios", default="d0,d50,stream")
     ap.add_argument("--swap-start", action="store_true", help="start the after tree first")
+    ap.add_argument("--limits", action="store_true",
+                    help="the key has rpm, tpm and budget (set high: none is refused)")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     a.workers = 1

@@ -43,6 +43,29 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
 
 
+def test_quantiles_follow_the_window_as_it_slides() -> None:
+    """The sorted copy the quantiles read drops what the window drops (repeats included),
+    so every answer equals a fresh sort of the window."""
+    import random
+
+    rand = random.Random(7)
+    registry = HealthRegistry(window=16)
+    for i in range(500):
+        value = float(rand.choice((1, 2, 2, 3, 5, 8))) if i % 3 else rand.random()
+        registry.record_success("v:m", latency=value, ttft=value / 2)
+        if i % 7 == 0:
+            registry.record_ttft("v:m", value)
+        entry = registry.get("v:m")
+        assert entry is not None
+        assert entry.latencies_sorted == sorted(entry.latencies)
+        assert entry.ttfts_sorted == sorted(entry.ttfts)
+        for q in (0.0, 0.5, 0.95, 1.0):
+            assert registry.latency_quantile("v:m", q) == percentile(entry.latencies, q)
+            assert registry.ttft_quantile("v:m", q) == percentile(entry.ttfts, q)
+    assert registry.latency_quantile("v:m", 0.5, min_samples=17) is None
+    assert registry.latency_quantile("nobody", 0.5) is None
+
+
 def test_snapshot_is_plain_and_windows_are_bounded() -> None:
     wall = FakeClock()
     registry = HealthRegistry(window=4, wall_clock=wall)

@@ -67,3 +67,26 @@ def test_streamed_text_without_the_key_comes_out_unchanged(text: str, cuts: list
         return  # a long piece of the key cut off by the end of the answer is masked too
     assert _streamed(_cut(text, cuts), KEY) == text
     assert _streamed(_cut(text, cuts), None) == text
+
+
+def _held_back_by_every_length(forms: list[str], text: str) -> int:
+    """What StreamMasker holds back, worked out the slow, obvious way: every tail length."""
+    return next((size for size in range(min(len(text), len(forms[0]) - 1), 0, -1)
+                 if any(f.startswith(text[-size:]) for f in forms)), 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet="sk-live%2F/\\ a1b2c3d4x.", max_size=90),
+       secret=st.sampled_from([KEY, "sk/live a1b2c3d4x", "aaaaaaaaa", "ab/ab/ab/ab"]))
+def test_the_held_back_tail_is_the_longest_that_begins_a_form(text: str, secret: str) -> None:
+    """StreamMasker finds the tail to hold back by searching for the forms' first characters;
+    the answer is that of trying every length against every form."""
+    from drux.providers._secrets import StreamMasker
+
+    masker = StreamMasker(secret)
+    forms = masker._forms
+    assert masker._held_back(text) == _held_back_by_every_length(forms, text)
+    for form in forms:  # a tail that is most of a form, as a key cut by a chunk ends
+        for size in range(1, len(form)):
+            piece = text + form[:size]
+            assert masker._held_back(piece) == _held_back_by_every_length(forms, piece)

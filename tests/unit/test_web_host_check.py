@@ -58,3 +58,43 @@ def test_only_loopback_names_are_answered(client: TestClient, path: str) -> None
 def test_a_rebound_page_cannot_start_an_ask(client: TestClient) -> None:
     assert client.post("/api/asks", json={"question": "hi"}, headers=EVIL).status_code == 400
     assert client.get("/api/asks").json()["total"] == 0
+
+
+def test_host_check_remembers_only_what_it_let_through() -> None:
+    """HostCheck skips parsing a Host it already allowed; the verdicts stay those of a
+    fresh parse: refused names stay refused, the last of two Host headers counts, and
+    more distinct allowed values than it remembers all still pass."""
+    import asyncio
+
+    from drux.web.middleware import HostCheck
+
+    reached: list[bytes] = []
+
+    async def inner(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        reached.append(dict(scope["headers"])[b"host"])
+
+    check = HostCheck(inner, ["localhost", "127.0.0.1"])  # type: ignore[arg-type]
+
+    async def status(*hosts: bytes) -> int:
+        sent: list[dict] = []  # type: ignore[type-arg]
+
+        async def send(message: dict) -> None:  # type: ignore[type-arg]
+            sent.append(message)
+
+        scope = {"type": "http", "headers": [(b"host", h) for h in hosts]}
+        before = len(reached)
+        await check(scope, None, send)  # type: ignore[arg-type]
+        return 200 if len(reached) > before else sent[0]["status"]
+
+    async def run() -> None:
+        for _ in range(3):
+            assert await status(b"127.0.0.1:8000") == 200
+            assert await status(b"evil.example:8000") == 400
+            assert await status(b"127.0.0.1:8000", b"evil.example") == 400
+            assert await status(b"evil.example", b"localhost:1") == 200
+        for port in range(200):  # beyond what is remembered
+            assert await status(b"localhost:%d" % port) == 200
+            assert await status(b"evil.example:%d" % port) == 400
+        assert await status() == 400  # no Host at all
+
+    asyncio.run(run())

@@ -13,7 +13,6 @@ documented JSON (or too large to be one) to ``MalformedResponseError``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -34,6 +33,7 @@ from drux.gateway._http1 import (
 from drux.providers._boundary import boundary, ended_early, shape_error, short
 from drux.providers._wire import usage_of
 from drux.providers.openai import OpenAIWire
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -129,7 +129,7 @@ class LeanOpenAIChat:
     async def complete(self, request: ChatRequest) -> Completion:
         raw = self._raw(request, stream=False)
         with boundary(self._map_lean):
-            async with asyncio.timeout(request.timeout or self._timeout):
+            async with timeout(request.timeout or self._timeout):
                 response = await self._pool.request(raw)
                 try:
                     data = await response.read()
@@ -166,7 +166,7 @@ class LeanOpenAIChat:
 
     async def _open(self, request: ChatRequest) -> Response:
         raw = self._raw(request, stream=True)
-        async with asyncio.timeout(request.timeout or self._timeout):
+        async with timeout(request.timeout or self._timeout):
             response = await self._pool.request(raw)
             if 200 <= response.status < 300:
                 return response
@@ -208,7 +208,7 @@ class LeanOpenAIChat:
         parts = response.parts()
         buffer = b""
         while True:
-            async with asyncio.timeout(read_timeout):
+            async with timeout(read_timeout):
                 try:
                     part = await anext(parts)
                 except StopAsyncIteration:
@@ -221,7 +221,7 @@ class LeanOpenAIChat:
                 if not data:
                     continue
                 if data == b"[DONE]":
-                    async with asyncio.timeout(read_timeout):
+                    async with timeout(read_timeout):
                         await _drain(parts)
                     return
                 event = _loads(data)

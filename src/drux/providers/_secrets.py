@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -32,11 +33,18 @@ def without_secret(error: E, secret: str | None) -> E:
 def secret_forms(secret: str) -> list[str]:
     """``secret`` as a server may echo it: as sent, URL-encoded (``%2F``, ``%2f`` or ``+``
     for a space) or JSON-escaped (``\\/`` too); longest first."""
+    return list(_forms(secret))
+
+
+# Every answer's text is masked with its adapter's key: the forms are worked out once per key
+# (a handful of keys per process), not on every call.
+@lru_cache(maxsize=64)
+def _forms(secret: str) -> tuple[str, ...]:
     url = quote(secret, safe="")
     escaped = json.dumps(secret)[1:-1]
     forms = {secret, url, quote_plus(secret, safe=""), escaped, escaped.replace("/", "\\/"),
              re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), url)}
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def mask_secret(text: str, secret: str | None) -> str:
@@ -44,7 +52,7 @@ def mask_secret(text: str, secret: str | None) -> str:
     characters are not masked (they would mask ordinary words)."""
     if not secret or len(secret) < 8:
         return text
-    forms = secret_forms(secret)
+    forms = _forms(secret)
     for form in forms:
         text = text.replace(form, "***")
     if text.endswith("…"):
@@ -72,10 +80,24 @@ class StreamMasker:
         text = self._held + text
         for form in self._forms:
             text = text.replace(form, "***")
-        keep = next((size for size in range(min(len(text), len(self._forms[0]) - 1), 0, -1)
-                     if any(f.startswith(text[-size:]) for f in self._forms)), 0)
+        keep = self._held_back(text)
         self._held = text[len(text) - keep:] if keep else ""
         return text[:len(text) - keep]
+
+    def _held_back(self, text: str) -> int:
+        """The length of the longest tail of ``text``, shorter than the longest form, that
+        begins a form. Only the places where a form's first character occurs are tried
+        (``str.find``), not every length with every form: this runs on every chunk."""
+        start = max(0, len(text) - len(self._forms[0]) + 1)
+        best = 0
+        for form in self._forms:
+            at = text.find(form[0], start)
+            while at != -1 and len(text) - at > best:  # earlier places: longer tails
+                if form.startswith(text[at:]):
+                    best = len(text) - at
+                    break
+                at = text.find(form[0], at + 1)
+        return best
 
     def flush(self) -> str:
         """The held tail: masked if it is a long enough piece of the secret to matter."""

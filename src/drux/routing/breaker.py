@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -43,6 +42,7 @@ from drux.errors import (
 )
 from drux.routing._streams import aclose_quietly
 from drux.state.breakers import BreakerStates, BreakerVerdict, LocalBreakers
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, CountFromZero, Fraction, Seconds
 
@@ -299,7 +299,7 @@ class BreakerProvider:
         cap = self._attempt_timeout
         if cap is None or (request.timeout is not None and request.timeout <= cap):
             return request
-        return replace(request, timeout=cap)
+        return request.narrowed(cap)
 
     async def _claim_probe(self) -> None:
         """The half-open probe ``before_call`` admitted: take the cluster's slot for it."""
@@ -314,8 +314,11 @@ class BreakerProvider:
             await self._claim_probe()
         start = self._clock()
         with self._outcome():
-            async with asyncio.timeout(self._attempt_timeout):
-                completion = await self._inner.complete(self._capped(request))
+            if self._attempt_timeout is None:  # the default: no timer to arm and disarm
+                completion = await self._inner.complete(request)
+            else:
+                async with timeout(self._attempt_timeout):
+                    completion = await self._inner.complete(self._capped(request))
         self._succeeded(self._clock() - start, None)
         return completion
 
@@ -349,7 +352,7 @@ class BreakerProvider:
     async def _next(self, inner: AsyncIterator[Chunk], *, started: bool) -> Chunk | None:
         limit = self._idle_timeout if started else self._attempt_timeout
         try:
-            async with asyncio.timeout(limit):
+            async with timeout(limit):
                 return await anext(inner)
         except StopAsyncIteration:
             return None

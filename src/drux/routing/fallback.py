@@ -23,10 +23,9 @@ it was not the primary, ``substituted_for`` (the route's model id) and
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from drux.errors import (
@@ -41,6 +40,7 @@ from drux.routing._streams import aclose_quietly, read_until_visible
 from drux.routing.breaker import BreakerProvider, CircuitBreaker, counts_as_failure
 from drux.routing.health import HealthRegistry
 from drux.routing.hedge import HedgePolicy, RaceExhausted, hedge_delay, race
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Provider
 
 T = TypeVar("T")
@@ -109,7 +109,7 @@ class _Call:
 
     def sub_request(self, index: int) -> ChatRequest:
         dep = self.route.deployments[index]
-        return replace(self.request, model=dep.model, timeout=max(0.0, self.remaining()))
+        return self.request.narrowed(max(0.0, self.remaining()), dep.model)
 
     def note_failure(self, index: int, exc: BaseException) -> ProviderError:
         dep = self.route.deployments[index]
@@ -246,7 +246,7 @@ class FallbackProvider:
 
     async def _next(self, tail: AsyncIterator[Chunk], call: _Call) -> Chunk | None:
         try:
-            async with asyncio.timeout(max(0.0, call.remaining())):
+            async with timeout(max(0.0, call.remaining())):
                 return await anext(tail)
         except StopAsyncIteration:
             return None
@@ -284,7 +284,7 @@ class FallbackProvider:
                                streaming=streaming)
 
         try:
-            async with asyncio.timeout(max(0.0, call.remaining())):
+            async with timeout(max(0.0, call.remaining())):
                 result = await race(next_candidate, delay_for=delay_for, on_error=call.on_error,
                                     discard=discard, max_in_flight=self.hedge.max_in_flight)
         except RaceExhausted:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +33,22 @@ def percentile(values: list[float] | deque[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..1); ``None`` for no samples."""
     if not values:
         return None
-    ordered = sorted(values)
+    return _ranked(sorted(values), q)
+
+
+def _ranked(ordered: list[float], q: float) -> float:
     rank = max(1, math.ceil(q * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def _push(window: deque[float], ordered: list[float], value: float) -> None:
+    """Append ``value`` to a bounded window and to its sorted copy, which drops what the
+    window drops: a quantile is then one lookup, not a sort of the window on every call
+    (the hedge delay asks for one on every routed call)."""
+    if len(window) == window.maxlen:
+        del ordered[bisect_left(ordered, window[0])]
+    window.append(value)
+    insort(ordered, value)
 
 
 @dataclass(slots=True)
@@ -50,6 +64,9 @@ class DeploymentHealth:
     outcomes: deque[bool] = field(init=False)
     latencies: deque[float] = field(init=False)
     ttfts: deque[float] = field(init=False)
+    # The same samples sorted, kept in step by ``add_latency`` and ``add_ttft``.
+    latencies_sorted: list[float] = field(init=False, repr=False)
+    ttfts_sorted: list[float] = field(init=False, repr=False)
     total_requests: int = 0
     total_failures: int = 0
     last_error: dict[str, Any] | None = None
@@ -60,6 +77,14 @@ class DeploymentHealth:
         self.outcomes = deque(maxlen=self.window)
         self.latencies = deque(maxlen=self.window)
         self.ttfts = deque(maxlen=self.window)
+        self.latencies_sorted = []
+        self.ttfts_sorted = []
+
+    def add_latency(self, seconds: float) -> None:
+        _push(self.latencies, self.latencies_sorted, seconds)
+
+    def add_ttft(self, seconds: float) -> None:
+        _push(self.ttfts, self.ttfts_sorted, seconds)
 
     @property
     def error_rate(self) -> float | None:
@@ -116,13 +141,13 @@ class HealthRegistry:
         entry.outcomes.append(True)
         entry.last_success_at = self._wall()
         if latency is not None:
-            entry.latencies.append(latency)
+            entry.add_latency(latency)
         if ttft is not None:
-            entry.ttfts.append(ttft)
+            entry.add_ttft(ttft)
 
     def record_ttft(self, name: str, ttft: float) -> None:
         """A first token arrived; recorded even if the stream later breaks."""
-        self._entry(name).ttfts.append(ttft)
+        self._entry(name).add_ttft(ttft)
 
     def record_failure(self, name: str, error: DruxError) -> None:
         entry = self._entry(name)
@@ -141,15 +166,15 @@ class HealthRegistry:
     # -- reading ------------------------------------------------------------------
     def ttft_quantile(self, name: str, q: float, *, min_samples: int = 1) -> float | None:
         entry = self._health.get(name)
-        if entry is None or len(entry.ttfts) < min_samples:
+        if entry is None or not entry.ttfts or len(entry.ttfts) < min_samples:
             return None
-        return percentile(entry.ttfts, q)
+        return _ranked(entry.ttfts_sorted, q)
 
     def latency_quantile(self, name: str, q: float, *, min_samples: int = 1) -> float | None:
         entry = self._health.get(name)
-        if entry is None or len(entry.latencies) < min_samples:
+        if entry is None or not entry.latencies or len(entry.latencies) < min_samples:
             return None
-        return percentile(entry.latencies, q)
+        return _ranked(entry.latencies_sorted, q)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """One plain dict per deployment, sorted by name."""
@@ -170,10 +195,10 @@ class HealthRegistry:
             "failures": entry.total_failures,
             "window": len(entry.outcomes),
             "error_rate": entry.error_rate,
-            "latency_p50_s": percentile(entry.latencies, 0.5),
-            "latency_p95_s": percentile(entry.latencies, 0.95),
-            "ttft_p50_s": percentile(entry.ttfts, 0.5),
-            "ttft_p95_s": percentile(entry.ttfts, 0.95),
+            "latency_p50_s": _ranked(entry.latencies_sorted, 0.5) if entry.latencies else None,
+            "latency_p95_s": _ranked(entry.latencies_sorted, 0.95) if entry.latencies else None,
+            "ttft_p50_s": _ranked(entry.ttfts_sorted, 0.5) if entry.ttfts else None,
+            "ttft_p95_s": _ranked(entry.ttfts_sorted, 0.95) if entry.ttfts else None,
             "last_error": entry.last_error,
             "last_error_at": entry.last_error_at,
             "last_success_at": entry.last_success_at,

@@ -107,8 +107,7 @@ async def race(
             raise RaceExhausted
         while True:
             timeout = _hedge_timeout(running, delay_for, max_in_flight, exhausted)
-            done, _ = await asyncio.wait([r.task for r in running], timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done = await _first_done([r.task for r in running], timeout)
             if not done:
                 launch()
                 continue
@@ -119,6 +118,29 @@ async def race(
                 raise RaceExhausted
     finally:
         await _cancel_all(running, discard)
+
+
+async def _first_done(tasks: list[asyncio.Task[T]], wait_at_most: float | None) -> set[asyncio.Task[T]]:
+    """``asyncio.wait(tasks, timeout=wait_at_most, return_when=FIRST_COMPLETED)``'s done
+    set, without its sets, checks and inner coroutine: this runs on every routed call."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = None if wait_at_most is None else loop.call_later(wait_at_most, wake)
+    for task in tasks:
+        task.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for task in tasks:
+            task.remove_done_callback(wake)
+    return {task for task in tasks if task.done()}
 
 
 def _hedge_timeout(running: list[_Running[K, T]], delay_for: Callable[[K], float | None],

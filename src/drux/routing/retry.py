@@ -16,7 +16,6 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import TypeVar
 
 from pydantic import ConfigDict
@@ -24,6 +23,7 @@ from pydantic.dataclasses import dataclass
 
 from drux.errors import CircuitOpenError, ProviderError, ProviderTimeoutError
 from drux.routing._streams import aclose_quietly, read_until_visible
+from drux.timeouts import timeout
 from drux.types import ChatRequest, Chunk, Completion, Provider
 from drux.validation import Count, Seconds
 
@@ -93,14 +93,14 @@ class RetryingProvider:
 
     def _bounded_request(self, request: ChatRequest, deadline_at: float | None) -> ChatRequest:
         budget = self._budget(deadline_at)
-        return request if budget is None else replace(request, timeout=budget)
+        return request if budget is None else request.narrowed(budget)
 
     async def _within(self, awaitable: Awaitable[T], deadline_at: float | None) -> T:
         budget = self._budget(deadline_at)
         if budget is None:
             return await awaitable
         try:
-            async with asyncio.timeout(budget):
+            async with timeout(budget):
                 return await awaitable
         except TimeoutError:
             raise ProviderTimeoutError(f"{self.name}: no answer within {budget:.3g} s",

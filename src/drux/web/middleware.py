@@ -98,11 +98,23 @@ class HostCheck:
     def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
         self.app = app
         self.allowed = {host_name(h) for h in allowed}
+        # Host headers already found allowed, as sent: clients send the same few on every
+        # request (the gateway's hot path), so most requests skip the parsing. Bounded, and
+        # only allowed values are kept: a refused one is parsed again every time.
+        self._passed: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            raw = dict(scope.get("headers", [])).get(b"host", b"")
+            raw = b""
+            for key, value in scope.get("headers", ()):
+                if key == b"host":
+                    raw = value  # the last one, as a dict of the headers would keep
+            if raw in self._passed:
+                await self.app(scope, receive, send)
+                return
             name = host_name(raw.decode("latin-1"))
+            if name in self.allowed and len(self._passed) < 64:
+                self._passed.add(raw)
             if name not in self.allowed:
                 body = json.dumps({"error": {
                     "type": "host_not_allowed", "code": "host_not_allowed", "param": None,
