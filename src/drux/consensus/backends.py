@@ -283,13 +283,30 @@ def _sigmoid(z: float) -> float:
 
 
 _WORDS = re.compile(r"-(?=\d)|\w+")
+# How sure the speaker is, not what is said: "I think it is Paris" states "it is Paris". Only
+# in front of the statement or after it, never "I don't think" (a negation).
+_HEDGE = (r"(?:i\s+(?:think|believe|guess|suppose|reckon|would\s+say)|i'?m\s+(?:fairly|pretty|quite)?\s*"
+          r"(?:sure|certain|confident)|probably|perhaps|maybe|possibly|likely|most\s+likely|"
+          r"it\s+seems|apparently|as\s+far\s+as\s+i\s+know|in\s+my\s+(?:opinion|view)|to\s+my\s+knowledge)")
+_LEADING_HEDGE = re.compile(rf"^\W*{_HEDGE}(?:\s+that)?\b[\s,:]*", re.I)
+_TRAILING_HEDGE = re.compile(rf"[\s,;(]+{_HEDGE}\W*$", re.I)
+
+
+def unhedged(text: str) -> str:
+    """``text`` without the hedges in front of it or after it ("I think", "probably", ...)."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _TRAILING_HEDGE.sub("", _LEADING_HEDGE.sub("", text, count=1), count=1)
+    return text
 
 
 def same_statement(a: str, b: str) -> bool:
-    """The same words once case, punctuation and spacing are set aside ("Paris." and "paris");
-    a minus sign before a number counts ("-89" is not "89")."""
+    """The same words once case, punctuation, spacing and hedges are set aside ("Paris." and
+    "I think it's paris"); a minus sign before a number counts ("-89" is not "89")."""
     def words(text: str) -> list[str]:
-        return _WORDS.findall(text.casefold().replace("\u2212", "-"))
+        said = _WORDS.findall(unhedged(text).casefold().replace("\u2212", "-"))
+        return said or _WORDS.findall(text.casefold().replace("\u2212", "-"))  # "Maybe."
 
     first = words(a)
     return bool(first) and first == words(b)
