@@ -40,7 +40,7 @@ WRITTEN = [
 ]
 
 
-def _all_sims(items: list, embed) -> np.ndarray:
+def _all_sims(items: list, embed, compared=None) -> np.ndarray:
     vectors = embed([it.text for it in items])
     return vectors @ vectors.T
 

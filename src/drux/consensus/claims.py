@@ -26,6 +26,7 @@ import numpy as np
 from drux.consensus.signals import (
     STOPWORDS,
     AnswerView,
+    PairSignals,
     compare,
     question_terms,
     read_answer,
@@ -144,7 +145,22 @@ def _list_clash(a: _Item, b: _Item) -> list[str]:
     return [f"list: {', '.join(ours)} vs {', '.join(theirs)}"]
 
 
-def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[str]]:
+# What ``compare`` said of two claims (by their indexes, in order): a claim map compares a
+# pair once, however many times its relation is asked for (``_needs_cosine`` asks six times).
+Compared = dict[tuple[int, int], PairSignals]
+
+
+def _compared(a: _Item, b: _Item, compared: Compared | None) -> PairSignals:
+    if compared is None:
+        return compare(a.view, b.view)
+    signals = compared.get((a.index, b.index))
+    if signals is None:
+        signals = compared[(a.index, b.index)] = compare(a.view, b.view)
+    return signals
+
+
+def _relation(a: _Item, b: _Item, sims: np.ndarray | None,
+              compared: Compared | None = None) -> tuple[str, list[str]]:
     """'same', 'clash', or 'other' for two claims of different models."""
     if a.stance and b.stance:
         same_stance = a.stance == b.stance
@@ -162,7 +178,7 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[st
     if (not polar and not facts and lexical < RELATED_LEXICAL
             and (cosine is None or cosine < RELATED_COSINE)):
         return "other", []  # unrelated: skip the full comparison (most pairs of long answers)
-    signals = compare(a.view, b.view)
+    signals = _compared(a, b, compared)
     shared_fact = signals.number_match or signals.year_match or signals.entity_overlap >= 0.5
     # Close embeddings alone are not the same claim when their own words differ
     # ("...is Canberra" and "...is Sydney" embed alike).
@@ -172,7 +188,7 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None) -> tuple[str, list[st
         cosine is not None and cosine >= RELATED_COSINE)
     # A yes/no clash answers the question itself, whatever words each claim uses.
     if signals.polarity_clash or (related and signals.reasons):
-        return "clash", signals.reasons
+        return "clash", list(signals.reasons)
     return ("same", []) if same else ("other", [])
 
 
@@ -201,15 +217,16 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
             view = read_answer(text, q_terms=terms)
             items.append(_Item(model, text, view, len(items), _list_items(text),
                                _stance(view, yes_no)))
+    compared: Compared = {}
     sims = None
     if embed is not None and 1 < len(items) <= MAX_EMBEDDED_CLAIMS:
-        sims = _needed_sims(items, embed)
+        sims = _needed_sims(items, embed, compared)
     memo: dict[tuple[int, int], tuple[str, list[str]]] = {}
 
     def relation(a: _Item, b: _Item) -> tuple[str, list[str]]:
         key = (a.index, b.index)
         if key not in memo:
-            memo[key] = _relation(a, b, sims)
+            memo[key] = _relation(a, b, sims, compared)
         return memo[key]
 
     heads: list[_Item] = []
@@ -228,7 +245,8 @@ def build_claims(question: str, answers: dict[str, str], embed: Embed | None = N
 _COSINE_BANDS = (0.0, RELATED_COSINE, SAME_COSINE)
 
 
-def _needs_cosine(a: _Item, b: _Item, probe: np.ndarray) -> bool:
+def _needs_cosine(a: _Item, b: _Item, probe: np.ndarray,
+                  compared: Compared | None = None) -> bool:
     """Whether the two claims' relation (either way round) depends on how close their
     embeddings are: most pairs are decided by their words alone (the same words, a shared
     fact, nothing in common). ``probe``: a scratch matrix of every claim."""
@@ -236,18 +254,18 @@ def _needs_cosine(a: _Item, b: _Item, probe: np.ndarray) -> bool:
     for cosine in _COSINE_BANDS:
         probe[a.index, b.index] = probe[b.index, a.index] = cosine
         for x, y in ((a, b), (b, a)):
-            kind, reasons = _relation(x, y, probe)
+            kind, reasons = _relation(x, y, probe, compared)
             outcomes.add((x.index, kind, tuple(reasons)))
     return len(outcomes) > 2  # one outcome per order whatever the cosine
 
 
-def _needed_sims(items: list[_Item], embed: Embed) -> np.ndarray:
+def _needed_sims(items: list[_Item], embed: Embed, compared: Compared | None = None) -> np.ndarray:
     """Claim-to-claim cosines for the pairs of different models whose relation depends on
     one; the others stay 0 (the same outcome as no embedding, shown by ``_needs_cosine``).
     Only the claims in such pairs are embedded: the same claim map for less model time."""
     sims = np.zeros((len(items), len(items)), dtype=np.float32)
     pairs = [(a, b) for i, a in enumerate(items) for b in items[i + 1:]
-             if a.model != b.model and _needs_cosine(a, b, sims)]
+             if a.model != b.model and _needs_cosine(a, b, sims, compared)]
     sims[:] = 0.0
     needed = sorted({it.index for pair in pairs for it in pair})
     if not needed:
