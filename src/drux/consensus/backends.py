@@ -181,11 +181,7 @@ class FastBackend:
             same = same_statement(answers[i], answers[j])
             if same:
                 p = 1.0  # the same words up to case, punctuation and spacing: the same statement
-            if (views[i].echoes_question or views[j].echoes_question) and not _same_unread(
-                    question, answers[i], answers[j]) \
-                    and not (same and not same_statement(answers[i], question)):
-                # Repeating the question back is not evidence of agreement; two answers that
-                # say the same thing still agree, unless what they say is the question itself.
+            if _echo_only(question, answers, views, i, j, same):
                 p = min(p, ECHO_CAP)
             judgment = PairJudgment(p, _relation(p, signals.reasons), signals.reasons)
             self._cache.put(key, judgment)
@@ -263,14 +259,20 @@ class CrossBackend:
                 # what the cross-encoder reads worst: it learned from answers that differ in
                 # whole claims, and scores "Canberra" against "Sydney" as agreeing.
                 p = min(p, fast.agreement)
-            if (views[i].echoes_question or views[j].echoes_question) \
-                    and not _same_unread(question, answers[i], answers[j]) \
-                    and not (same and not same_statement(answers[i], question)):
-                # Repeating the question back is not evidence of agreement; two answers that
-                # say the same thing still agree, unless what they say is the question itself.
+            if _echo_only(question, answers, views, i, j, same):
                 p = min(p, ECHO_CAP)
             out[(i, j)] = PairJudgment(p, _relation(p, fast.reasons), list(fast.reasons))
         return out
+
+
+def _echo_only(question: str, answers: list[str], views: list[AnswerView], i: int, j: int,
+               same: bool) -> bool:
+    """Whether the pair's agreement is held at ``ECHO_CAP``: repeating the question back is
+    not evidence of agreement; two answers that say the same thing still agree, unless what
+    they say is the question itself."""
+    return ((views[i].echoes_question or views[j].echoes_question)
+            and not _same_unread(question, answers[i], answers[j])
+            and not (same and not same_statement(answers[i], question)))
 
 
 def _logit(p: float) -> float:
