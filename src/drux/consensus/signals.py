@@ -113,6 +113,11 @@ def _entities(text: str, exclude: set[str], unit_words: set[str]) -> dict[str, s
 COPULAS = frozenset({"is", "was", "are", "were"})
 
 
+def _lower_words(text: str) -> set[str]:
+    """The words ``text`` writes in lower case (so ordinary words, not names)."""
+    return {w for w in WORD.findall(text) if w[0].islower()}
+
+
 def _lead_names(text: str, exclude: set[str], unit_words: set[str],
                 entities: dict[str, str]) -> dict[str, str]:
     """Sentence-initial capitalised words that may be names: the subject of "X is/was ..."
@@ -120,7 +125,7 @@ def _lead_names(text: str, exclude: set[str], unit_words: set[str],
     in lower case in the text. Whether one is a name or an ordinary word ("Water is wet") cannot
     be told from the answer alone, so ``compare`` reads them only against an answer that names
     something."""
-    lowered = {w for w in WORD.findall(text) if w[0].islower()}
+    lowered = _lower_words(text)
     found: dict[str, str] = {}
     for sentence in split_sentences(text):
         tokens = WORD.findall(sentence)
@@ -304,7 +309,7 @@ def _pair_entities(a: AnswerView, b: AnswerView) -> tuple[frozenset[str], frozen
     """The names each answer states, for comparing the two: an answer that names nothing
     mid-sentence is read for its sentence-initial names when the other names something
     ("Canberra is the capital" against "The capital is Sydney"), unless the other writes that
-    word in lower case (an ordinary word: "Water boils" against "... boiling water ...")."""
+    word in lower case (an ordinary word: "Heat is ..." against "... the heat ...")."""
     ea, eb = a.entities, b.entities
     if ea and not eb:
         eb = _leads(b, a)
@@ -345,7 +350,7 @@ def _fact_swap(a: str, b: str) -> tuple[str, str] | None:
 def _leads(view: AnswerView, other: AnswerView) -> frozenset[str]:
     if not view.lead_names:
         return frozenset()
-    lowered = {w for w in WORD.findall(other.text) if w[0].islower()}
+    lowered = _lower_words(other.text)
     return frozenset(k for k, tok in view.lead_names.items() if tok.lower() not in lowered)
 
 
