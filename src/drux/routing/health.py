@@ -31,12 +31,13 @@ from drux.state.breakers import BreakerStates, LocalBreakers
 
 def percentile(values: list[float] | deque[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..1); ``None`` for no samples."""
-    if not values:
-        return None
     return _ranked(sorted(values), q)
 
 
-def _ranked(ordered: list[float], q: float) -> float:
+def _ranked(ordered: list[float], q: float) -> float | None:
+    """``percentile`` of values already sorted."""
+    if not ordered:
+        return None
     rank = max(1, math.ceil(q * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
 
@@ -166,13 +167,13 @@ class HealthRegistry:
     # -- reading ------------------------------------------------------------------
     def ttft_quantile(self, name: str, q: float, *, min_samples: int = 1) -> float | None:
         entry = self._health.get(name)
-        if entry is None or not entry.ttfts or len(entry.ttfts) < min_samples:
+        if entry is None or len(entry.ttfts) < min_samples:
             return None
         return _ranked(entry.ttfts_sorted, q)
 
     def latency_quantile(self, name: str, q: float, *, min_samples: int = 1) -> float | None:
         entry = self._health.get(name)
-        if entry is None or not entry.latencies or len(entry.latencies) < min_samples:
+        if entry is None or len(entry.latencies) < min_samples:
             return None
         return _ranked(entry.latencies_sorted, q)
 
@@ -195,10 +196,10 @@ class HealthRegistry:
             "failures": entry.total_failures,
             "window": len(entry.outcomes),
             "error_rate": entry.error_rate,
-            "latency_p50_s": _ranked(entry.latencies_sorted, 0.5) if entry.latencies else None,
-            "latency_p95_s": _ranked(entry.latencies_sorted, 0.95) if entry.latencies else None,
-            "ttft_p50_s": _ranked(entry.ttfts_sorted, 0.5) if entry.ttfts else None,
-            "ttft_p95_s": _ranked(entry.ttfts_sorted, 0.95) if entry.ttfts else None,
+            "latency_p50_s": _ranked(entry.latencies_sorted, 0.5),
+            "latency_p95_s": _ranked(entry.latencies_sorted, 0.95),
+            "ttft_p50_s": _ranked(entry.ttfts_sorted, 0.5),
+            "ttft_p95_s": _ranked(entry.ttfts_sorted, 0.95),
             "last_error": entry.last_error,
             "last_error_at": entry.last_error_at,
             "last_success_at": entry.last_success_at,
