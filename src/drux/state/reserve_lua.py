@@ -146,9 +146,9 @@ if windowed then
 """
 
 
-
 def _fill(script: str) -> str:
-    return script.replace("WINDOW_KEEP", str(WINDOW_KEEP)).replace("STALE", str(STALE))
+    return (script.replace("WINDOW_KEEP", str(WINDOW_KEEP)).replace("STALE", str(STALE))
+            .replace("LEASE_US", str(LEASE_US)))
 
 
 RESERVE = _fill(_HEAD + _SEED + """
@@ -281,7 +281,7 @@ if chunk_usd > 0 then redis.call('INCRBYFLOAT', KEYS[1], usd) end
 redis.call('ZADD', open, now / 1000000, ARGV[8])
 redis.call('EXPIRE', open, STALE + 61)
 return {0, usd, chunk_tokens, chunk_reqs, tostring(es)}
-""").replace("LEASE_US", str(LEASE_US))
+""")
 
 RESERVE_SHA = hashlib.sha1(RESERVE.encode()).hexdigest()
 SETTLE_SHA = hashlib.sha1(SETTLE.encode()).hexdigest()
