@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis_time_kit import early_in_a_second, redis_now_us, sync_client
 
 from drux.errors import SharedStateError
 from drux.state import lease, reserve_lua
@@ -21,19 +22,10 @@ pytestmark = pytest.mark.redis
 BIG = Caps(budget_usd=1000.0, tpm=10**7, rpm=10**5)
 
 
-def sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
 def script_calls(client: redis.Redis) -> int:
     stats = client.info("commandstats")
     return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
                for name in ("evalsha", "eval"))
-
-
-def redis_now_us(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * 1_000_000 + int(micros)
 
 
 def state(client: redis.Redis, subject: str) -> tuple[float, dict[str, str], int]:
@@ -163,8 +155,7 @@ async def test_a_call_in_the_same_second_keeps_the_later_time_of_a_lease(
     # A lease taken at second s - 1 ends in second s; a call made at s before that end must
     # not move the bucket's time earlier (it would leave the window too soon).
     client = sync_client(redis_url)
-    while (now := redis_now_us(client)) % 1_000_000 > 500_000:
-        pass
+    now = early_in_a_second(client, 500_000)
     second = now // 1_000_000
     ends = second * 1_000_000 + 999_000
     _, win, _ = reserve_lua.keys("key:same")
@@ -247,8 +238,7 @@ async def test_a_window_idle_for_a_minute_keeps_a_lease_bucket_still_in_it(
     # S - 120) and the lease taken with it, counted in S - 59. At S the call's bucket is out,
     # the lease's is not: dropping the whole window would forget that request.
     client = sync_client(redis_url)
-    while (now := redis_now_us(client)) % 1_000_000 > 500_000:
-        pass
+    now = early_in_a_second(client, 500_000)
     s = now // 1_000_000
     _, win, _ = reserve_lua.keys("key:idle")
     client.hset(win, mapping={"lo": s - 120, "R": 2, "T": 0,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis_time_kit import early_in_a_second, redis_now_us, sync_client
 
 from drux.state import reserve_lua
 from drux.state.connection import redis_client
@@ -17,23 +18,6 @@ from drux.state.reserve import Caps, OverRequests, OverTokens, RedisReserver
 pytestmark = pytest.mark.redis
 
 MINUTE_US = 60_000_000
-
-
-def sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def redis_now_us(client: redis.Redis) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * 1_000_000 + int(micros)
-
-
-def early_in_a_second(client: redis.Redis) -> int:
-    """Redis's time, read until it is in the first 0.7 s of a second (so what follows runs in
-    that same second)."""
-    while (now := redis_now_us(client)) % 1_000_000 > 700_000:
-        pass
-    return now
 
 
 def plant(client: redis.Redis, subject: str, buckets: list[tuple[int, int, int]]) -> None:
@@ -65,7 +49,7 @@ async def test_a_bucket_counts_until_its_last_call_is_a_minute_old(redis_url: st
     assert hold.tokens == 10
     # The last microsecond of the second a minute ago: its bucket is the 61st second back, and
     # a window of the last 60 whole seconds would have let this call through.
-    now = early_in_a_second(client)
+    now = early_in_a_second(client, 700_000)
     plant(client, "key:edge", [((now // 1_000_000 - 59) * 1_000_000 - 1, 1, 0)])
     with pytest.raises(OverRequests) as info:
         await worker.reserve("key:edge", Caps(rpm=1), usd=0, tokens=0)
