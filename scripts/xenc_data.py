@@ -111,7 +111,8 @@ def reword_punctuation(s: str, rng: random.Random) -> str:
     ending = rng.choice(["", ".", "!", "...", " ."])
     if ending == "" and bare == s.strip():
         ending = "."
-    body = bare.replace(",", rng.choice([",", ";", " -"])) if rng.random() < 0.5 else bare
+    # never the comma inside a number: "10,000" is not "10 -000"
+    body = re.sub(r",(?!\d)|(?<!\d),", rng.choice([",", ";", " -"]), bare) if rng.random() < 0.5 else bare
     return body + ending
 
 
@@ -129,8 +130,11 @@ _LEADING_SUBORDINATE = re.compile(
 def reword_reorder(s: str, rng: random.Random) -> str | None:
     """Swap a subordinate clause and its main clause ("If X, Y" <-> "Y if X"); None when there
     is none. Sentence swaps and "and" splits were tried and dropped: they changed the meaning
-    ("However, ..." loses its antecedent)."""
+    ("However, ..." loses its antecedent). One sentence only: a clause moved across a full stop
+    joins two sentences into another statement."""
     body = _END_PUNCT.sub("", s.strip())
+    if re.search(r"[.!?]\s", body):
+        return None
     m = _LEADING_SUBORDINATE.match(body)
     if m and len(m.group(3).split()) >= 2:
         conj, sub, main = m.groups()

@@ -8,7 +8,7 @@ disagree (P <= 0.1) with its generated negation and with itself with one name or
 Passing shares for right and wrong answers should be alike: a scorer that tells right from wrong
 answers measures truth, not agreement.
 
-    PYTHONPATH=src .venv/bin/python scripts/xenc_guards.py [--backend cross] [--limit N]
+    PYTHONPATH=src .venv/bin/python scripts/xenc_guards.py [--backend fast] [--questions all] [--limit N]
 
 tests/unit/test_consensus_guards.py runs the same checks on a sample, and
 scripts/eval_cross_encoder.py on an exported model file. Dev only.
@@ -39,6 +39,9 @@ from xenc_data import (
 )
 
 UNSEEN_HEDGES = ("I'm fairly sure", "My answer:", "If I remember correctly,", "Probably")
+# Lead-ins in no list of drux's (statements.py) nor of training: two speak of the speaker (its
+# stance rule covers them), three do not (they are left to the model).
+NOVEL_HEDGES = ("As I see it,", "From what I recall,", "Well,", "In short,", "Simply put,")
 DISAGREE = ("negation", "swap")
 # (question, answer a, answer b) -> P(agree)
 PairScore = Callable[[str, str, str], float]
@@ -50,10 +53,17 @@ def validation_questions(data: Path = DEFAULT_DATA) -> list[Question]:
     return [q for q in questions if q.qid in val]
 
 
+def dev_questions(data: Path = DEFAULT_DATA, which: str = "val") -> list[Question]:
+    """``val``: the questions the cross-encoder never saw; ``all``: every dev question (the
+    statement rules and the fast backend's checks do not depend on the split)."""
+    return load_questions(data) if which == "all" else validation_questions(data)
+
+
 def checks(questions: list[Question], seed: int = 0, limit: int | None = None
            ) -> list[tuple[str, str, str, str, bool]]:
     """(check, question, answer, other, answer is right), seeded."""
     rng = random.Random(seed)
+    novel = random.Random(seed + 1)  # its own stream: the other checks' texts stay as they were
     pool = key_pool(questions)
     answers = [(q, a, ok) for q in questions for ok, group in ((True, q.right), (False, q.wrong))
                for a in group]
@@ -71,6 +81,7 @@ def checks(questions: list[Question], seed: int = 0, limit: int | None = None
             add(name, q, ans, fn(ans, rng), right)
         add("combined", q, ans, random_rewording(ans, rng), right)
         add("hedge_unseen", q, ans, f"{rng.choice(UNSEEN_HEDGES)} {lower_first(ans)}", right)
+        add("hedge_novel", q, ans, f"{novel.choice(NOVEL_HEDGES)} {lower_first(ans)}", right)
         add("negation", q, ans, negate(ans, rng), right)
         swapped = substitute(ans, pool, rng)
         add("swap", q, ans, swapped[0] if swapped else None, right)
@@ -108,10 +119,11 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", default="cross")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--questions", choices=("val", "all"), default="val")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = run(backend_score(args.backend), checks(validation_questions(args.data),
+    result = run(backend_score(args.backend), checks(dev_questions(args.data, args.questions),
                                                      limit=args.limit))
     for key in sorted(result):
         cell = result[key]

@@ -8,9 +8,10 @@ import shutil
 import pytest
 
 from drux.consensus import score_answers
-from drux.consensus.backends import CrossBackend, same_statement
+from drux.consensus.backends import CrossBackend
 from drux.consensus.crossenc import MODEL_FILE, MODEL_SHA256, CrossEncoder, shared_cross_encoder
 from drux.consensus.engine import DEFAULT_BACKEND, cross_backend
+from drux.consensus.statements import same_statement
 from drux.errors import WeightsError
 
 

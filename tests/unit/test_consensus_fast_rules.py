@@ -53,6 +53,6 @@ def test_a_hedge_does_not_change_the_statement(fast, a, b):
     ("Maybe", "Probably"),
 ])
 def test_what_is_not_only_a_hedge_is_not_the_same_statement(a, b):
-    from drux.consensus.backends import same_statement
+    from drux.consensus.statements import same_statement
 
     assert not same_statement(a, b)

@@ -1,11 +1,12 @@
-"""It measures agreement, not truth: the shipped backend on the agreement benchmark's dev
-answers of the questions its cross-encoder never saw (scripts/xenc_guards.py), a seeded sample.
+"""It measures agreement, not truth: the agreement backends on the agreement benchmark's dev
+answers of the questions the cross-encoder never saw (scripts/xenc_guards.py): every one of
+them for the default fast backend, a seeded sample for the cross-encoder.
 
 Every answer, right or wrong, must agree with itself and its rewordings (P >= 0.9) and disagree
-with its negation and with itself with a name or number swapped (P <= 0.1). The model is not
-perfect, so each check asks for a share of answers (what bench/RESULTS.md reports for the full
-set, less a margin for the sample), and right and wrong answers must pass alike: a gap would
-mean the score tells right from wrong, which is not what it is for."""
+with its negation (P <= 0.1): those checks ask for every answer. A lead-in no rule knows and a
+swapped name or number are left to the models, so those ask for a share (what bench/RESULTS.md
+reports for the full set, less a margin); and right and wrong answers must pass alike: a gap
+would mean the score tells right from wrong, which is not what it is for."""
 
 import os
 import sys
@@ -24,14 +25,16 @@ DATA = next((p for p in CANDIDATES if (p / "dev_pairs.jsonl").is_file()), None)
 pytestmark = pytest.mark.skipif(DATA is None, reason="the agreement benchmark's dev split "
                                 "(../shared/bench/agreement) is not on this machine")
 SAMPLE = 160
-# check -> least share of answers passing, right and wrong answers each
-FLOOR = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 0.88, "hedge_unseen": 0.88,
-         "reorder": 0.8, "combined": 0.88, "negation": 0.9, "swap": 0.65}
-# The default fast backend: its pair model's probabilities are milder, so negations and swaps
-# rarely reach P <= 0.1 (bench/RESULTS.md has the shares); what it must hold is the same-words
-# rule and no gap between right and wrong answers.
-FAST_FLOOR = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 0.85, "hedge_unseen": 0.7,
-              "reorder": 0.75, "combined": 0.85, "negation": 0.18, "swap": 0.0}
+# check -> least share of answers passing, right and wrong answers each. The checks the issue
+# names (itself, casing, punctuation, "I think", reordered clauses, negation) hold for every
+# answer in both backends: the statement rules (drux.consensus.statements) see to it whatever
+# the model says. A novel lead-in and a swapped name are the models' own work.
+EVERY = {"self": 1.0, "casing": 1.0, "punctuation": 1.0, "hedge": 1.0, "hedge_unseen": 1.0,
+         "reorder": 1.0, "combined": 1.0, "negation": 1.0}
+FLOOR = {**EVERY, "hedge_novel": 0.7, "swap": 0.65}
+# The default fast backend: its pair model's probabilities are milder, so a swapped name rarely
+# reaches P <= 0.1 (bench/RESULTS.md has the shares).
+FAST_FLOOR = {**EVERY, "hedge_novel": 0.85, "swap": 0.0}
 GAP = 0.15  # most that right and wrong answers' passing shares may differ
 
 
@@ -47,7 +50,10 @@ def guards(rows) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def fast_guards(rows) -> dict[str, dict]:
+def fast_guards() -> dict[str, dict]:
+    # every answer of the held-back questions: the fast backend is quick enough
+    assert DATA is not None
+    rows = xenc_guards.checks(xenc_guards.validation_questions(DATA), seed=0)
     return xenc_guards.run(xenc_guards.backend_score("fast"), rows)
 
 

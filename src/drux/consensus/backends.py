@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,12 +35,14 @@ from drux.consensus.crossenc import CrossEncoder, shared_cross_encoder
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
+from drux.consensus.statements import OPPOSITE_REASON, opposite_statement, same_statement
 from drux.types import ChatRequest, Completion
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
 CROSS_WEIGHT = 1.0  # the cross-encoder's share of a pair's log-odds (the fast backend's the rest)
 ECHO_CAP = 0.5  # most agreement an answer that only echoes the question can show
+OPPOSITE_CAP = 0.02  # most agreement of a statement with its own negation ("X is not Y")
 NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is only noise
 
 
@@ -179,11 +180,16 @@ class FastBackend:
                 # cosine of identical texts can exceed 1 by a rounding error.
                 p = max(p, min(1.0, float(sims[i, j])))
             same = same_statement(answers[i], answers[j])
+            reasons = signals.reasons
             if same:
                 p = 1.0  # the same words up to case, punctuation and spacing: the same statement
+            elif opposite_statement(answers[i], answers[j]):
+                # The same words but for one negation: whatever the fit says, one denies the other.
+                p = min(p, OPPOSITE_CAP)
+                reasons = reasons or [OPPOSITE_REASON]
             if _echo_only(question, answers, views, i, j, same):
                 p = min(p, ECHO_CAP)
-            judgment = PairJudgment(p, _relation(p, signals.reasons), signals.reasons)
+            judgment = PairJudgment(p, _relation(p, reasons), reasons)
             self._cache.put(key, judgment)
             out[(i, j)] = judgment
         return out
@@ -282,36 +288,6 @@ def _logit(p: float) -> float:
 
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-
-
-_WORDS = re.compile(r"-(?=\d)|\w+")
-# How sure the speaker is, not what is said: "I think it is Paris" states "it is Paris". Only
-# in front of the statement or after it, never "I don't think" (a negation).
-_HEDGE = (r"(?:i\s+(?:think|believe|guess|suppose|reckon|would\s+say)|i'?m\s+(?:fairly|pretty|quite)?\s*"
-          r"(?:sure|certain|confident)|probably|perhaps|maybe|possibly|likely|most\s+likely|"
-          r"it\s+seems|apparently|as\s+far\s+as\s+i\s+know|in\s+my\s+(?:opinion|view)|to\s+my\s+knowledge)")
-_LEADING_HEDGE = re.compile(rf"^\W*{_HEDGE}(?:\s+that)?\b[\s,:]*", re.I)
-_TRAILING_HEDGE = re.compile(rf"[\s,;(]+{_HEDGE}\W*$", re.I)
-
-
-def unhedged(text: str) -> str:
-    """``text`` without the hedges in front of it or after it ("I think", "probably", ...)."""
-    previous = None
-    while previous != text:
-        previous = text
-        text = _TRAILING_HEDGE.sub("", _LEADING_HEDGE.sub("", text, count=1), count=1)
-    return text
-
-
-def same_statement(a: str, b: str) -> bool:
-    """The same words once case, punctuation, spacing and hedges are set aside ("Paris." and
-    "I think it's paris"); a minus sign before a number counts ("-89" is not "89")."""
-    def words(text: str) -> list[str]:
-        said = _WORDS.findall(unhedged(text).casefold().replace("\u2212", "-"))
-        return said or _WORDS.findall(text.casefold().replace("\u2212", "-"))  # "Maybe."
-
-    first = words(a)
-    return bool(first) and first == words(b)
 
 
 def _same_unread(question: str, a: str, b: str) -> bool:

@@ -33,6 +33,7 @@ from drux.consensus.signals import (
     split_sentences,
     stem_word,
 )
+from drux.consensus.statements import OPPOSITE_REASON, opposite_statement
 
 CLAUSE = re.compile(r";\s+|,\s+(?=but\b|however\b|whereas\b)", re.I)
 MIN_CLAIM_WORDS = 3
@@ -179,6 +180,8 @@ def _relation(a: _Item, b: _Item, sims: np.ndarray | None,
             and (cosine is None or cosine < RELATED_COSINE)):
         return "other", []  # unrelated: skip the full comparison (most pairs of long answers)
     signals = _compared(a, b, compared)
+    if opposite_statement(a.text, b.text):  # as the answers' pair judgment says (statements.py)
+        return "clash", list(signals.reasons) or [OPPOSITE_REASON]
     shared_fact = signals.number_match or signals.year_match or signals.entity_overlap >= 0.5
     # Close embeddings alone are not the same claim when their own words differ
     # ("...is Canberra" and "...is Sydney" embed alike).
