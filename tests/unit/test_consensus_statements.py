@@ -19,6 +19,8 @@ from drux.consensus.statements import opposite_statement, same_statement, unhedg
     ("Unless it is in danger, don't touch a baby bird!", "Don't touch a baby bird unless it is in danger"),
     ("Honestly, it's not part of England...", "It's not part of England"),
     ("I'd say the Netherlands", "The Netherlands."),
+    ("I\u2019d say the Netherlands", "the Netherlands"),  # a typographic apostrophe
+    ("As I\u2019ve heard, it is 42.", "It is 42."),
     ("My answer: Paris", "Paris"),
     ("If I remember correctly, it was 1969.", "It was 1969"),
     ("As I see it, the answer is 42.", "the answer is 42"),  # a lead-in no list names

@@ -33,7 +33,7 @@ _TRAILING_HEDGE = re.compile(rf"[\s,;(]+{_HEDGE}\W*$", re.I)
 # denies nor doubts: "As I see it,", "From what I know,". Not a clause that sets a condition
 # or a time ("When I was young, ..."): those change what is said.
 _STANCE_LEAD = re.compile(r"^\W*((?:[\w']+\s+){0,4}[\w']+)\s*[,:]\s+(?=\S)", re.I)
-_SPEAKER = frozenset({"i", "i'm", "im", "i'd", "id", "my", "me"})
+_SPEAKER = frozenset({"i", "i'm", "im", "i'd", "id", "i've", "ive", "my", "me"})
 # ... and of knowing, remembering or saying: "I'm an animal, I'm an AI" has no lead-in.
 _STANCE = frozenset({"see", "know", "knew", "recall", "remember", "understand", "told", "say",
                      "said", "believe", "think", "opinion", "view", "knowledge", "experience",
@@ -46,6 +46,7 @@ _NOT_STANCE = frozenset({"not", "no", "never", "don't", "doubt", "wrong", "false
 def unhedged(text: str) -> str:
     """``text`` without the hedges in front of it or after it ("I think", "probably", ...)."""
     previous = None
+    text = text.replace("\u2019", "'")  # models often write "I’d say"
     while previous != text:
         previous = text
         text = _LEADING_HEDGE.sub("", text, count=1)
@@ -55,7 +56,7 @@ def unhedged(text: str) -> str:
             text = text[:trailing.start()]
         lead = _STANCE_LEAD.match(text)
         if lead:
-            words = lead.group(1).casefold().replace("\u2019", "'").split()
+            words = lead.group(1).casefold().split()
             if (_SPEAKER.intersection(words) and _STANCE.intersection(words)
                     and not _NOT_STANCE.intersection(words)):
                 text = text[lead.end():]
