@@ -1,6 +1,7 @@
-"""The agreement cross-encoder behind the default ``cross`` backend: the shipped file is the
-pinned one and nothing else loads, a pair reads the same whatever the order, and the backend's
-rules (the same words agree; a clash the reader finds caps the pair) hold."""
+"""The agreement cross-encoders behind the ``cross`` backend: the shipped files are the pinned
+ones and nothing else loads, a pair reads the same whatever the order, the ensemble is the
+mean of its models, and the backend's rules (the same words agree; a clash the reader finds
+caps the pair) hold."""
 
 import hashlib
 import shutil
@@ -9,14 +10,23 @@ import pytest
 
 from drux.consensus import score_answers
 from drux.consensus.backends import CrossBackend
-from drux.consensus.crossenc import MODEL_FILE, MODEL_SHA256, CrossEncoder, shared_cross_encoder
+from drux.consensus.crossenc import (
+    FULL_MODEL_FILE,
+    FULL_MODEL_SHA256,
+    MODEL_FILE,
+    MODEL_SHA256,
+    CrossEncoder,
+    CrossEnsemble,
+    shared_cross_encoder,
+)
 from drux.consensus.engine import DEFAULT_BACKEND, cross_backend
 from drux.consensus.statements import same_statement
 from drux.errors import WeightsError
 
 
-def test_the_shipped_model_is_the_pinned_one_and_selectable():
+def test_the_shipped_models_are_the_pinned_ones_and_selectable():
     assert hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest() == MODEL_SHA256
+    assert hashlib.sha256(FULL_MODEL_FILE.read_bytes()).hexdigest() == FULL_MODEL_SHA256
     assert DEFAULT_BACKEND == "fast"  # the cross-encoder is not the default yet: see RESULTS.md
     result = score_answers("Why?", {"a": "Because.", "b": "No idea."}, {}, backend="cross")
     assert result.backend == "cross" and result.score is not None
@@ -46,6 +56,18 @@ def test_a_pair_reads_the_same_in_both_orders_and_in_any_batch():
     crowd = model.agreement(q, [(a, b), ("Canberra.", "Melbourne."), (a, "Canberra")])[0]
     assert alone == crowd
     assert model.agreement(q, []) == []
+
+
+def test_the_ensemble_is_the_mean_of_its_models():
+    q = "What is the capital of Australia?"
+    pairs = [("The capital is Canberra.", "It is Sydney."), ("Canberra.", "canberra, I think")]
+    ensemble = shared_cross_encoder()
+    assert isinstance(ensemble, CrossEnsemble) and len(ensemble.models) == 2
+    each = [m.agreement(q, pairs) for m in ensemble.models]
+    assert each[0] != each[1]  # two different models
+    assert ensemble.agreement(q, pairs) == pytest.approx([(x + y) / 2 for x, y in zip(*each, strict=True)])
+    with pytest.raises(ValueError):
+        CrossEnsemble([])
 
 
 @pytest.mark.parametrize(("a", "b", "same"), [

@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from drux.consensus.crossenc import CrossEncoder, shared_cross_encoder
+from drux.consensus.crossenc import AgreementModel, shared_cross_encoder
 from drux.consensus.embeddings import Embedder, shared_embedder
 from drux.consensus.features import PairModel, load_pair_model, pair_features
 from drux.consensus.signals import AnswerView, compare, question_terms, read_answer, unread_words
@@ -40,7 +40,7 @@ from drux.types import ChatRequest, Completion
 
 Relation = str  # "agree" | "contradict" | "unrelated"
 NEAR_DUPLICATE = 0.95  # cosine above which two clash-free answers say the same thing
-CROSS_WEIGHT = 1.0  # the cross-encoder's share of a pair's log-odds (the fast backend's the rest)
+CROSS_WEIGHT = 0.5  # the cross-encoders' share of a pair's log-odds (the fast backend's the rest)
 ECHO_CAP = 0.5  # most agreement an answer that only echoes the question can show
 OPPOSITE_CAP = 0.02  # most agreement of a statement with its own negation ("X is not Y")
 NO_RESIDUAL = 1e-3  # norm of an answer vector minus its question part that is only noise
@@ -196,20 +196,23 @@ class FastBackend:
 
 
 class CrossBackend:
-    """The agreement cross-encoder's probability for each pair (``cross_weight`` 1). Two rules
-    sit around it: answers with the same words agree outright, and a clash the fast backend's
+    """The agreement cross-encoders' probability for each pair, blended with the fast
+    backend's: ``cross_weight`` of the log-odds are the models' (the mean of two
+    cross-encoders, ``crossenc.CrossEnsemble``), the rest the fast backend's. Rules sit around
+    it: the statement rules (``statements.py``: the same statement agrees outright, a
+    statement against its own negation is a contradiction), and a clash the fast backend's
     reader finds (another number, date or name, yes against no) caps the pair at the fast
     backend's probability. The fast backend also gives the reasons a contradiction is listed
     with, the echoes of the question, and the embedder for the claim map.
 
-    ``cross_weight`` below 1 blends in the fast backend's log-odds: half and half ranked the
-    validation questions' answer sets a little better but let a third of the generated
-    negations and most name swaps read as agreeing (bench/RESULTS.md), so it is not the default.
+    Half and half ranked the held-back questions' answer sets and pairs better than either
+    part alone (bench/RESULTS.md). It once let a third of the generated negations read as
+    agreeing; the statement rules now hold those whatever the blend says.
     """
 
     name = "cross"
 
-    def __init__(self, fast: FastBackend | None = None, model: CrossEncoder | None = None,
+    def __init__(self, fast: FastBackend | None = None, model: AgreementModel | None = None,
                  cross_weight: float = CROSS_WEIGHT) -> None:
         self.fast = fast or FastBackend()
         self._model = model
@@ -217,7 +220,7 @@ class CrossBackend:
         self.cross_weight = cross_weight
 
     @property
-    def model(self) -> CrossEncoder:
+    def model(self) -> AgreementModel:
         if self._model is None:
             self._model = shared_cross_encoder()
         return self._model

