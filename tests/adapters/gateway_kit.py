@@ -89,16 +89,17 @@ def serve(app: Any, http: Any = "httptools") -> Iterator[str]:
 
 @contextmanager
 def running_gateway(fake: FakeServer, env: Path, upstream_key: str | None = None,
-                    catalog: list[tuple[str, str, str]] | None = None,
+                    catalog: list[tuple[str, str, str]] | None = None, http: Any = ONE_WRITE_HTTP,
                     **settings: Any) -> Iterator[Served]:
-    """The gateway over the models of ``catalog`` (default ``MODELS``, serving ``PUBLIC``)."""
+    """The gateway over the models of ``catalog`` (default ``MODELS``, serving ``PUBLIC``),
+    served with uvicorn's ``http`` protocol (default: the one ``drux gateway`` uses)."""
     write_config(env / "project.toml", fake, upstream_key, catalog)
     services = Services(load_config(Settings(timeout=10.0)))
     options: dict[str, Any] = {"models": PUBLIC, "groups": GROUPS, "key_refresh_seconds": 0.2,
                                "usage_flush_seconds": 0.1, **settings}
     app = create_gateway_app(services, GatewaySettings(**options))
     try:
-        with serve(app, http=ONE_WRITE_HTTP) as url:  # the protocol `drux gateway` serves with
+        with serve(app, http=http) as url:
             yield Served(app, services, url)
     finally:
         services.store.close()

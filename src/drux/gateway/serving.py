@@ -13,15 +13,23 @@ own code: parsing, keep-alive, pipelining, flow control, HEAD, 204/304, 100-cont
 ``Connection: close``, disconnects and errors. Bodies are never held: each body
 message is written when it is sent, as before, so streams stay streamed.
 
+It also offers the gateway the ``ON_DISCONNECT`` scope extension (gateway/asgi.py): a
+callback when the client leaves mid-call, where the gateway otherwise keeps a task
+waiting on ``receive()`` for every call. It fires where uvicorn would wake that task:
+when the connection is lost while the cycle's response is unfinished.
+
     uvicorn.run(app, http=ONE_WRITE_HTTP, ...)   # ``drux gateway`` does this
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from drux.gateway.asgi import ON_DISCONNECT, Cancellable
 
 ONE_WRITE_HTTP = "drux.gateway.serving:OneWriteProtocol"  # for uvicorn's ``http=``; workers import it
 
@@ -31,12 +39,13 @@ class _HeadHolder:
     whether the connection is closing). While ``holding``, a write is kept; the next
     write, a close or ``release`` sends what was kept first."""
 
-    __slots__ = ("_held", "_transport", "holding")
+    __slots__ = ("_held", "_transport", "holding", "on_disconnect")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._held: bytes | None = None
         self.holding = False
+        self.on_disconnect: _Hook | None = None  # the cycle's, see OneWriteProtocol
 
     def write(self, data: bytes) -> None:
         if self.holding:
@@ -64,6 +73,23 @@ class _HeadHolder:
         return self._transport.is_closing()
 
 
+class _Hook:
+    """One ``ON_DISCONNECT`` registration: called at most once, unless cancelled first."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self.callback: Callable[[], object] | None = callback
+
+    def cancel(self) -> None:
+        self.callback = None
+
+    def fire(self) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+
+
 class OneWriteProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` whose cycles write the response head with the first body part."""
 
@@ -75,11 +101,33 @@ class OneWriteProtocol(HttpToolsProtocol):
         if cycle is not before and cycle is not None:
             _hold_heads(cycle, self.loop)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        # uvicorn marks only the latest cycle, and only if its response was unfinished; its
+        # receive() then says http.disconnect. The same cycle's callback fires here.
+        if cycle is not None and cycle.disconnected:
+            holder = cycle.transport
+            if isinstance(holder, _HeadHolder) and holder.on_disconnect is not None:
+                holder.on_disconnect.fire()
+
 
 def _hold_heads(cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop) -> None:
     holder = _HeadHolder(cycle.transport)
     cycle.transport = holder  # type: ignore[assignment]
     send = cycle.send
+
+    def on_disconnect(callback: Callable[[], object]) -> Cancellable:
+        if cycle.disconnected or cycle.response_complete:
+            return loop.call_soon(callback)  # receive() would say http.disconnect at once
+        # As receive() does: a socket whose reading was paused (a large request body) would
+        # never notice the client leaving.
+        cycle.flow.resume_reading()
+        hook = holder.on_disconnect = _Hook(callback)
+        return hook
+
+    scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
+    scope.setdefault("extensions", {})[ON_DISCONNECT] = on_disconnect
 
     async def send_one_write(message: Any) -> None:
         if message["type"] != "http.response.start" or cycle.response_started:
