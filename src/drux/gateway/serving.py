@@ -99,7 +99,7 @@ class OneWriteProtocol(HttpToolsProtocol):
         cycle = self.cycle
         # A new cycle (not an upgrade); its task has not run yet, queued or pipelined.
         if cycle is not before and cycle is not None:
-            _hold_heads(cycle, self.loop)
+            _adapt_cycle(cycle, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         cycle = self.cycle
@@ -112,7 +112,8 @@ class OneWriteProtocol(HttpToolsProtocol):
                 holder.on_disconnect.fire()
 
 
-def _hold_heads(cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop) -> None:
+def _adapt_cycle(cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop) -> None:
+    """Give the cycle its head-holding transport and send, and the disconnect extension."""
     holder = _HeadHolder(cycle.transport)
     cycle.transport = holder  # type: ignore[assignment]
     send = cycle.send
@@ -123,7 +124,7 @@ def _hold_heads(cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop) ->
         # As receive() does: a socket whose reading was paused (a large request body) would
         # never notice the client leaving.
         cycle.flow.resume_reading()
-        hook = holder.on_disconnect = _Hook(callback)
+        hook = holder.on_disconnect = _Hook(callback)  # one at a time: the gateway's call
         return hook
 
     scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]

@@ -1,16 +1,21 @@
 #!/bin/bash
-# drux (h/gwhop) with Redis limits vs LiteLLM's proxy: one worker at c=1 (the cell issue 11
-# judges), 7 repetitions, then 2 workers c=1 and c=32 for 3 repetitions; JSON, no upstream
-# delay, 4 s per target. Run in the quiet window (07:05-07:40 UTC).
+# drux with Redis limits vs LiteLLM's proxy, JSON, no upstream delay, 4 s per target, in the
+# quiet window (07:05-07:40 UTC): one worker at c=1 (the cell issue 11 judges) 7 times on
+# h/gwhop (w1_rN), interleaved with 4 runs of the tree before (4a17cb3, before/w1_rN); then
+# 2 workers at c=1 and c=32, 3 times (w2_rN).
 cd /work/wt/gwhop
 OUT=bench/gateway/results/20261207_gwhop
-run() {  # workers conc folder
-  echo "=== workers $1 c=$2 $3 $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  PYTHONPATH=/work/wt/gwhop/src /work/main/.venv/bin/python bench/gateway/run_bench.py \
+run() {  # tree workers conc folder
+  echo "=== $4 ($1) workers $2 c=$3 $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
+  PYTHONPATH=$1/src /work/main/.venv/bin/python bench/gateway/run_bench.py \
     --kit /work/shared/bench/gateway --py /work/bench-venv/bin/python \
-    --drux /work/main/.venv/bin/drux --workers $1 --conc $2 --scenarios d0 --dur 4 \
-    --limits --redis --skip-fallback --out $OUT/$3 2>&1 | tail -1
+    --drux /work/main/.venv/bin/drux --workers $2 --conc $3 --scenarios d0 --dur 4 \
+    --limits --redis --skip-fallback --out $OUT/$4 2>&1 | tail -1
+  rm -f $OUT/$4/*.log.gz; find $OUT/$4 -name '*.log' ! -name commands.log -delete
 }
-for r in 1 2 3 4 5 6 7; do run 1 1 w1_r$r; done
-for r in 1 2 3; do run 2 1,32 w2_r$r; done
-echo DONE
+for r in 1 2 3 4 5 6 7; do
+  run /work/wt/gwhop 1 1 w1_r$r
+  if [ $((r % 2)) = 1 ]; then run /tmp/gwhop-before 1 1 before/w1_r$(((r + 1) / 2)); fi
+done
+for r in 1 2 3; do run /work/wt/gwhop 2 1,32 w2_r$r; done
+echo "=== done $(date -u +%T)"
