@@ -80,6 +80,13 @@ def make_app(gates: Gates) -> Any:
                 await gates.wait()
             await send({"type": "http.response.body", "body": b"data: b\n\n", "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+        elif path == "/big":  # far more than the socket buffers: writing pauses for the reader
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/event-stream")]})
+            for i in range(32):
+                await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * 262_144,
+                            "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
         elif path == "/slow-first":  # the head, then a wait before any body
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/event-stream")]})
@@ -203,6 +210,7 @@ EXCHANGES = {
         "GET", "/empty?204", close=True),
     "head": request("HEAD", "/json") + request("HEAD", "/stream", close=True),
     "chunked stream": request("GET", "/stream", close=True),
+    "8 MiB stream (flow control)": request("GET", "/big", close=True),
     "204 and 304": request("GET", "/empty?204") + request("GET", "/empty?304", close=True),
     "app asks to close": request("GET", "/close") + request("GET", "/json"),
     "http/1.0": b"GET /json HTTP/1.0\r\nhost: 127.0.0.1\r\n\r\n",
