@@ -16,6 +16,7 @@ import uvicorn
 from drux.config import Settings, load_config
 from drux.gateway import GatewaySettings, create_gateway_app
 from drux.gateway.app import GatewayApp
+from drux.gateway.serving import ONE_WRITE_HTTP
 from drux.services import Services
 
 from fakes import FakeServer
@@ -64,11 +65,12 @@ class Served:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn (httptools) in a thread; yields its base URL."""
+def serve(app: Any, http: Any = "httptools") -> Iterator[str]:
+    """Run an ASGI app with uvicorn (httptools, or the ``http`` protocol given) in a thread;
+    yields its base URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", http="httptools", access_log=False)
+                            lifespan="on", http=http, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="drux-test-gateway", daemon=True)
     thread.start()
@@ -87,16 +89,17 @@ def serve(app: Any) -> Iterator[str]:
 
 @contextmanager
 def running_gateway(fake: FakeServer, env: Path, upstream_key: str | None = None,
-                    catalog: list[tuple[str, str, str]] | None = None,
+                    catalog: list[tuple[str, str, str]] | None = None, http: Any = ONE_WRITE_HTTP,
                     **settings: Any) -> Iterator[Served]:
-    """The gateway over the models of ``catalog`` (default ``MODELS``, serving ``PUBLIC``)."""
+    """The gateway over the models of ``catalog`` (default ``MODELS``, serving ``PUBLIC``),
+    served with uvicorn's ``http`` protocol (default: the one ``drux gateway`` uses)."""
     write_config(env / "project.toml", fake, upstream_key, catalog)
     services = Services(load_config(Settings(timeout=10.0)))
     options: dict[str, Any] = {"models": PUBLIC, "groups": GROUPS, "key_refresh_seconds": 0.2,
                                "usage_flush_seconds": 0.1, **settings}
     app = create_gateway_app(services, GatewaySettings(**options))
     try:
-        with serve(app) as url:
+        with serve(app, http=http) as url:
             yield Served(app, services, url)
     finally:
         services.store.close()

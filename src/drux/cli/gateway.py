@@ -59,7 +59,10 @@ def gateway(
     _check_free(bind_host, bind_port)  # one line, not uvicorn's log, when the address is unusable
     typer.echo(f"drux gateway on http://{bind_host}:{bind_port}/v1 ({workers} worker"
                f"{'s' if workers > 1 else ''})", err=True)
-    options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": "httptools",
+    from drux.gateway.serving import ONE_WRITE_HTTP
+
+    # httptools, each answer's head leaving in the same write as its body (gateway/serving.py)
+    options: dict[str, object] = {"host": bind_host, "port": bind_port, "http": ONE_WRITE_HTTP,
                                   "access_log": access_log,
                                   "log_level": "info" if access_log else "warning",
                                   "lifespan": "on", **WebSettings().uvicorn_proxy_options()}

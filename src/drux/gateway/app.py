@@ -243,9 +243,9 @@ class GatewayApp:
                             settle=partial(self.access.settle_soon, hold))
         try:
             if call.stream:
-                await respond_stream(exchange, send, receive)
+                await respond_stream(exchange, scope, receive, send)
             else:
-                await respond_json(exchange, send, receive)
+                await respond_json(exchange, scope, receive, send)
         except DruxError as err:
             exchange.record(_status_of(err), None)
             raise from_drux(err, self.redact) from None

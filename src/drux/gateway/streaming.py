@@ -18,11 +18,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from drux.errors import DruxError, StreamInterruptedError
 from drux.gateway.access import Caller
-from drux.gateway.asgi import Receive, Send
+from drux.gateway.asgi import ON_DISCONNECT, Cancellable, Receive, Scope, Send
 from drux.gateway.errors import from_drux
 from drux.gateway.protocol import ChatCall, ChunkEncoder, completion_body, new_id
 from drux.gateway.usage import UsageLedger
@@ -73,10 +74,10 @@ class Exchange:
             self.settle(*self.used)
 
 
-async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
+async def respond_json(ex: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     # A client that hangs up must stop the answer: a local model would otherwise generate
     # up to max_tokens for nobody while every other request waits for it.
-    watcher = _watch_disconnect(receive)
+    watcher = _watch_disconnect(scope, receive)
     try:
         completion: Completion = await ex.provider.complete(ex.call.request)
     except asyncio.CancelledError as exc:
@@ -96,11 +97,11 @@ async def respond_json(ex: Exchange, send: Send, receive: Receive) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def respond_stream(ex: Exchange, send: Send, receive: Receive) -> None:
+async def respond_stream(ex: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
     stream = ex.provider.stream(ex.call.request)
     # Watched from the start: a client that leaves while its call waits for a busy local
     # model must not get a turn on it.
-    watcher = _watch_disconnect(receive)
+    watcher = _watch_disconnect(scope, receive)
     try:
         try:
             first = await anext(stream)
@@ -123,9 +124,16 @@ async def respond_stream(ex: Exchange, send: Send, receive: Receive) -> None:
             await stream.aclose()  # type: ignore[attr-defined]
 
 
-def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
-    """Cancel the current task if the client disconnects mid-stream (stops the upstream too)."""
+def _watch_disconnect(scope: Scope, receive: Receive) -> Cancellable:
+    """Cancel the current task if the client disconnects mid-call (stops the upstream too).
+
+    Served by ``drux gateway``, the server calls back when the client leaves; elsewhere
+    (mounted in ``drux serve``, another server) a task waits on ``receive()`` for it."""
     handler = asyncio.current_task()
+    extensions = scope.get("extensions")
+    on_disconnect = extensions.get(ON_DISCONNECT) if extensions else None
+    if on_disconnect is not None and handler is not None:
+        return on_disconnect(partial(handler.cancel, _CLIENT_GONE))  # type: ignore[no-any-return]
 
     async def watch() -> None:
         message = await receive()
@@ -201,7 +209,7 @@ async def _pump(ex: Exchange, stream: Any, encoder: ChunkEncoder, box: _Outbox) 
 
 
 async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: ChunkEncoder,
-                 watcher: asyncio.Task[None]) -> None:
+                 watcher: Cancellable) -> None:
     """Everything after the response head; errors end the stream with an error event."""
     box = _Outbox(first.usage)
     pump = asyncio.create_task(_pump(ex, stream, encoder, box))
