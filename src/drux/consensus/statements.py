@@ -82,11 +82,12 @@ def _said(text: str) -> tuple[str, ...]:
 def _forms(text: str) -> frozenset[tuple[str, ...]]:
     """The statement's words, and where it is a subordinate clause with its main clause, the
     clauses in a fixed order (conjunction, subordinate, main), each unhedged."""
-    said = _said(text)
+    bare = unhedged(text)
+    said = _words(bare) or _words(text)  # as _said(text), without unhedging it twice
     if not said:
         return frozenset()
     forms = {said}
-    for body in {text.strip(), unhedged(text).strip()}:  # "Probably not, because ..."
+    for body in {text.strip(), bare.strip()}:  # "Probably not, because ..."
         for pattern, conj, sub, main in ((_LEADING_CLAUSE, 1, 2, 3), (_TRAILING_CLAUSE, 2, 3, 1)):
             m = pattern.match(body)
             if m and len(_words(m.group(main))) >= 2 and len(_words(m.group(sub))) >= 2:
@@ -123,8 +124,7 @@ _TURNING = _NEGATORS | {w for pair in _OPPOSITES for w in pair} | {"false"}
 _POLAR = re.compile(r"^\W*(yes|no)\b(?:\s*[,.!;:\u2014-]+\s*|\s*$)", re.I)
 
 
-@lru_cache(maxsize=4096)
-def _negation_words(text: str) -> tuple[str, ...]:
+def _negation_words(text: str) -> tuple[str, ...]:  # cached by its one caller, _reading
     if "'" in text or "\u2019" in text or "annot" in text or "ANNOT" in text:  # most have none
         for pattern, repl in _CONTRACTIONS:
             text = pattern.sub(repl, text)
