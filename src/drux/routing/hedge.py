@@ -12,10 +12,12 @@ discarded). Without hedging the same loop is plain sequential fallback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import pydantic.dataclasses
 from pydantic import ConfigDict
@@ -68,7 +70,7 @@ class RaceResult(Generic[K, T]):
 @dataclass(slots=True)
 class _Running(Generic[K, T]):
     key: K
-    task: asyncio.Task[T]
+    task: asyncio.Future[T]  # the attempt's task, or the outcome of the one run inline
     started: float
 
 
@@ -85,15 +87,161 @@ async def race(
     ``next_candidate`` returns the next (key, start) pair or ``None`` when the
     chain is exhausted; ``on_error`` records a failed attempt and may raise to
     abort the whole race (the error then propagates after cleanup).
+
+    Nearly every race is won by the attempt that starts it, so that attempt runs in
+    the caller's task, with a timer for its hedge delay: no task and no extra loop
+    turns. Only if the timer fires does the race move to ``_race_tasks``, in a task of
+    its own, with the attempt still running here as one of its entrants: this task
+    reports the attempt's outcome to it, and is interrupted (cancelled, then
+    uncancelled) when the race ends without it.
     """
-    running: list[_Running[K, T]] = []
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task(loop)
+    while True:
+        nxt = next_candidate()
+        if nxt is None:
+            raise RaceExhausted
+        key, start = nxt
+        started = time.monotonic()
+        delay = delay_for(key) if max_in_flight >= 2 else None
+        if delay is not None and me is None:  # not in a task: nothing to interrupt
+            return await _race_tasks(next_candidate, delay_for=delay_for, on_error=on_error,
+                                     discard=discard, max_in_flight=max_in_flight,
+                                     first=(key, start))
+        if delay is None:  # nothing starts beside it: plain sequential fallback
+            try:
+                value = await start()
+            except Exception as exc:
+                on_error(key, exc)
+                continue
+            return RaceResult(key, value)
+        assert me is not None
+        hedged: _Hedged[K, T] = _Hedged(loop, me, key, started, partial(
+            _race_tasks, next_candidate, delay_for=delay_for, on_error=on_error,
+            discard=discard, max_in_flight=max_in_flight, first=None))
+        timer = loop.call_later(delay, hedged.hedge)
+        try:
+            value = await start()
+        except asyncio.CancelledError:
+            timer.cancel()
+            if hedged.stopped_by_race():
+                return await hedged.verdict(discard)
+            await hedged.abandon(discard)
+            raise
+        except Exception as exc:
+            timer.cancel()
+            if hedged.rest is None:
+                on_error(key, exc)
+                continue
+            hedged.report(exc, None)
+            return await hedged.verdict(discard)
+        timer.cancel()
+        if hedged.rest is None:
+            return RaceResult(key, value)
+        if not hedged.report(None, value):
+            await discard(value)  # the race ended without it in the same instant
+        return await hedged.verdict(discard)
+
+
+class _Hedged(Generic[K, T]):
+    """An attempt awaited in the caller's task ``me``, and the race it joins if its hedge
+    delay passes (``rest``: ``_race_tasks`` in a task, this attempt one of its entrants)."""
+
+    __slots__ = ("base", "entry", "key", "loop", "me", "rest", "running", "start_rest", "started",
+                 "stopped")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, me: asyncio.Task[Any], key: K,
+                 started: float,
+                 start_rest: Callable[..., Coroutine[Any, Any, RaceResult[K, T]]]) -> None:
+        self.loop, self.me, self.key, self.started = loop, me, key, started
+        self.start_rest = start_rest
+        self.base = me.cancelling()
+        # Made when the hedge starts: the attempt's place in the race of tasks.
+        self.entry: _Running[K, T] | None = None
+        self.rest: asyncio.Task[RaceResult[K, T]] | None = None
+        self.running = True  # the attempt is still being awaited in ``me``
+        self.stopped = False  # ``me`` was cancelled to stop it
+
+    def hedge(self) -> None:
+        """The timer: the race goes on in a task, with this attempt in it."""
+        if self.running:
+            self.entry = _Running(self.key, self.loop.create_future(), self.started)
+            self.entry.task.add_done_callback(self._stop)
+            self.rest = self.loop.create_task(self.start_rest(entrant=self.entry))
+
+    def _stop(self, outcome: asyncio.Future[T]) -> None:
+        # The race cancels its losers. This one is awaited in ``me``, so cancel that, unless
+        # a cancellation is already on its way to it (a deadline, a hang-up): it stops anyway.
+        if outcome.cancelled() and self.running and self.me.cancelling() == self.base:
+            self.stopped = True
+            self.me.cancel()
+
+    def _ended(self) -> bool:
+        """The attempt is over; was ``me`` cancelled by ``_stop``, and nobody else?"""
+        self.running = False
+        if not self.stopped:
+            return False
+        self.stopped = False
+        return self.me.uncancel() <= self.base
+
+    def stopped_by_race(self) -> bool:
+        return self._ended() and self.entry is not None and self.entry.task.cancelled()
+
+    def report(self, exc: Exception | None, value: T | None) -> bool:
+        """Give the race the attempt's outcome; False if it had already ended without it."""
+        self._ended()  # a cancellation from _stop the attempt swallowed is taken back
+        assert self.entry is not None
+        outcome = self.entry.task
+        if outcome.done():
+            return exc is not None
+        if exc is not None:
+            outcome.set_exception(exc)
+        else:
+            outcome.set_result(value)  # type: ignore[arg-type]
+        return True
+
+    async def verdict(self, discard: Callable[[T], Awaitable[None]]) -> RaceResult[K, T]:
+        assert self.rest is not None
+        try:
+            return await self.rest
+        except asyncio.CancelledError:
+            await self.abandon(discard)
+            raise
+
+    async def abandon(self, discard: Callable[[T], Awaitable[None]]) -> None:
+        """``me`` is cancelled from outside: end the race, and drop what it may have won."""
+        rest, entry = self.rest, self.entry
+        if rest is None or entry is None:
+            return
+        entry.task.cancel()
+        if not rest.done():
+            rest.cancel()
+            with contextlib.suppress(BaseException):
+                await rest
+        if not rest.cancelled() and rest.exception() is None:
+            await discard(rest.result().value)
+
+
+async def _race_tasks(
+    next_candidate: Callable[[], tuple[K, Callable[[], Awaitable[T]]] | None],
+    *,
+    delay_for: Callable[[K], float | None],
+    on_error: Callable[[K, BaseException], None],
+    discard: Callable[[T], Awaitable[None]],
+    max_in_flight: int,
+    first: tuple[K, Callable[[], Awaitable[T]]] | None,
+    entrant: _Running[K, T] | None = None,
+) -> RaceResult[K, T]:
+    """The race with every attempt in a task of its own (``entrant``: one already running
+    elsewhere, whose outcome arrives through its future; cancelling that future stops it)."""
+    running: list[_Running[K, T]] = [] if entrant is None else [entrant]
     exhausted = False
 
     def launch() -> bool:
-        nonlocal exhausted
+        nonlocal exhausted, first
         if exhausted:
             return False
-        nxt = next_candidate()
+        nxt, first = (first, None) if first is not None else (next_candidate(), None)
         if nxt is None:
             exhausted = True
             return False
@@ -104,7 +252,8 @@ async def race(
 
     try:
         if not launch():
-            raise RaceExhausted
+            if not running:
+                raise RaceExhausted
         while True:
             timeout = _hedge_timeout(running, delay_for, max_in_flight, exhausted)
             done = await _first_done([r.task for r in running], timeout)
@@ -120,7 +269,7 @@ async def race(
         await _cancel_all(running, discard)
 
 
-async def _first_done(tasks: list[asyncio.Task[T]], wait_at_most: float | None) -> set[asyncio.Task[T]]:
+async def _first_done(tasks: list[asyncio.Future[T]], wait_at_most: float | None) -> set[asyncio.Future[T]]:
     """``asyncio.wait(tasks, timeout=wait_at_most, return_when=FIRST_COMPLETED)``'s done
     set, without its sets, checks and inner coroutine: this runs on every routed call."""
     loop = asyncio.get_running_loop()
@@ -154,7 +303,7 @@ def _hedge_timeout(running: list[_Running[K, T]], delay_for: Callable[[K], float
     return max(0.0, latest.started + delay - time.monotonic())
 
 
-async def _settle(running: list[_Running[K, T]], done: set[asyncio.Task[T]],
+async def _settle(running: list[_Running[K, T]], done: set[asyncio.Future[T]],
                   on_error: Callable[[K, BaseException], None],
                   discard: Callable[[T], Awaitable[None]]) -> RaceResult[K, T] | None:
     """Handle finished attempts in launch order; return the winner if any succeeded."""
