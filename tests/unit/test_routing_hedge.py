@@ -74,7 +74,10 @@ async def test_hedging_off_waits_for_the_primary() -> None:
     backup = ScriptedProvider("b:backup", [Reply()])
     r = hedged_route(primary, backup, policy=HedgePolicy(enabled=False))
     task = asyncio.create_task(collect(r.stream(REQ), model="primary"))
-    await asyncio.sleep(0.05)
+    await primary.started.wait()
+    # Hedging off: the primary runs in the caller's task, and no other task was started
+    # beside it that could call the backup.
+    assert asyncio.all_tasks() == {task, asyncio.current_task()}
     assert backup.calls == 0
     gate.set()
     assert (await task).text == "late"

@@ -78,13 +78,16 @@ def test_a_block_that_never_waits_is_not_cut(make: Make) -> None:
 @BOTH
 def test_a_cancel_from_outside_is_not_turned_into_timeout(make: Make) -> None:
     async def main() -> tuple[str, object]:
+        entered = asyncio.Event()
+
         async def body() -> object:
             async with make(5):
+                entered.set()
                 await asyncio.sleep(10)
             return "not reached"
 
         task = asyncio.ensure_future(body())
-        await asyncio.sleep(0.01)
+        await entered.wait()  # cancelled inside the timeout, not before it
         task.cancel()
         try:
             await task
