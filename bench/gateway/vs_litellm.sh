@@ -8,6 +8,7 @@
 # ../shared/bench/gateway and LiteLLM in /work/bench-venv (see bench/gateway/README.md).
 set -u
 cd "$(dirname "$0")/../.."
+ROOT=$(pwd -P)  # run_bench.py starts its servers in a temp folder: absolute paths
 OUT=$1; shift
 declare -A next=()
 for spec in "$@"; do
@@ -16,9 +17,9 @@ for spec in "$@"; do
     n=$(( ${next[$workers]:-0} + 1 )); next[$workers]=$n
     dir="$OUT/w${workers}_r$n"
     echo "=== w${workers}_r$n workers $workers c=$conc $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
-    PYTHONPATH="$PWD/src" .venv/bin/python bench/gateway/run_bench.py \
-      --kit ../shared/bench/gateway --py /work/bench-venv/bin/python \
-      --drux .venv/bin/drux --workers "$workers" --conc "$conc" --scenarios d0 --dur 4 \
+    PYTHONPATH="$ROOT/src" "$ROOT/.venv/bin/python" bench/gateway/run_bench.py \
+      --kit "$ROOT/../shared/bench/gateway" --py /work/bench-venv/bin/python \
+      --drux "$ROOT/.venv/bin/drux" --workers "$workers" --conc "$conc" --scenarios d0 --dur 4 \
       --limits --redis --skip-fallback --out "$dir" 2>&1 | tail -1
     rm -f "$dir"/*.log.gz; find "$dir" -name '*.log' ! -name commands.log -delete
   done
