@@ -8,12 +8,18 @@ makes the hedge start on the next loop turn, one of 60 s never in a test.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import selectors
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from drux.routing import hedge
 from drux.routing.hedge import RaceExhausted, RaceResult, race
 
 NEVER = 60.0
@@ -216,3 +222,146 @@ async def test_the_winner_is_discarded_when_the_caller_is_cancelled_as_it_wins()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert a.cancelled and r.discarded == ["B"]
+
+
+# -- the inline race against the race of tasks, on a clock that only moves when the loop waits --
+
+class _NoWaitSelector(selectors.BaseSelector):
+    """The selector of a loop with no real I/O: a wait moves the loop's clock to the end of
+    the wait at once, so timers fire in order, at exact times, however busy the machine."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self._clock = clock
+        self._keys: dict[int, selectors.SelectorKey] = {}
+
+    @staticmethod
+    def _fd(fileobj: Any) -> int:
+        return fileobj if isinstance(fileobj, int) else int(fileobj.fileno())
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = selectors.SelectorKey(fileobj, self._fd(fileobj), events, data)
+        self._keys[key.fd] = key
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._keys.pop(self._fd(fileobj))
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None:
+            raise RuntimeError("every task waits on something that never comes")
+        self._clock[0] += timeout
+        return []
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._keys
+
+
+class _VirtualClockLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        self._now = [0.0]
+        super().__init__(_NoWaitSelector(self._now))
+
+    def time(self) -> float:
+        return self._now[0]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One candidate: answers (or fails) after ``seconds``; ``None``: never."""
+
+    seconds: float | None
+    fails: bool
+
+
+def _play(plans: list[_Plan], delay: float | None, max_in_flight: int, abort_on: int | None,
+          inline: bool, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Run one race on a fresh virtual-clock loop; return everything that happened, in order."""
+    loop = _VirtualClockLoop()
+    monkeypatch.setattr(hedge, "time", SimpleNamespace(monotonic=loop.time))
+    trace: list[object] = []
+    pending = list(range(len(plans)))
+
+    def next_candidate() -> tuple[int, Callable[[], Awaitable[str]]] | None:
+        if not pending:
+            return None
+        key = pending.pop(0)
+
+        async def attempt() -> str:
+            trace.append(("start", key, loop.time()))
+            plan = plans[key]
+            try:
+                if plan.seconds is None:
+                    await loop.create_future()
+                await asyncio.sleep(plan.seconds)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                trace.append(("cancelled", key, loop.time()))
+                raise
+            if plan.fails:
+                raise RuntimeError(f"{key} failed")
+            return f"answer {key}"
+
+        return key, attempt
+
+    def on_error(key: int, exc: BaseException) -> None:
+        trace.append(("error", key, str(exc), loop.time()))
+        if key == abort_on:
+            raise ValueError(f"abort after {key}")
+
+    async def discard(value: str) -> None:
+        trace.append(("discarded", value, loop.time()))
+
+    async def main() -> None:
+        run = race if inline else partial(hedge._race_tasks, first=None)
+        try:
+            async with asyncio.timeout(1000.0):
+                result = await run(next_candidate, delay_for=lambda _key: delay,
+                                   on_error=on_error, discard=discard, max_in_flight=max_in_flight)
+            trace.append(("won", result.key, result.value, result.overtaken, loop.time()))
+        except (RaceExhausted, ValueError, TimeoutError) as exc:
+            trace.append(("raised", type(exc).__name__, str(exc), loop.time()))
+        me = asyncio.current_task()
+        assert me is not None and me.cancelling() == 0
+        trace.append(("left behind", len(asyncio.all_tasks()) - 1))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return trace
+
+
+def _losers_sorted(trace: list[object]) -> list[object]:
+    """The losers a race cancels at one instant, in key order: the order in which they are
+    cancelled is not a rule (the inline attempt hears of it a loop turn after the tasks)."""
+    out: list[object] = []
+    for event in trace:
+        run = out[-1] if out and isinstance(out[-1], list) else None
+        if isinstance(event, tuple) and event[0] == "cancelled":
+            if run is not None and run[0][2] == event[2]:
+                run.append(event)
+                run.sort()
+                continue
+            out.append([event])
+        else:
+            out.append(event)
+    return out
+
+
+# Distinct, unlikely sums: two events at the same instant would make the order of the two
+# implementations' loop turns matter, which the rules leave open.
+_SECONDS = st.sampled_from([1.3, 2.9, 4.1, 6.7, 9.7, 13.1, 17.3, 23.9])
+
+
+@given(plans=st.lists(st.builds(_Plan, st.one_of(st.none(), _SECONDS), st.booleans()),
+                      min_size=0, max_size=4),
+       delay=st.one_of(st.none(), st.sampled_from([0.7, 3.7, 7.9, 11.3])),
+       max_in_flight=st.integers(1, 3), abort_on=st.one_of(st.none(), st.integers(0, 3)))
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_inline_race_does_what_the_race_of_tasks_does(
+        plans: list[_Plan], delay: float | None, max_in_flight: int, abort_on: int | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    inline = _play(plans, delay, max_in_flight, abort_on, True, monkeypatch)
+    tasks = _play(plans, delay, max_in_flight, abort_on, False, monkeypatch)
+    assert _losers_sorted(inline) == _losers_sorted(tasks)
+    assert inline[-1] == ("left behind", 0)
