@@ -223,11 +223,8 @@ async def _relay(ex: Exchange, send: Send, stream: Any, first: Chunk, encoder: C
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await pump  # re-raises anything that is not a DruxError
     except asyncio.CancelledError as exc:
-        if _CLIENT_GONE not in exc.args:
+        if not _client_left(exc):
             raise
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
         ex.record(499, box.usage, encoder.model)
         return
     finally:

@@ -193,7 +193,7 @@ class _Hedged(Generic[K, T]):
         assert self.entry is not None
         outcome = self.entry.task
         if outcome.done():
-            return exc is not None
+            return False
         if exc is not None:
             outcome.set_exception(exc)
         else:
@@ -241,7 +241,11 @@ async def _race_tasks(
         nonlocal exhausted, first
         if exhausted:
             return False
-        nxt, first = (first, None) if first is not None else (next_candidate(), None)
+        nxt: tuple[K, Callable[[], Awaitable[T]]] | None
+        if first is not None:
+            nxt, first = first, None
+        else:
+            nxt = next_candidate()
         if nxt is None:
             exhausted = True
             return False
